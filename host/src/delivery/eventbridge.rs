@@ -1,0 +1,184 @@
+//! The Amazon EventBridge sink: `PutEvents` through `aws-sdk-eventbridge`.
+//!
+//! This is the only file that touches the AWS SDK. Region and credentials come from the
+//! standard AWS chain (environment, profile, web identity, ECS/EC2 metadata); an endpoint
+//! override points it at an EventBridge-compatible server such as moto. The HTTP client
+//! uses rustls with the `ring` provider: one TLS stack.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::config::ProvideCredentials;
+use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_types::date_time::{DateTime, Format};
+
+use super::sink::{EntryResult, PutFuture, Sink};
+use crate::event::Event;
+
+/// How to reach EventBridge.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventBridgeOptions {
+    /// Overrides the endpoint, e.g. `http://127.0.0.1:5000` for a local server.
+    pub endpoint_url: Option<String>,
+    /// Overrides the region from the AWS chain.
+    pub region: Option<String>,
+    /// Timeout for one `PutEvents` attempt; default 10 s.
+    pub attempt_timeout: Option<Duration>,
+}
+
+/// Why the EventBridge sink could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventBridgeSetupError {
+    /// No region was found in the AWS chain.
+    #[error(
+        "no AWS region is configured; set AWS_REGION (or a region in your AWS profile), \
+         or pass --region"
+    )]
+    NoRegion,
+    /// No credentials were found in the AWS chain.
+    #[error(
+        "no AWS credentials were found ({0}); set AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY, choose a profile with AWS_PROFILE, or run with an IAM role"
+    )]
+    NoCredentials(String),
+}
+
+/// Sends batches to EventBridge with `PutEvents`, one call per batch.
+#[derive(Debug, Clone)]
+pub struct EventBridgeSink {
+    client: Client,
+}
+
+impl EventBridgeSink {
+    /// Builds the client from the standard AWS chain and `options`, and checks that a
+    /// region and credentials are available.
+    pub async fn from_env(options: &EventBridgeOptions) -> Result<Self, EventBridgeSetupError> {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+        if let Some(region) = &options.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            return Err(EventBridgeSetupError::NoRegion);
+        }
+        let credentials = sdk
+            .credentials_provider()
+            .ok_or_else(|| EventBridgeSetupError::NoCredentials("no provider".into()))?;
+        credentials.provide_credentials().await.map_err(|e| {
+            EventBridgeSetupError::NoCredentials(DisplayErrorContext(&e).to_string())
+        })?;
+
+        let timeouts = TimeoutConfig::builder()
+            .operation_attempt_timeout(options.attempt_timeout.unwrap_or(Duration::from_secs(10)))
+            .connect_timeout(Duration::from_secs(3))
+            .build();
+        let mut config = aws_sdk_eventbridge::config::Builder::from(&sdk)
+            .timeout_config(timeouts)
+            .retry_config(RetryConfig::standard());
+        if let Some(url) = &options.endpoint_url {
+            config = config.endpoint_url(url);
+        }
+        Ok(EventBridgeSink {
+            client: Client::from_conf(config.build()),
+        })
+    }
+
+    async fn put_events(&self, bus: &str, entries: &[Event]) -> Vec<EntryResult> {
+        // Entries the SDK cannot even encode fail alone, before the call.
+        let mut results: Vec<Option<EntryResult>> = vec![None; entries.len()];
+        let mut request = Vec::with_capacity(entries.len());
+        let mut sent = Vec::with_capacity(entries.len());
+        for (i, event) in entries.iter().enumerate() {
+            let mut entry = PutEventsRequestEntry::builder()
+                .event_bus_name(bus)
+                .source(&event.source)
+                .detail_type(&event.detail_type)
+                .detail(&event.detail)
+                .set_resources(Some(event.resources.clone()));
+            if !event.time.is_empty() {
+                match DateTime::from_str(&event.time, Format::DateTime) {
+                    Ok(time) => entry = entry.time(time),
+                    Err(_) => {
+                        results[i] = Some(EntryResult::failed(
+                            "InvalidTime",
+                            format!("time {:?} is not an RFC 3339 timestamp", event.time),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            request.push(entry.build());
+            sent.push(i);
+        }
+        if !request.is_empty() {
+            let answer = self
+                .client
+                .put_events()
+                .set_entries(Some(request))
+                .send()
+                .await;
+            match answer {
+                Ok(output) => {
+                    let answers = output.entries();
+                    for (n, &i) in sent.iter().enumerate() {
+                        results[i] = Some(match answers.get(n) {
+                            Some(entry) => match entry.error_code() {
+                                None => EntryResult::Delivered,
+                                Some(code) => EntryResult::failed(
+                                    code,
+                                    entry.error_message().unwrap_or_default(),
+                                ),
+                            },
+                            None => EntryResult::failed(
+                                "MissingResultEntry",
+                                "EventBridge answered with fewer result entries than were sent",
+                            ),
+                        });
+                    }
+                }
+                Err(error) => {
+                    let (code, message) = describe(&error);
+                    for &i in &sent {
+                        results[i] = Some(EntryResult::failed(code.clone(), message.clone()));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every entry was answered"))
+            .collect()
+    }
+}
+
+/// A code and message for a whole-request failure.
+fn describe<E, R>(error: &SdkError<E, R>) -> (String, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = match error {
+        SdkError::ServiceError(_) => error.code().unwrap_or("ServiceError").to_string(),
+        SdkError::TimeoutError(_) => "Timeout".to_string(),
+        SdkError::DispatchFailure(_) => "ConnectionError".to_string(),
+        SdkError::ResponseError(_) => "ResponseError".to_string(),
+        SdkError::ConstructionFailure(_) => "ConstructionFailure".to_string(),
+        _ => "Unknown".to_string(),
+    };
+    (code, DisplayErrorContext(error).to_string())
+}
+
+impl Sink for EventBridgeSink {
+    fn put<'a>(&'a self, bus: &'a str, entries: &'a [Event]) -> PutFuture<'a> {
+        Box::pin(self.put_events(bus, entries))
+    }
+}

@@ -1,0 +1,43 @@
+//! The crate's error type.
+
+use crate::delivery::EventBridgeSetupError;
+use crate::event::{EnvelopeError, EventError};
+use crate::plugin::PluginError;
+
+/// Everything that can go wrong at the library's boundary.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A plugin could not be loaded or instantiated.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The configured `source`/`detail-type` are not acceptable to EventBridge.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// An input record could not become an event.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// The EventBridge client could not be set up.
+    #[error(transparent)]
+    EventBridge(#[from] EventBridgeSetupError),
+    /// The builder was given no sink.
+    #[error("no sink is configured; give the builder one with `.sink(...)`")]
+    NoSink,
+    /// The host was built outside a Tokio runtime.
+    #[error(
+        "the host must be built inside a multi-threaded Tokio runtime (its delivery runs there)"
+    )]
+    NoRuntime,
+    /// The host is shutting down or has shut down; it takes no more events.
+    #[error("the host has shut down and takes no more events")]
+    ShutDown,
+    /// A worker thread could not be started.
+    #[error("cannot start a pipeline worker thread: {0}")]
+    Worker(#[source] std::io::Error),
+    /// A pipeline worker or the delivery task panicked; events it held are unaccounted.
+    #[error("a {0} panicked; the events it held were lost — this is a bug, please report it")]
+    Panicked(&'static str),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,366 @@
+//! The event envelope, the Auth0 log mapping, and EventBridge size accounting.
+//!
+//! An [`Event`] is shaped like an EventBridge `PutEvents` entry. [`Envelope`] turns an
+//! Auth0 log — either a bare log object or the `{"log_id", "data"}` record that Auth0's
+//! log streams send — into an event whose `detail` is `{"log_id": ..., "data": <log>}`,
+//! the shape Auth0's own EventBridge stream emits, so rules written for it keep working.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The `detail-type` Auth0's EventBridge stream uses, and our default.
+pub const AUTH0_DETAIL_TYPE: &str = "Auth0 log";
+
+/// Our default `source`. EventBridge rejects custom sources that start with `aws.`, so
+/// the partner source Auth0 itself uses (`aws.partner/auth0.com/...`) is not available.
+pub const DEFAULT_SOURCE: &str = "logbridge.auth0";
+
+/// The longest `DetailType` EventBridge accepts, in characters.
+pub const MAX_DETAIL_TYPE_CHARS: usize = 128;
+
+/// One log event, shaped like an EventBridge `PutEvents` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// A stable identifier; for Auth0 logs, the log's `log_id`.
+    pub id: String,
+    /// The EventBridge `Source`.
+    pub source: String,
+    /// The EventBridge `DetailType`.
+    pub detail_type: String,
+    /// When the event happened, RFC 3339.
+    pub time: String,
+    /// ARNs of the resources the event concerns.
+    pub resources: Vec<String>,
+    /// The event body: a JSON object as text.
+    pub detail: String,
+}
+
+impl Event {
+    /// The size EventBridge charges this entry against the `PutEvents` request limit:
+    /// 14 bytes for `Time` (when set) plus the UTF-8 bytes of `Source`, `DetailType`,
+    /// `Detail` and each resource. The bus name does not count.
+    pub fn entry_size(&self) -> usize {
+        let time = if self.time.is_empty() { 0 } else { 14 };
+        time + self.source.len()
+            + self.detail_type.len()
+            + self.detail.len()
+            + self.resources.iter().map(String::len).sum::<usize>()
+    }
+}
+
+/// Why an input record could not become an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The input is not valid JSON.
+    #[error("not valid JSON: {0}")]
+    NotJson(String),
+    /// The input is JSON but not an object.
+    #[error("expected a JSON object (an Auth0 log or a {{\"log_id\", \"data\"}} record), got {0}")]
+    NotAnObject(&'static str),
+    /// A `{"log_id", "data"}` record whose `data` is not an object.
+    #[error("`data` must be the Auth0 log object, got {0}")]
+    DataNotAnObject(&'static str),
+    /// `log_id`, `_id`, `date` or `data` has the wrong JSON type.
+    #[error("a field has the wrong type ({0}); `log_id` and `date` must be strings")]
+    BadField(String),
+    /// The log has no `log_id` (nor the older `_id`).
+    #[error("the log has no `log_id`; every Auth0 log carries one and it is the event's id")]
+    MissingLogId,
+    /// The log has no `date`.
+    #[error("the log has no `date`; it becomes the event's time")]
+    MissingDate,
+    /// The log's `date` is not an RFC 3339 timestamp.
+    #[error("the log's `date` {0:?} is not an RFC 3339 timestamp")]
+    BadDate(String),
+}
+
+/// Why an [`Envelope`] is not acceptable to EventBridge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// The source is empty.
+    #[error("the event source is empty; set it to something like `{DEFAULT_SOURCE}`")]
+    EmptySource,
+    /// The source starts with `aws.`, which EventBridge reserves.
+    #[error(
+        "the event source {0:?} starts with `aws.`, which EventBridge reserves for AWS and \
+         partner sources; choose another, such as `{DEFAULT_SOURCE}`"
+    )]
+    ReservedSource(String),
+    /// The detail type is empty or longer than EventBridge allows.
+    #[error("the detail type must be 1 to {MAX_DETAIL_TYPE_CHARS} characters, got {0}")]
+    DetailTypeLength(usize),
+}
+
+/// How input logs become events: the `source` and `detail-type` they are sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    source: String,
+    detail_type: String,
+}
+
+impl Default for Envelope {
+    fn default() -> Self {
+        Envelope {
+            source: DEFAULT_SOURCE.to_string(),
+            detail_type: AUTH0_DETAIL_TYPE.to_string(),
+        }
+    }
+}
+
+/// The fields of an input record or log the mapping reads; everything else is carried
+/// through untouched as raw JSON.
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    log_id: Option<Cow<'a, str>>,
+    #[serde(rename = "_id", borrow, default)]
+    legacy_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    date: Option<Cow<'a, str>>,
+}
+
+/// The JSON type of a raw value, for error messages.
+fn json_kind(raw: &str) -> &'static str {
+    match raw.trim_start().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+impl Envelope {
+    /// An envelope with the given `source` and `detail-type`, checked against what
+    /// EventBridge accepts.
+    pub fn new(
+        source: impl Into<String>,
+        detail_type: impl Into<String>,
+    ) -> Result<Self, EnvelopeError> {
+        let source = source.into();
+        let detail_type = detail_type.into();
+        if source.is_empty() {
+            return Err(EnvelopeError::EmptySource);
+        }
+        if source.starts_with("aws.") {
+            return Err(EnvelopeError::ReservedSource(source));
+        }
+        let chars = detail_type.chars().count();
+        if chars == 0 || chars > MAX_DETAIL_TYPE_CHARS {
+            return Err(EnvelopeError::DetailTypeLength(chars));
+        }
+        Ok(Envelope {
+            source,
+            detail_type,
+        })
+    }
+
+    /// The `source` events are sent with.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The `detail-type` events are sent with.
+    pub fn detail_type(&self) -> &str {
+        &self.detail_type
+    }
+
+    /// Maps one Auth0 log, given as JSON text, to an event.
+    ///
+    /// Accepts a bare log object or a `{"log_id": ..., "data": {...}}` record. The log's
+    /// JSON is carried into `detail` byte for byte; only `log_id` (or the older `_id`)
+    /// and `date` are read.
+    pub fn auth0_event(&self, json: &str) -> Result<Event, EventError> {
+        let json = json.trim();
+        // serde would read a struct from an array too; only an object is a log.
+        if !json.starts_with('{') {
+            return Err(match json_kind_checked(json) {
+                Some(kind) => EventError::NotAnObject(kind),
+                None => EventError::NotJson(
+                    serde_json::from_str::<&RawValue>(json)
+                        .err()
+                        .map_or_else(String::new, |e| e.to_string()),
+                ),
+            });
+        }
+        let outer: Probe<'_> =
+            serde_json::from_str(json).map_err(|e| match json_kind_checked(json) {
+                Some("an object") => EventError::BadField(e.to_string()),
+                Some(kind) => EventError::NotAnObject(kind),
+                None => EventError::NotJson(e.to_string()),
+            })?;
+        let (log, probe) = match outer.data {
+            Some(data) => {
+                let kind = json_kind(data.get());
+                if kind != "an object" {
+                    return Err(EventError::DataNotAnObject(kind));
+                }
+                let inner: Probe<'_> = serde_json::from_str(data.get())
+                    .map_err(|e| EventError::BadField(e.to_string()))?;
+                // The record's own log_id wins; Auth0 repeats it inside `data`.
+                let probe = Probe {
+                    log_id: outer.log_id.or(inner.log_id),
+                    ..inner
+                };
+                (data.get(), probe)
+            }
+            None => (json, outer),
+        };
+        let log_id = probe
+            .log_id
+            .or(probe.legacy_id)
+            .filter(|id| !id.is_empty())
+            .ok_or(EventError::MissingLogId)?;
+        let date = probe.date.ok_or(EventError::MissingDate)?;
+        OffsetDateTime::parse(&date, &Rfc3339)
+            .map_err(|_| EventError::BadDate(date.to_string()))?;
+
+        let id_json = serde_json::to_string(log_id.as_ref()).expect("a string serializes");
+        let mut detail = String::with_capacity(log.len() + id_json.len() + 20);
+        detail.push_str("{\"log_id\":");
+        detail.push_str(&id_json);
+        detail.push_str(",\"data\":");
+        detail.push_str(log);
+        detail.push('}');
+        Ok(Event {
+            id: log_id.into_owned(),
+            source: self.source.clone(),
+            detail_type: self.detail_type.clone(),
+            time: date.into_owned(),
+            resources: Vec::new(),
+            detail,
+        })
+    }
+}
+
+/// The JSON type of `text` when it parses as JSON at all.
+fn json_kind_checked(text: &str) -> Option<&'static str> {
+    serde_json::from_str::<&RawValue>(text)
+        .ok()
+        .map(|raw| json_kind(raw.get()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    const LOG: &str = r#"{"date":"2026-11-01T00:00:00.035Z","type":"s","description":"Success Login","ip":"203.0.113.7","user_name":"jane@example.com","log_id":"90020261101","tenant_name":"acme"}"#;
+
+    fn detail(event: &Event) -> Value {
+        serde_json::from_str(&event.detail).unwrap()
+    }
+
+    #[test]
+    fn bare_log_becomes_auth0_shaped_detail() {
+        let event = Envelope::default().auth0_event(LOG).unwrap();
+        assert_eq!(event.id, "90020261101");
+        assert_eq!(event.source, DEFAULT_SOURCE);
+        assert_eq!(event.detail_type, "Auth0 log");
+        assert_eq!(event.time, "2026-11-01T00:00:00.035Z");
+        let log: Value = serde_json::from_str(LOG).unwrap();
+        assert_eq!(
+            detail(&event),
+            json!({"log_id": "90020261101", "data": log})
+        );
+    }
+
+    #[test]
+    fn stream_record_and_bare_log_map_to_the_same_event() {
+        let record = format!(r#"{{"log_id":"90020261101","data":{LOG}}}"#);
+        let envelope = Envelope::default();
+        assert_eq!(
+            envelope.auth0_event(&record).unwrap(),
+            envelope.auth0_event(LOG).unwrap()
+        );
+    }
+
+    #[test]
+    fn log_json_is_carried_byte_for_byte() {
+        let event = Envelope::default().auth0_event(LOG).unwrap();
+        assert!(event.detail.ends_with(&format!(",\"data\":{LOG}}}")));
+    }
+
+    #[test]
+    fn legacy_id_is_accepted() {
+        let old = r#"{"_id":"abc","date":"2019-01-01T00:00:00Z","type":"f","isMobile":false}"#;
+        assert_eq!(Envelope::default().auth0_event(old).unwrap().id, "abc");
+    }
+
+    #[test]
+    fn bad_records_say_what_is_wrong() {
+        let envelope = Envelope::default();
+        let err = |s: &str| envelope.auth0_event(s).unwrap_err();
+        assert!(matches!(err("{not json"), EventError::NotJson(_)));
+        assert_eq!(err("[1,2]"), EventError::NotAnObject("an array"));
+        assert_eq!(err("[1]"), EventError::NotAnObject("an array"));
+        assert_eq!(err("7"), EventError::NotAnObject("a number"));
+        assert_eq!(err("\"x\""), EventError::NotAnObject("a string"));
+        assert_eq!(
+            err(r#"{"log_id":"a","data":[]}"#),
+            EventError::DataNotAnObject("an array")
+        );
+        assert_eq!(
+            err(r#"{"date":"2026-11-01T00:00:00Z"}"#),
+            EventError::MissingLogId
+        );
+        assert_eq!(
+            err(r#"{"log_id":"","date":"2026-11-01T00:00:00Z"}"#),
+            EventError::MissingLogId
+        );
+        assert_eq!(err(r#"{"log_id":"a"}"#), EventError::MissingDate);
+        assert!(matches!(
+            err(r#"{"log_id":5,"date":"x"}"#),
+            EventError::BadField(_)
+        ));
+        assert_eq!(
+            err(r#"{"log_id":"a","date":"yesterday"}"#),
+            EventError::BadDate("yesterday".into())
+        );
+    }
+
+    #[test]
+    fn envelope_rejects_what_eventbridge_rejects() {
+        assert_eq!(Envelope::new("", "x"), Err(EnvelopeError::EmptySource));
+        assert!(matches!(
+            Envelope::new("aws.partner/auth0.com/x", "x"),
+            Err(EnvelopeError::ReservedSource(_))
+        ));
+        assert_eq!(
+            Envelope::new("a", ""),
+            Err(EnvelopeError::DetailTypeLength(0))
+        );
+        assert_eq!(
+            Envelope::new("a", "é".repeat(129)),
+            Err(EnvelopeError::DetailTypeLength(129))
+        );
+        assert!(Envelope::new("a", "é".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn entry_size_follows_eventbridge_formula() {
+        let event = Event {
+            id: "ignored".into(),
+            source: "src".into(),
+            detail_type: "dt".into(),
+            time: "2026-11-01T00:00:00Z".into(),
+            resources: vec!["arn:a".into(), "arn:bb".into()],
+            detail: "{\"é\":1}".into(),
+        };
+        assert_eq!(event.entry_size(), 14 + 3 + 2 + 8 + 5 + 6);
+        let untimed = Event {
+            time: String::new(),
+            ..event
+        };
+        assert_eq!(untimed.entry_size(), 3 + 2 + 8 + 5 + 6);
+    }
+}

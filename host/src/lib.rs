@@ -1,0 +1,41 @@
+//! logbridge: a programmable Auth0-to-EventBridge log stream.
+//!
+//! Auth0 tenant logs come in (NDJSON, or from the embedding application), pass through
+//! WebAssembly plugins that filter, transform and route them, and are delivered in
+//! batches to Amazon EventBridge — or to a local sink when there is no AWS account.
+//!
+//! ```no_run
+//! use logbridge::{Host, JsonLinesSink};
+//!
+//! # async fn demo() -> logbridge::Result<()> {
+//! let host = Host::builder()
+//!     .plugins_dir("plugins-out/plugins")
+//!     .sink(JsonLinesSink::new(std::io::stdout()))
+//!     .build()?;
+//! let log = r#"{"log_id":"900201","date":"2026-11-01T00:00:00Z","type":"f","user_name":"jane@example.com"}"#;
+//! host.send_auth0(log, "example").await?;
+//! let health = host.shutdown().await?;
+//! assert!(health.settled());
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub mod delivery;
+mod error;
+pub mod event;
+pub mod health;
+mod host;
+pub mod ingest;
+pub mod pipeline;
+pub mod plugin;
+
+pub use delivery::{
+    BatchLimits, ChannelSink, Delivered, EntryResult, EventBridgeOptions, EventBridgeSink,
+    JsonLinesSink, Sink,
+};
+pub use error::{Error, Result};
+pub use event::{Envelope, Event, EventError};
+pub use health::{HealthReport, Stage};
+pub use host::{DEFAULT_BUS, Host, HostBuilder};
+pub use plugin::{CompiledPlugin, PluginEngine, PluginError, PluginLimits, PluginSet, Role};

@@ -1,0 +1,24 @@
+//! The one place the host binds the WIT contract in `wit/` (world `host`).
+//!
+//! The `host` world exports every role and `lifecycle`; a plugin exports only some of
+//! them, so the loader never instantiates the world as a whole. It looks up the
+//! interfaces a component has and loads each through its generated `GuestIndices`.
+//! Generated code stays here, private to the `plugin` module.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "host",
+    additional_derives: [PartialEq, Eq],
+});
+
+pub(crate) use self::exports::logbridge::plugin::{filter, lifecycle, router, transformer};
+pub(crate) use self::logbridge::plugin::log;
+pub(crate) use self::logbridge::plugin::types::{Destination, Event};
+
+/// Fully qualified export names, as they appear in a component's exports.
+pub(crate) mod names {
+    pub const FILTER: &str = "logbridge:plugin/filter@0.1.0";
+    pub const TRANSFORMER: &str = "logbridge:plugin/transformer@0.1.0";
+    pub const ROUTER: &str = "logbridge:plugin/router@0.1.0";
+    pub const LIFECYCLE: &str = "logbridge:plugin/lifecycle@0.1.0";
+}

@@ -1,0 +1,258 @@
+//! Loading plugins: one `.wasm` component (plus optional sidecar) into a
+//! [`CompiledPlugin`], and a whole plugins folder into a [`PluginSet`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime::component::{Component, InstancePre};
+
+use super::bindings::{filter, lifecycle, names, router, transformer};
+use super::engine::{PluginEngine, PluginState};
+use super::instance::PluginInstance;
+use super::{PluginError, Role, sidecar};
+
+/// The export lookups for a plugin's role, resolved once at load time.
+pub(crate) enum RoleIndices {
+    Filter(filter::GuestIndices),
+    Transformer(transformer::GuestIndices),
+    Router(router::GuestIndices),
+}
+
+/// A plugin compiled and checked against the contract, ready to be instantiated.
+pub struct CompiledPlugin {
+    name: Arc<str>,
+    file: PathBuf,
+    role: Role,
+    pub(crate) config: Vec<(String, String)>,
+    pub(crate) engine: PluginEngine,
+    pub(crate) pre: InstancePre<PluginState>,
+    pub(crate) indices: RoleIndices,
+    pub(crate) init: Option<lifecycle::GuestIndices>,
+}
+
+impl std::fmt::Debug for CompiledPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledPlugin")
+            .field("name", &self.name)
+            .field("file", &self.file)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+const WASM_MAGIC: &[u8] = b"\0asm";
+const CORE_MODULE_VERSION: &[u8] = &[1, 0, 0, 0];
+
+impl CompiledPlugin {
+    /// Loads the component at `file`, with the configuration from the sidecar next to it
+    /// (`NAME.toml`, optional), and instantiates it once to run `init` as a check.
+    pub fn load(engine: &PluginEngine, file: &Path) -> Result<Arc<Self>, PluginError> {
+        let bytes = std::fs::read(file).map_err(|source| PluginError::ReadFile {
+            file: file.to_owned(),
+            source,
+        })?;
+        let config = sidecar::read(&file.with_extension("toml"))?;
+        Self::from_bytes(engine, file, &bytes, config)
+    }
+
+    /// Compiles `bytes` as the plugin `file` with the given configuration, and
+    /// instantiates it once to run `init` as a check.
+    pub fn from_bytes(
+        engine: &PluginEngine,
+        file: &Path,
+        bytes: &[u8],
+        config: Vec<(String, String)>,
+    ) -> Result<Arc<Self>, PluginError> {
+        let invalid = |reason: String| PluginError::Invalid {
+            file: file.to_owned(),
+            reason,
+        };
+        if !bytes.starts_with(WASM_MAGIC) {
+            return Err(invalid(
+                "the file is not WebAssembly (no `\\0asm` header); plugins are components \
+                 built for wasm32-wasip2"
+                    .into(),
+            ));
+        }
+        if bytes.get(4..8) == Some(CORE_MODULE_VERSION) {
+            return Err(invalid(
+                "it is a core WebAssembly module, not a component; build it for \
+                 wasm32-wasip2, or wrap it with `wasm-tools component new`"
+                    .into(),
+            ));
+        }
+        let component = Component::new(engine.engine(), bytes)
+            .map_err(|e| invalid(format!("it does not compile as a component: {e:#}")))?;
+
+        let role = detect_role(engine, &component).map_err(invalid)?;
+        let pre = engine.linker().instantiate_pre(&component).map_err(|e| {
+            invalid(format!(
+                "it imports something logbridge does not offer ({e:#}); plugins may import \
+                 only WASI and `logbridge:plugin/log`"
+            ))
+        })?;
+        let contract = |e: wasmtime::Error| {
+            invalid(format!(
+                "its {role} export does not match the contract in wit/: {e:#}"
+            ))
+        };
+        let indices = match role {
+            Role::Filter => RoleIndices::Filter(filter::GuestIndices::new(&pre).map_err(contract)?),
+            Role::Transformer => {
+                RoleIndices::Transformer(transformer::GuestIndices::new(&pre).map_err(contract)?)
+            }
+            Role::Router => RoleIndices::Router(router::GuestIndices::new(&pre).map_err(contract)?),
+        };
+        let init = match component.get_export_index(None, names::LIFECYCLE) {
+            Some(_) => Some(lifecycle::GuestIndices::new(&pre).map_err(contract)?),
+            None => None,
+        };
+
+        let name = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| file.display().to_string());
+        let plugin = Arc::new(CompiledPlugin {
+            name: name.into(),
+            file: file.to_owned(),
+            role,
+            config,
+            engine: engine.clone(),
+            pre,
+            indices,
+            init,
+        });
+        // One instance up front proves the exports type-check and `init` accepts the
+        // configuration, so a bad plugin fails at load time, not on the first event.
+        PluginInstance::new(&plugin)?;
+        Ok(plugin)
+    }
+
+    /// The plugin's name: its file name without `.wasm`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn name_arc(&self) -> Arc<str> {
+        Arc::clone(&self.name)
+    }
+
+    /// The file it was loaded from.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The role it plays.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration passed to its `init`.
+    pub fn config(&self) -> &[(String, String)] {
+        &self.config
+    }
+}
+
+/// Which role `component` exports; exactly one is allowed.
+fn detect_role(engine: &PluginEngine, component: &Component) -> Result<Role, String> {
+    let roles: Vec<Role> = [
+        (names::FILTER, Role::Filter),
+        (names::TRANSFORMER, Role::Transformer),
+        (names::ROUTER, Role::Router),
+    ]
+    .into_iter()
+    .filter(|(name, _)| component.get_export_index(None, name).is_some())
+    .map(|(_, role)| role)
+    .collect();
+    match roles.as_slice() {
+        [role] => Ok(*role),
+        [] => {
+            let exports: Vec<String> = component
+                .component_type()
+                .exports(engine.engine())
+                .map(|(name, _)| format!("`{name}`"))
+                .collect();
+            let exports = if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.join(", ")
+            };
+            Err(format!(
+                "it exports {exports}, but a plugin must export exactly one of `{}`, `{}` or \
+                 `{}` (target a world of the logbridge:plugin@0.1.0 package in wit/)",
+                names::FILTER,
+                names::TRANSFORMER,
+                names::ROUTER
+            ))
+        }
+        several => Err(format!(
+            "it exports several roles ({}); a plugin plays exactly one role — split it into \
+             one plugin per role",
+            several
+                .iter()
+                .map(Role::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// The plugins of a folder, in file-name order, compiled and checked.
+#[derive(Debug, Clone)]
+pub struct PluginSet {
+    engine: PluginEngine,
+    plugins: Vec<Arc<CompiledPlugin>>,
+}
+
+impl PluginSet {
+    /// A set with no plugins: every event is kept, unchanged, for the default bus.
+    pub fn empty(engine: &PluginEngine) -> Self {
+        PluginSet {
+            engine: engine.clone(),
+            plugins: Vec::new(),
+        }
+    }
+
+    /// Loads every `*.wasm` file in `dir`, in file-name order. Any plugin that fails to
+    /// load fails the whole set, with an error naming the file.
+    pub fn load_dir(engine: &PluginEngine, dir: &Path) -> Result<Self, PluginError> {
+        let read_dir = |source| PluginError::ReadDir {
+            dir: dir.to_owned(),
+            source,
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(read_dir)? {
+            let path = entry.map_err(read_dir)?.path();
+            if path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let plugins = files
+            .iter()
+            .map(|file| CompiledPlugin::load(engine, file))
+            .collect::<Result<_, _>>()?;
+        Ok(PluginSet {
+            engine: engine.clone(),
+            plugins,
+        })
+    }
+
+    /// A set of already compiled plugins, run in the order given.
+    pub fn from_plugins(engine: &PluginEngine, plugins: Vec<Arc<CompiledPlugin>>) -> Self {
+        PluginSet {
+            engine: engine.clone(),
+            plugins,
+        }
+    }
+
+    /// The plugins, in the order they run within their role.
+    pub fn plugins(&self) -> &[Arc<CompiledPlugin>] {
+        &self.plugins
+    }
+
+    /// The engine the plugins were compiled with.
+    pub fn engine(&self) -> &PluginEngine {
+        &self.engine
+    }
+}

@@ -1,0 +1,7 @@
+//! logbridge's integration tests: one binary, real plugins built from `plugins/`, and a
+//! real EventBridge API (moto) where delivery is involved.
+
+mod auth0;
+mod eventbridge;
+mod loader;
+mod pipeline;

@@ -1,0 +1,125 @@
+//! The example pipeline through the library API into the in-process channel sink:
+//! what each plugin does to real Auth0 logs, and that every event is accounted for.
+
+use std::collections::BTreeMap;
+
+use logbridge::{ChannelSink, Delivered, Host};
+use logbridge_tests::{generate_logs, plugins_dir};
+use serde_json::{Value, json};
+
+use crate::auth0::{assert_redacted, expected_bus, log_of};
+
+async fn run_through_examples(lines: &[String]) -> (Vec<Delivered>, logbridge::HealthReport) {
+    let (sink, mut rx) = ChannelSink::new(lines.len() + 1);
+    let host = Host::builder()
+        .plugins_dir(plugins_dir())
+        .sink(sink)
+        .workers(2)
+        .build()
+        .expect("host");
+    for (n, line) in lines.iter().enumerate() {
+        // Bad records are counted by the host and need no handling here.
+        let _ = host.send_auth0(line, &format!("line {}", n + 1)).await;
+    }
+    let health = host.shutdown().await.expect("shutdown");
+    let mut delivered = Vec::new();
+    while let Ok(d) = rx.try_recv() {
+        delivered.push(d);
+    }
+    (delivered, health)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_plugin_does_its_job_on_hand_made_logs() {
+    let log = |id: &str, code: &str, ip: &str| {
+        json!({"log_id": id, "date": "2026-11-01T10:00:00.123Z", "type": code,
+               "user_name": "jane.doe@example.com", "ip": ip, "tenant_name": "acme"})
+        .to_string()
+    };
+    let lines = vec![
+        log("failed-login", "f", "203.0.113.77"),
+        log("token-exchange", "seacft", "203.0.113.1"),
+        log("mgmt-call", "sapi", "2001:db8:4aef:6d2e::e211"),
+        // The `{"log_id", "data"}` record Auth0 streams send, for a plain login.
+        json!({"log_id": "login", "data": serde_json::from_str::<Value>(&log("login", "s", "not-an-ip")).unwrap()})
+            .to_string(),
+        "{\"this is\": \"not an Auth0 log\"}".to_string(),
+    ];
+    let (delivered, health) = run_through_examples(&lines).await;
+
+    let by_id: BTreeMap<&str, &Delivered> =
+        delivered.iter().map(|d| (d.event.id.as_str(), d)).collect();
+    assert_eq!(
+        by_id.keys().copied().collect::<Vec<_>>(),
+        ["failed-login", "login", "mgmt-call"]
+    );
+    assert_eq!(by_id["failed-login"].bus, "security");
+    assert_eq!(by_id["mgmt-call"].bus, "audit");
+    assert_eq!(by_id["login"].bus, "default");
+
+    let data = |id: &str| -> Value {
+        let detail: Value = serde_json::from_str(&by_id[id].event.detail).unwrap();
+        assert_eq!(detail["log_id"], id, "detail.log_id");
+        detail["data"].clone()
+    };
+    assert_eq!(data("failed-login")["user_name"], "***@example.com");
+    assert_eq!(data("failed-login")["ip"], "203.0.113.0");
+    assert_eq!(data("mgmt-call")["ip"], "2001:db8:4aef::");
+    assert!(
+        data("login").get("ip").is_none(),
+        "an ip that cannot be masked is removed"
+    );
+    assert_eq!(by_id["login"].event.time, "2026-11-01T10:00:00.123Z");
+    assert_eq!(by_id["login"].event.detail_type, "Auth0 log");
+
+    assert_eq!(health.accepted, 5);
+    assert_eq!(health.filtered_by.get("10-drop-noise"), Some(&1));
+    assert_eq!(health.failed_ingest, 1, "the record without log_id/date");
+    assert_eq!(health.delivered(), 3);
+    assert!(health.settled(), "{health:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_logs_are_filtered_redacted_and_routed_as_predicted() {
+    let input = generate_logs(2000, 5, &[]).unwrap();
+    let lines: Vec<String> = input.lines().map(str::to_owned).collect();
+    let originals: BTreeMap<String, Value> = lines
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let log = log_of(&v).clone();
+            (log["log_id"].as_str().unwrap().to_string(), log)
+        })
+        .collect();
+    let mut expected: BTreeMap<&str, usize> = BTreeMap::new();
+    for log in originals.values() {
+        if let Some(bus) = expected_bus(log) {
+            *expected.entry(bus).or_default() += 1;
+        }
+    }
+
+    let (delivered, health) = run_through_examples(&lines).await;
+
+    let mut got: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in &delivered {
+        *got.entry(d.bus.as_str()).or_default() += 1;
+        let original = &originals[&d.event.id];
+        assert_eq!(
+            Some(d.bus.as_str()),
+            expected_bus(original),
+            "bus of {}",
+            d.event.id
+        );
+        let detail: Value = serde_json::from_str(&d.event.detail).unwrap();
+        assert_redacted(original, &detail["data"]);
+    }
+    assert_eq!(got, expected);
+    assert_eq!(health.accepted, lines.len() as u64);
+    assert_eq!(
+        health.filtered + health.delivered(),
+        lines.len() as u64,
+        "every generated log is filtered or delivered: {health:?}"
+    );
+    assert_eq!(health.failed(), 0, "{health:?}");
+    assert!(health.settled());
+}

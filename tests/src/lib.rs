@@ -1,0 +1,279 @@
+//! Shared helpers for the integration tests: where the built plugins and the `logbridge`
+//! binary are, generated Auth0 logs, and a real moto server with buses, rules and SQS
+//! queues to read back what EventBridge routed.
+
+#![allow(missing_docs)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_eventbridge::config::Credentials;
+
+/// The folder with the three example plugins, built from `plugins/` by `build.rs`.
+pub fn plugins_dir() -> PathBuf {
+    PathBuf::from(env!("LOGBRIDGE_TEST_PLUGINS"))
+}
+
+/// A test-only component from `plugins/test-fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("LOGBRIDGE_TEST_FIXTURES")).join(format!("{name}.wasm"))
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_owned()
+}
+
+/// The `logbridge` binary of this build (`cargo build --bins` puts it beside `deps/`).
+pub fn logbridge_bin() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("LOGBRIDGE_BIN") {
+        return Ok(path.into());
+    }
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("the test binary is not in a cargo target directory")?;
+    let bin = profile_dir.join("logbridge");
+    if !bin.is_file() {
+        bail!(
+            "{} does not exist; build it first with `cargo build --bins` \
+             (scripts/test.sh does), or point LOGBRIDGE_BIN at it",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// `n` Auth0 logs from `shared/data/gen_auth0_logs.py`, NDJSON, deterministic by `seed`.
+pub fn generate_logs(n: usize, seed: u64, extra: &[&str]) -> Result<String> {
+    let script = match std::env::var_os("LOGBRIDGE_LOG_GENERATOR") {
+        Some(path) => PathBuf::from(path),
+        None => workspace_root().join("../shared/data/gen_auth0_logs.py"),
+    };
+    let output = Command::new("python3")
+        .arg(&script)
+        .args(["-n", &n.to_string(), "--seed", &seed.to_string()])
+        .args(extra)
+        .output()
+        .with_context(|| format!("cannot run python3 {}", script.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// A free loopback port (released again; the server that takes it binds it at once).
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A moto server on 127.0.0.1, killed when dropped — also when the test panics, and
+/// (through the parent-death signal) when the test process itself dies.
+pub struct Moto {
+    child: Child,
+    port: u16,
+}
+
+/// Credentials and region moto accepts; also what the `logbridge` binary gets.
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+
+impl Moto {
+    /// Starts moto from the project's virtualenv (`scripts/setup-test-env.sh`).
+    pub fn start() -> Result<Moto> {
+        let server = std::env::var_os("LOGBRIDGE_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"));
+        if !server.is_file() {
+            bail!(
+                "{} is missing; run scripts/setup-test-env.sh to install moto",
+                server.display()
+            );
+        }
+        let port = free_port()?;
+        let mut command = Command::new(&server);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        die_with_parent(&mut command);
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", server.display()))?;
+        let mut moto = Moto { child, port };
+        moto.wait_ready()?;
+        Ok(moto)
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("moto exited before it was ready: {status}");
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("moto did not listen on {addr} within 30 s")
+    }
+
+    /// The endpoint URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Environment that points an AWS client (or the `logbridge` binary) at this moto.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_CONFIG_FILE", "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+        ]
+    }
+
+    async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+            .endpoint_url(self.url())
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .load()
+            .await
+    }
+
+    /// An EventBridge admin client for this moto.
+    pub async fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(&self.sdk_config().await)
+    }
+
+    /// An SQS client for this moto.
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates `bus` (unless it is `default`) and, for each Auth0 log type in `types`, an
+    /// SQS queue and a rule matching `{"source": [source], "detail": {"data": {"type":
+    /// [type]}}}` — the shape of rule Auth0's users write — that targets it. Returns the
+    /// queue URLs. One queue per type keeps moto's queues short: its SQS slows down with
+    /// every message a queue holds.
+    pub async fn route_types_to_queues(
+        &self,
+        bus: &str,
+        source: &str,
+        types: &[&str],
+    ) -> Result<Vec<String>> {
+        let eb = self.eventbridge().await;
+        let sqs = self.sqs().await;
+        if bus != "default" {
+            eb.create_event_bus().name(bus).send().await?;
+        }
+        let mut urls = Vec::with_capacity(types.len());
+        for log_type in types {
+            let name = format!("{bus}-{log_type}");
+            let url = sqs
+                .create_queue()
+                .queue_name(&name)
+                .send()
+                .await?
+                .queue_url
+                .context("moto returned no queue URL")?;
+            let pattern = serde_json::json!({
+                "source": [source],
+                "detail": { "data": { "type": [log_type] } },
+            });
+            eb.put_rule()
+                .name(&name)
+                .event_bus_name(bus)
+                .event_pattern(pattern.to_string())
+                .send()
+                .await?;
+            eb.put_targets()
+                .rule(&name)
+                .event_bus_name(bus)
+                .targets(
+                    aws_sdk_eventbridge::types::Target::builder()
+                        .id("queue")
+                        .arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"))
+                        .build()?,
+                )
+                .send()
+                .await?;
+            urls.push(url);
+        }
+        Ok(urls)
+    }
+
+    /// Every message in the queue at `url`, parsed as JSON. Received messages stay
+    /// invisible for ten minutes, so each is returned once.
+    pub async fn drain_queue(&self, url: &str) -> Result<Vec<serde_json::Value>> {
+        let sqs = self.sqs().await;
+        let mut messages = Vec::new();
+        loop {
+            let batch = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .visibility_timeout(600)
+                .send()
+                .await?;
+            let received = batch.messages.unwrap_or_default();
+            if received.is_empty() {
+                return Ok(messages);
+            }
+            for message in received {
+                let body = message.body.context("an SQS message without a body")?;
+                messages.push(serde_json::from_str(&body)?);
+            }
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asks Linux to kill `command`'s process when the thread that started it dies (the test
+/// thread, which owns the [`Moto`]), so no server outlives a killed test run.
+#[allow(unsafe_code)]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the
+    // parent; it is the only thing run between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
