@@ -6,6 +6,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+# Every test runner's output is kept so the run can end with one total.
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+tests() { "$@" 2>&1 | tee -a "$results"; }
+
 step "test environment (wasm32-wasip2 target, moto in .venv)"
 scripts/setup-test-env.sh
 
@@ -17,10 +22,10 @@ step "build (host binary, tests, examples; plugins are built by tests/build.rs)"
 cargo build --workspace --bins --tests --examples
 
 step "plugin unit tests (native)"
-CARGO_TARGET_DIR=target/plugins cargo test --quiet --manifest-path plugins/Cargo.toml
+CARGO_TARGET_DIR=target/plugins tests cargo test --quiet --manifest-path plugins/Cargo.toml
 
 step "host and integration tests"
-cargo test --workspace
+tests cargo test --workspace
 
 step "examples"
 scripts/build-plugins.sh target/example
@@ -35,3 +40,4 @@ step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p logbridge
 
 step "all checks passed"
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$results"

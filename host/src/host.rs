@@ -251,7 +251,13 @@ impl Host {
         let workers =
             std::mem::take(&mut *self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()));
         let joined = tokio::task::spawn_blocking(move || {
-            workers.into_iter().map(|w| w.join().is_ok()).all(|ok| ok)
+            // Join every worker, even after one panicked: no short-circuiting.
+            let panicked = workers
+                .into_iter()
+                .map(std::thread::JoinHandle::join)
+                .filter(Result::is_err)
+                .count();
+            panicked == 0
         })
         .await;
         if !matches!(joined, Ok(true)) {

@@ -88,21 +88,26 @@ impl Batcher {
 
     /// Adds `event` for `bus`. Returns the batches that are ready: the bus's previous
     /// batch if `event` did not fit in it, and the new one if it is now full.
-    pub fn push(&mut self, bus: &str, event: Event, now: Instant) -> Result<Vec<Batch>, Oversize> {
+    pub fn push(
+        &mut self,
+        bus: &str,
+        event: Event,
+        now: Instant,
+    ) -> Result<Vec<Batch>, Box<Oversize>> {
         let bytes = event.entry_size();
         if bytes > self.limits.max_bytes {
-            return Err(Oversize {
+            return Err(Box::new(Oversize {
                 bus: bus.to_string(),
                 event,
                 bytes,
                 limit: self.limits.max_bytes,
-            });
+            }));
         }
         let mut ready = Vec::new();
-        if let Some(pending) = self.pending.get(bus) {
-            if pending.batch.bytes + bytes > self.limits.max_bytes {
-                ready.extend(self.pending.remove(bus).map(|p| p.batch));
-            }
+        if let Some(pending) = self.pending.get(bus)
+            && pending.batch.bytes + bytes > self.limits.max_bytes
+        {
+            ready.extend(self.pending.remove(bus).map(|p| p.batch));
         }
         let pending = self
             .pending

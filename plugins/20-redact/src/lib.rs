@@ -45,10 +45,10 @@ fn mask_ip(ip: &str) -> Option<String> {
 }
 
 fn redact(log_data: &mut Map<String, Value>) {
-    if let Some(Value::String(name)) = log_data.get_mut("user_name") {
-        if let Some(masked) = mask_email(name) {
-            *name = masked;
-        }
+    if let Some(Value::String(name)) = log_data.get_mut("user_name")
+        && let Some(masked) = mask_email(name)
+    {
+        *name = masked;
     }
     match log_data.get("ip") {
         Some(Value::String(ip)) => match mask_ip(ip) {
