@@ -19,7 +19,8 @@ cargo build --quiet --bin logbridge
 target/debug/logbridge run \
     --plugins "$demo/plugins" \
     --input "$demo/auth0-logs.ndjson" \
-    --output "$demo/delivered.jsonl"
+    --output "$demo/delivered.jsonl" \
+    --data-dir "$demo/data"
 
 echo
 echo "plugins:   $(cd "$demo/plugins" && ls ./*.wasm | xargs -n1 basename | tr '\n' ' ')"

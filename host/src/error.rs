@@ -2,6 +2,7 @@
 
 use crate::delivery::EventBridgeSetupError;
 use crate::event::{EnvelopeError, EventError};
+use crate::health::FailureLogError;
 use crate::plugin::PluginError;
 
 /// Everything that can go wrong at the library's boundary.
@@ -20,6 +21,9 @@ pub enum Error {
     /// The EventBridge client could not be set up.
     #[error(transparent)]
     EventBridge(#[from] EventBridgeSetupError),
+    /// The failure log could not be opened or written.
+    #[error(transparent)]
+    FailureLog(#[from] FailureLogError),
     /// The builder was given no sink.
     #[error("no sink is configured; give the builder one with `.sink(...)`")]
     NoSink,

@@ -8,16 +8,13 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use tokio::task::JoinSet;
-use tokio::time::Instant;
-
-use crate::delivery::{Batch, BatchLimits, Batcher, EntryResult, Sink};
+use crate::delivery::service::delivery_failure;
+use crate::delivery::{BatchLimits, DeliveryConfig, RetryPolicy, Routed, Sink, validate};
 use crate::error::{Error, Result};
 use crate::event::{Envelope, Event, EventError};
-use crate::health::{Failure, Health, HealthReport, Stage};
-use crate::pipeline::{Outcome, Pipeline, Routed};
+use crate::health::{Failure, FailureLog, FailureStore, Health, HealthReport, Stage};
+use crate::pipeline::{Outcome, Pipeline};
 use crate::plugin::{CompiledPlugin, PluginEngine, PluginLimits, PluginSet};
 
 /// The bus EventBridge calls `default`, and ours when none is configured.
@@ -38,8 +35,9 @@ pub struct HostBuilder {
     sink: Option<Arc<dyn Sink>>,
     workers: usize,
     queue_capacity: usize,
-    batch: BatchLimits,
-    max_in_flight: usize,
+    delivery: DeliveryConfig,
+    failure_store: Option<Arc<dyn FailureStore>>,
+    data_dir: Option<PathBuf>,
 }
 
 impl HostBuilder {
@@ -73,9 +71,29 @@ impl HostBuilder {
         self
     }
 
+    /// Keeps the durable failure log (`failures.sqlite3`) in `dir`, created if needed.
+    /// Without a data directory or a [`HostBuilder::failure_store`], failures are
+    /// counted and logged but not stored.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Writes failures to `store` instead of a data directory's failure log.
+    pub fn failure_store(mut self, store: Arc<dyn FailureStore>) -> Self {
+        self.failure_store = Some(store);
+        self
+    }
+
     /// Where routed events are delivered.
     pub fn sink(mut self, sink: impl Sink) -> Self {
         self.sink = Some(Arc::new(sink));
+        self
+    }
+
+    /// Where routed events are delivered, when the sink is already shared.
+    pub fn sink_arc(mut self, sink: Arc<dyn Sink>) -> Self {
+        self.sink = Some(sink);
         self
     }
 
@@ -93,13 +111,19 @@ impl HostBuilder {
 
     /// How entries are grouped into `PutEvents` calls.
     pub fn batch_limits(mut self, limits: BatchLimits) -> Self {
-        self.batch = limits;
+        self.delivery.batch = limits;
+        self
+    }
+
+    /// How failed entries are retried; default: up to 3 retries, 100 ms base, 5 s cap.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.delivery.retry = policy;
         self
     }
 
     /// Most batches being sent at once; default 8.
     pub fn max_in_flight(mut self, batches: usize) -> Self {
-        self.max_in_flight = batches.max(1);
+        self.delivery.max_in_flight = batches.max(1);
         self
     }
 
@@ -117,7 +141,12 @@ impl HostBuilder {
             tracing::info!(plugin = plugin.name(), role = %plugin.role(), "plugin loaded");
         }
         let set = Arc::new(set);
-        let health = Arc::new(Health::new());
+        let store = match (self.failure_store, &self.data_dir) {
+            (Some(store), _) => Some(store),
+            (None, Some(dir)) => Some(Arc::new(FailureLog::open(dir)?) as Arc<dyn FailureStore>),
+            (None, None) => None,
+        };
+        let health = Arc::new(store.map_or_else(Health::new, Health::with_store));
 
         let (ingress, work) = async_channel::bounded::<Event>(self.queue_capacity);
         let (routed_tx, routed_rx) = async_channel::bounded::<Routed>(self.queue_capacity);
@@ -132,11 +161,10 @@ impl HostBuilder {
             workers.push(handle);
         }
         drop(routed_tx);
-        let delivery = runtime.spawn(run_delivery(
+        let delivery = runtime.spawn(crate::delivery::service::run(
             routed_rx,
             sink,
-            self.batch,
-            self.max_in_flight,
+            self.delivery,
             Arc::clone(&health),
         ));
 
@@ -188,8 +216,9 @@ impl Host {
             sink: None,
             workers: std::thread::available_parallelism().map_or(2, usize::from),
             queue_capacity: 1024,
-            batch: BatchLimits::default(),
-            max_in_flight: 8,
+            delivery: DeliveryConfig::default(),
+            failure_store: None,
+            data_dir: None,
         }
     }
 
@@ -211,14 +240,15 @@ impl Host {
         match self.inner.envelope.auth0_event(json) {
             Ok(event) => self.send(event).await,
             Err(error) => {
-                self.record_ingest_failure(origin, &error);
+                self.record_ingest_failure(origin, json, &error);
                 Err(Error::Event(error))
             }
         }
     }
 
-    /// Counts an input record that could not become an event (stage `ingest`).
-    pub fn record_ingest_failure(&self, origin: &str, error: &EventError) {
+    /// Counts an input record that could not become an event (stage `ingest`), keeping
+    /// the record itself (`input`) in the failure log.
+    pub fn record_ingest_failure(&self, origin: &str, input: &str, error: &EventError) {
         self.inner.health.record_accepted();
         self.inner.health.record_failure(Failure {
             stage: Stage::Ingest,
@@ -226,6 +256,10 @@ impl Host {
             origin: origin.to_string(),
             code: "bad-input".into(),
             message: error.to_string(),
+            attempts: 0,
+            first_attempt: std::time::SystemTime::now(),
+            event: None,
+            input: Some(input.to_string()),
         });
     }
 
@@ -284,7 +318,7 @@ fn run_worker(
             Outcome::Filtered { plugin } => health.record_filtered(&plugin),
             Outcome::Failed(failure) => health.record_failure(Failure {
                 stage: Stage::Plugin,
-                event_id: Some(failure.event.id),
+                event_id: Some(failure.event.id.clone()),
                 origin: failure.plugin,
                 code: if failure.trapped {
                     "trap"
@@ -293,110 +327,40 @@ fn run_worker(
                 }
                 .into(),
                 message: failure.reason,
+                attempts: 1,
+                first_attempt: std::time::SystemTime::now(),
+                event: Some(failure.event),
+                input: None,
             }),
             Outcome::Routed(entries) => {
                 health.record_routed(entries.len());
                 for entry in entries {
+                    // Checked here, on the worker threads, rather than in the one
+                    // delivery task: it parses the detail.
+                    if let Err(problem) = validate(&entry.event) {
+                        health.record_failure(delivery_failure(
+                            &entry.bus,
+                            entry.event,
+                            problem.code(),
+                            problem.to_string(),
+                            0,
+                            std::time::SystemTime::now(),
+                        ));
+                        continue;
+                    }
                     if let Err(lost) = routed.send_blocking(entry) {
                         let entry = lost.into_inner();
-                        health.record_failure(Failure {
-                            stage: Stage::Delivery,
-                            event_id: Some(entry.event.id),
-                            origin: entry.bus,
-                            code: "DeliveryStopped".into(),
-                            message: "the delivery task stopped before this entry was sent".into(),
-                        });
+                        health.record_failure(delivery_failure(
+                            &entry.bus,
+                            entry.event,
+                            "DeliveryStopped",
+                            "the delivery task stopped before this entry was sent".into(),
+                            0,
+                            std::time::SystemTime::now(),
+                        ));
                     }
                 }
             }
         }
     }
-}
-
-/// Delivery: batches routed entries per bus and sends up to `max_in_flight` batches at
-/// once. Returns when the routed queue is closed and every batch has been answered.
-async fn run_delivery(
-    routed: async_channel::Receiver<Routed>,
-    sink: Arc<dyn Sink>,
-    limits: BatchLimits,
-    max_in_flight: usize,
-    health: Arc<Health>,
-) {
-    let mut batcher = Batcher::new(limits);
-    let mut in_flight: JoinSet<()> = JoinSet::new();
-    let send = |in_flight: &mut JoinSet<()>, batch: Batch| {
-        let (sink, health) = (Arc::clone(&sink), Arc::clone(&health));
-        in_flight.spawn(async move {
-            let results = sink.put(&batch.bus, &batch.entries).await;
-            account(&health, batch, results);
-        });
-    };
-    loop {
-        while in_flight.len() >= max_in_flight {
-            in_flight.join_next().await;
-        }
-        let due = batcher.next_due();
-        tokio::select! {
-            next = routed.recv() => match next {
-                Ok(entry) => match batcher.push(&entry.bus, entry.event, Instant::now()) {
-                    Ok(ready) => ready.into_iter().for_each(|b| send(&mut in_flight, b)),
-                    Err(oversize) => health.record_failure(Failure {
-                        stage: Stage::Delivery,
-                        event_id: Some(oversize.event.id),
-                        origin: oversize.bus,
-                        code: "EntryTooLarge".into(),
-                        message: format!(
-                            "the entry is {} bytes as EventBridge counts them; a PutEvents \
-                             request may carry at most {} bytes",
-                            oversize.bytes, oversize.limit
-                        ),
-                    }),
-                },
-                Err(_) => break,
-            },
-            () = sleep_until(due), if due.is_some() => {
-                for batch in batcher.take_due(Instant::now()) {
-                    send(&mut in_flight, batch);
-                }
-            }
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
-        }
-    }
-    for batch in batcher.drain() {
-        send(&mut in_flight, batch);
-    }
-    while in_flight.join_next().await.is_some() {}
-}
-
-async fn sleep_until(when: Option<Instant>) {
-    match when {
-        Some(when) => tokio::time::sleep_until(when).await,
-        None => tokio::time::sleep(Duration::MAX).await,
-    }
-}
-
-/// Records what became of each entry of a sent batch.
-fn account(health: &Health, batch: Batch, results: Vec<EntryResult>) {
-    let mut delivered = 0;
-    let mut results = results.into_iter();
-    for event in batch.entries {
-        match results.next() {
-            Some(EntryResult::Delivered) => delivered += 1,
-            Some(EntryResult::Failed { code, message }) => health.record_failure(Failure {
-                stage: Stage::Delivery,
-                event_id: Some(event.id),
-                origin: batch.bus.clone(),
-                code,
-                message,
-            }),
-            None => health.record_failure(Failure {
-                stage: Stage::Delivery,
-                event_id: Some(event.id),
-                origin: batch.bus.clone(),
-                code: "NoResult".into(),
-                message: "the sink answered fewer entries than it was given".into(),
-            }),
-        }
-    }
-    health.record_delivered(&batch.bus, delivered);
 }

@@ -1,16 +1,23 @@
 //! The `logbridge` command: runs Auth0 logs through WebAssembly plugins to EventBridge
-//! or a local sink.
+//! or a local sink, and inspects and replays the failure log.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use logbridge::delivery::{
+    BatchLimits, DeliveryConfig, MAX_BYTES_1MB, MAX_BYTES_256KB, RetryPolicy, replay,
+};
+use logbridge::health::{FailureFilter, FailureLog, StoredFailure};
 use logbridge::ingest::{NdjsonReader, Record};
-use logbridge::{Envelope, EventBridgeOptions, EventBridgeSink, HealthReport, Host, JsonLinesSink};
+use logbridge::{
+    Envelope, EventBridgeOptions, EventBridgeSink, HealthReport, Host, JsonLinesSink, Sink, Stage,
+};
 use tokio::io::{AsyncBufRead, BufReader};
 
 /// Run Auth0 tenant logs through WebAssembly plugins and deliver them to Amazon
@@ -26,16 +33,28 @@ struct Cli {
 enum Command {
     /// Read NDJSON Auth0 logs, run them through the plugins, and deliver them.
     Run(RunArgs),
+    /// List failed events from the failure log.
+    Failures(FailuresArgs),
+    /// Re-send failed deliveries from the failure log; what succeeds is marked replayed.
+    Replay(ReplayArgs),
+    /// Show the stream's health: the last run's counters and the failure log.
+    Health(HealthArgs),
 }
 
 #[derive(Args)]
-struct RunArgs {
-    /// Folder of plugins (`*.wasm` components, each with an optional `NAME.toml`).
-    #[arg(long, value_name = "DIR")]
-    plugins: Option<PathBuf>,
-    /// NDJSON input: one Auth0 log or `{"log_id", "data"}` record per line; `-` is stdin.
-    #[arg(long, value_name = "FILE", default_value = "-")]
-    input: String,
+struct DataDirArg {
+    /// Where the failure log (`failures.sqlite3`) lives.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LOGBRIDGE_DATA_DIR",
+        default_value = "logbridge-data"
+    )]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct SinkArgs {
     /// Local sink: write delivered events as JSON lines to FILE instead of stdout.
     #[arg(long, value_name = "FILE", conflicts_with = "eventbridge")]
     output: Option<PathBuf>,
@@ -54,6 +73,75 @@ struct RunArgs {
     /// AWS region override.
     #[arg(long, requires = "eventbridge")]
     region: Option<String>,
+    /// Timeout of one PutEvents attempt, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    attempt_timeout_ms: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RequestLimit {
+    /// 1 MB, EventBridge's limit for event buses since January 2026.
+    #[value(name = "1mb")]
+    OneMb,
+    /// 256 KB, the former limit.
+    #[value(name = "256kb")]
+    TwoFiftySixKb,
+}
+
+#[derive(Args)]
+struct DeliveryArgs {
+    /// PutEvents request-size limit, summed as EventBridge counts entry sizes.
+    #[arg(long, value_enum, default_value = "1mb")]
+    max_request_size: RequestLimit,
+    /// Longest a batch waits to fill, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5)]
+    linger_ms: u64,
+    /// Retries after the first attempt, for retryable failures.
+    #[arg(long, default_value_t = 3)]
+    retries: u32,
+    /// First backoff ceiling, in milliseconds (doubles each retry; full jitter).
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    retry_base_ms: u64,
+    /// Largest backoff, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5_000)]
+    retry_cap_ms: u64,
+}
+
+impl DeliveryArgs {
+    fn config(&self) -> DeliveryConfig {
+        DeliveryConfig {
+            batch: BatchLimits {
+                max_bytes: match self.max_request_size {
+                    RequestLimit::OneMb => MAX_BYTES_1MB,
+                    RequestLimit::TwoFiftySixKb => MAX_BYTES_256KB,
+                },
+                linger: Duration::from_millis(self.linger_ms),
+                ..BatchLimits::default()
+            },
+            retry: RetryPolicy {
+                max_retries: self.retries,
+                base: Duration::from_millis(self.retry_base_ms),
+                cap: Duration::from_millis(self.retry_cap_ms),
+            },
+            ..DeliveryConfig::default()
+        }
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Folder of plugins (`*.wasm` components, each with an optional `NAME.toml`).
+    #[arg(long, value_name = "DIR")]
+    plugins: Option<PathBuf>,
+    /// NDJSON input: one Auth0 log or `{"log_id", "data"}` record per line; `-` is stdin.
+    #[arg(long, value_name = "FILE", default_value = "-")]
+    input: String,
+    #[command(flatten)]
+    sink: SinkArgs,
+    #[command(flatten)]
+    delivery: DeliveryArgs,
+    #[command(flatten)]
+    data: DataDirArg,
     /// The `source` events are sent with (must not start with `aws.`).
     #[arg(long, default_value = logbridge::event::DEFAULT_SOURCE)]
     source: String,
@@ -66,6 +154,61 @@ struct RunArgs {
     /// Pipeline worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+}
+
+#[derive(Args)]
+struct FilterArgs {
+    /// Only delivery failures for this bus.
+    #[arg(long)]
+    bus: Option<String>,
+    /// Only failures last tried at or after this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StageArg {
+    Ingest,
+    Plugin,
+    Delivery,
+}
+
+#[derive(Args)]
+struct FailuresArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Only this stage.
+    #[arg(long, value_enum)]
+    stage: Option<StageArg>,
+    /// Also list failures a replay has delivered since.
+    #[arg(long)]
+    all: bool,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+    #[command(flatten)]
+    filter: FilterArgs,
+    #[command(flatten)]
+    sink: SinkArgs,
+    #[command(flatten)]
+    delivery: DeliveryArgs,
+}
+
+#[derive(Args)]
+struct HealthArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+    /// JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -90,6 +233,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run(args).await,
+            Command::Failures(args) => failures(args),
+            Command::Replay(args) => replay_failures(args).await,
+            Command::Health(args) => health(args),
         }
     });
     match result {
@@ -101,31 +247,47 @@ fn main() -> ExitCode {
     }
 }
 
+/// The sink the arguments ask for. A local output file is truncated, or appended to when
+/// `append` (replays add to what the run wrote).
+async fn make_sink(args: &SinkArgs, append: bool) -> anyhow::Result<Arc<dyn Sink>> {
+    Ok(if args.eventbridge {
+        let options = EventBridgeOptions {
+            endpoint_url: args.endpoint_url.clone(),
+            region: args.region.clone(),
+            attempt_timeout: Some(Duration::from_millis(args.attempt_timeout_ms)),
+        };
+        Arc::new(EventBridgeSink::from_env(&options).await?)
+    } else if let Some(path) = &args.output {
+        let file = File::options()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(path)
+            .with_context(|| format!("cannot open the output file {}", path.display()))?;
+        Arc::new(JsonLinesSink::new(BufWriter::new(file)))
+    } else {
+        Arc::new(JsonLinesSink::new(std::io::stdout()))
+    })
+}
+
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let started_at = SystemTime::now();
     let envelope = Envelope::new(args.source, args.detail_type)?;
+    let log = Arc::new(FailureLog::open(&args.data.data_dir)?);
     let mut builder = Host::builder()
         .envelope(envelope.clone())
-        .default_bus(args.default_bus);
+        .default_bus(args.default_bus)
+        .failure_store(log.clone())
+        .batch_limits(args.delivery.config().batch)
+        .retry_policy(args.delivery.config().retry)
+        .sink_arc(make_sink(&args.sink, false).await?);
     if let Some(dir) = &args.plugins {
         builder = builder.plugins_dir(dir);
     }
     if let Some(workers) = args.workers {
         builder = builder.workers(workers);
     }
-    builder = if args.eventbridge {
-        let options = EventBridgeOptions {
-            endpoint_url: args.endpoint_url,
-            region: args.region,
-            ..EventBridgeOptions::default()
-        };
-        builder.sink(EventBridgeSink::from_env(&options).await?)
-    } else if let Some(path) = &args.output {
-        let file = File::create(path)
-            .with_context(|| format!("cannot create the output file {}", path.display()))?;
-        builder.sink(JsonLinesSink::new(BufWriter::new(file)))
-    } else {
-        builder.sink(JsonLinesSink::new(std::io::stdout()))
-    };
     let host = builder.build()?;
 
     let started = Instant::now();
@@ -139,28 +301,37 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let mut reader = NdjsonReader::new(input, envelope);
     let origin = |line: u64| format!("{}:{line}", args.input);
-    let read_result = async {
+    let read_all = async {
         while let Some(record) = reader.next().await? {
             match record {
                 Record::Event(event) => host.send(event).await?,
-                Record::Invalid { line, error } => {
-                    host.record_ingest_failure(&origin(line), &error)
+                Record::Invalid { line, text, error } => {
+                    host.record_ingest_failure(&origin(line), &text, &error)
                 }
             }
         }
         anyhow::Ok(())
-    }
-    .await;
+    };
+    let read_result = tokio::select! {
+        result = read_all => result,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("logbridge: interrupted; finishing the events already accepted");
+            Ok(())
+        }
+    };
     // Whatever happened to the input, everything already accepted is drained.
     let report = host.shutdown().await?;
     let elapsed = started.elapsed();
+    log.record_run(started_at, &report)?;
     print_summary(&report, elapsed.as_secs_f64())?;
     read_result.context("reading the input failed")?;
     if report.failed() > 0 {
         eprintln!(
-            "logbridge: {} of {} events failed (see the errors above)",
+            "logbridge: {} of {} events failed; they are in {} (`logbridge failures` lists \
+             them, `logbridge replay` re-sends failed deliveries)",
             report.failed(),
-            report.accepted
+            report.accepted,
+            log.path().display()
         );
         return Ok(ExitCode::FAILURE);
     }
@@ -205,13 +376,173 @@ fn print_summary(report: &HealthReport, seconds: f64) -> std::io::Result<()> {
             .map(|(b, c)| (b.clone(), c.delivered))
             .collect())
     )?;
+    let retried: u64 = report.buses.values().map(|b| b.retried).sum();
     writeln!(
         err,
-        "  failed    {:>7}  (ingest {}, plugin {}, delivery {})",
+        "  failed    {:>7}  (ingest {}, plugin {}, delivery {}; {retried} entry retries)",
         report.failed(),
         report.failed_ingest,
         report.failed_plugin(),
         report.failed_delivery()
     )?;
     Ok(())
+}
+
+fn open_existing_log(data: &DataDirArg) -> anyhow::Result<FailureLog> {
+    let file = data.data_dir.join(logbridge::health::FAILURE_LOG_FILE);
+    if !file.is_file() {
+        bail!(
+            "there is no failure log at {}; pass the --data-dir that `logbridge run` used",
+            file.display()
+        );
+    }
+    Ok(FailureLog::open(&data.data_dir)?)
+}
+
+fn filter(args: &FilterArgs, stage: Option<StageArg>, all: bool) -> FailureFilter {
+    FailureFilter {
+        bus: args.bus.clone(),
+        stage: stage.map(|s| match s {
+            StageArg::Ingest => Stage::Ingest,
+            StageArg::Plugin => Stage::Plugin,
+            StageArg::Delivery => Stage::Delivery,
+        }),
+        since: args.since.clone(),
+        include_replayed: all,
+    }
+}
+
+fn failures(args: FailuresArgs) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(&args.data)?;
+    let rows = log.list(&filter(&args.filter, args.stage, args.all))?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        for row in &rows {
+            serde_json::to_writer(&mut out, row)?;
+            writeln!(out)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{:>6}  {:<20}  {:<8}  {:<22}  {:<24}  {:>3}  {:<12}  message",
+        "id", "last attempt", "stage", "plugin / bus / input", "code", "try", "event"
+    )?;
+    for row in &rows {
+        writeln!(out, "{}", table_row(row))?;
+    }
+    writeln!(out, "{} failures", rows.len())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut clipped: String = text.chars().take(width.saturating_sub(1)).collect();
+        clipped.push('…');
+        clipped
+    }
+}
+
+fn table_row(row: &StoredFailure) -> String {
+    let status = if row.replayed_at.is_some() {
+        " (replayed)"
+    } else {
+        ""
+    };
+    format!(
+        "{:>6}  {:<20}  {:<8}  {:<22}  {:<24}  {:>3}  {:<12}  {}{status}",
+        row.id,
+        clip(&row.last_attempt, 20),
+        row.stage.to_string(),
+        clip(&row.origin, 22),
+        clip(&row.code, 24),
+        row.attempts,
+        clip(row.event_id.as_deref().unwrap_or("-"), 12),
+        clip(&row.message, 100),
+    )
+}
+
+async fn replay_failures(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(&args.data)?;
+    let sink = make_sink(&args.sink, true).await?;
+    let report = replay(
+        &log,
+        &*sink,
+        &filter(&args.filter, None, false),
+        &args.delivery.config(),
+    )
+    .await?;
+    eprintln!(
+        "logbridge replay: {} failed deliveries, {} sent, {} delivered, {} failed again{}",
+        report.rows,
+        report.sent,
+        report.delivered,
+        report.failed,
+        if report.skipped > 0 {
+            format!(", {} without a stored event", report.skipped)
+        } else {
+            String::new()
+        }
+    );
+    Ok(if report.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(&args.data)?;
+    let last_run = log.last_run()?;
+    let open = log.list(&FailureFilter::default())?;
+    if args.json {
+        let value = serde_json::json!({
+            "last_run": last_run.as_ref().map(|(started, finished, report)| serde_json::json!({
+                "started_at": started, "finished_at": finished, "report": report,
+            })),
+            "open_failures": open.len(),
+            "recent_failures": open.iter().rev().take(10).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    match &last_run {
+        None => writeln!(out, "no run recorded in {}", log.path().display())?,
+        Some((started, finished, report)) => {
+            writeln!(out, "last run: {started} – {finished}")?;
+            writeln!(
+                out,
+                "  accepted {}  filtered {}  failed at ingest {}",
+                report["accepted"], report["filtered"], report["failed_ingest"]
+            )?;
+            if let Some(buses) = report["buses"].as_object() {
+                for (bus, counts) in buses {
+                    let (delivered, failed) = (&counts["delivered"], &counts["failed"]);
+                    let state = match (delivered.as_u64(), failed.as_u64()) {
+                        (_, Some(0)) => "ok",
+                        (Some(0), _) => "failing",
+                        _ => "degraded",
+                    };
+                    writeln!(
+                        out,
+                        "  bus {bus:<20} {state:<9} delivered {delivered}  failed {failed}  retried {}",
+                        counts["retried"]
+                    )?;
+                }
+            }
+            if let Some(plugins) = report["failed_by_plugin"].as_object() {
+                for (plugin, failed) in plugins {
+                    writeln!(out, "  plugin {plugin:<17} failed {failed}")?;
+                }
+            }
+        }
+    }
+    writeln!(out, "{} failures not yet replayed; the latest:", open.len())?;
+    for row in open.iter().rev().take(10) {
+        writeln!(out, "{}", table_row(row))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+pub use crate::delivery::Routed;
 use crate::event::Event;
 use crate::plugin::{CallError, PluginInstance, PluginSet, Role, WitDestination, WitEvent};
 
@@ -23,15 +24,6 @@ pub enum Outcome {
     Routed(Vec<Routed>),
     /// A plugin failed on it; it belongs in the failure log.
     Failed(PluginFailure),
-}
-
-/// An event bound for one bus.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Routed {
-    /// The bus name or ARN.
-    pub bus: String,
-    /// The event, with the destination's `source`/`detail-type` overrides applied.
-    pub event: Event,
 }
 
 /// A plugin failed on an event.

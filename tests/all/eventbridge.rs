@@ -61,6 +61,8 @@ async fn generated_auth0_logs_reach_the_predicted_eventbridge_buses() -> Result<
         .arg(plugins_dir())
         .arg("--input")
         .arg(&input_file)
+        .arg("--data-dir")
+        .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("eventbridge-e2e-data"))
         .envs(moto.env())
         .output()
         .await?;
@@ -121,6 +123,8 @@ async fn local_sink_writes_what_would_be_sent() -> Result<()> {
         .arg(&input_file)
         .arg("--output")
         .arg(&output_file)
+        .arg("--data-dir")
+        .arg(dir.join("local-sink-data"))
         .output()
         .await?;
     ensure!(
@@ -153,6 +157,8 @@ async fn local_sink_writes_what_would_be_sent() -> Result<()> {
 async fn bad_input_lines_are_counted_and_fail_the_run() -> Result<()> {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let input_file = dir.join("bad-lines.ndjson");
+    let data_dir = dir.join("bad-lines-data");
+    let _ = std::fs::remove_dir_all(&data_dir);
     let good = generate_logs(3, 2, &[])?;
     std::fs::write(
         &input_file,
@@ -165,6 +171,8 @@ async fn bad_input_lines_are_counted_and_fail_the_run() -> Result<()> {
         .arg(&input_file)
         .arg("--output")
         .arg(dir.join("bad-lines.out.jsonl"))
+        .arg("--data-dir")
+        .arg(&data_dir)
         .output()
         .await?;
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -176,6 +184,36 @@ async fn bad_input_lines_are_counted_and_fail_the_run() -> Result<()> {
     ensure!(
         stderr.contains("bad-lines.ndjson:4"),
         "the bad line is named:\n{stderr}"
+    );
+
+    // The failure log keeps each bad line, its number and the reason.
+    let listed = tokio::process::Command::new(logbridge_bin()?)
+        .args(["failures", "--stage", "ingest", "--json", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .await?;
+    ensure!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let rows: Vec<Value> = String::from_utf8(listed.stdout)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let inputs: Vec<&str> = rows.iter().filter_map(|r| r["input"].as_str()).collect();
+    assert_eq!(inputs, ["not json", "[1,2]", "{\"type\":\"s\"}"]);
+    assert!(
+        rows[0]["origin"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("bad-lines.ndjson:4")
+    );
+    assert!(
+        rows[2]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("log_id")
     );
     Ok(())
 }

@@ -3,5 +3,7 @@
 
 mod auth0;
 mod eventbridge;
+mod faults;
 mod loader;
 mod pipeline;
+mod replay;

@@ -123,3 +123,29 @@ async fn generated_logs_are_filtered_redacted_and_routed_as_predicted() {
     assert_eq!(health.failed(), 0, "{health:?}");
     assert!(health.settled());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_but_valid_logs_pass_intact() {
+    // Unicode and U+2028 in text, 20–120 KB blobs, missing user fields, deep nesting,
+    // a null ip: all valid, so all are delivered or filtered, and redacted correctly.
+    let input = generate_logs(600, 3, &["--edge-cases"]).unwrap();
+    let lines: Vec<String> = input.lines().map(str::to_owned).collect();
+    let originals: BTreeMap<String, Value> = lines
+        .iter()
+        .map(|l| {
+            let log = log_of(&serde_json::from_str(l).unwrap()).clone();
+            (log["log_id"].as_str().unwrap().to_string(), log)
+        })
+        .collect();
+    let (delivered, health) = run_through_examples(&lines).await;
+    assert_eq!(health.failed(), 0, "{health:?}");
+    assert_eq!(health.filtered + health.delivered(), lines.len() as u64);
+    for d in &delivered {
+        let detail: Value = serde_json::from_str(&d.event.detail).unwrap();
+        assert_redacted(&originals[&d.event.id], &detail["data"]);
+    }
+    assert!(
+        delivered.iter().any(|d| d.event.detail.len() > 20_000),
+        "the large edge cases made it through"
+    );
+}

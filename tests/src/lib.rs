@@ -150,11 +150,12 @@ impl Moto {
         ]
     }
 
-    async fn sdk_config(&self) -> aws_config::SdkConfig {
+    /// An AWS SDK configuration for this moto (or, with `endpoint`, a proxy before it).
+    pub async fn sdk_config_for(&self, endpoint: &str) -> aws_config::SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-            .endpoint_url(self.url())
+            .endpoint_url(endpoint)
             .http_client(
                 aws_smithy_http_client::Builder::new()
                     .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
@@ -168,62 +169,86 @@ impl Moto {
 
     /// An EventBridge admin client for this moto.
     pub async fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
-        aws_sdk_eventbridge::Client::new(&self.sdk_config().await)
+        aws_sdk_eventbridge::Client::new(&self.sdk_config_for(&self.url()).await)
     }
 
     /// An SQS client for this moto.
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::new(&self.sdk_config().await)
+        aws_sdk_sqs::Client::new(&self.sdk_config_for(&self.url()).await)
     }
 
-    /// Creates `bus` (unless it is `default`) and, for each Auth0 log type in `types`, an
-    /// SQS queue and a rule matching `{"source": [source], "detail": {"data": {"type":
-    /// [type]}}}` — the shape of rule Auth0's users write — that targets it. Returns the
-    /// queue URLs. One queue per type keeps moto's queues short: its SQS slows down with
-    /// every message a queue holds.
+    /// Creates `bus` unless it exists already (`default` always does).
+    pub async fn create_bus(&self, bus: &str) -> Result<()> {
+        if bus != "default" {
+            self.eventbridge()
+                .await
+                .create_event_bus()
+                .name(bus)
+                .send()
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the SQS queue `name` and a rule of that name on `bus`, with `pattern`,
+    /// that targets it. Returns the queue URL.
+    pub async fn route_to_queue(
+        &self,
+        bus: &str,
+        name: &str,
+        pattern: &serde_json::Value,
+    ) -> Result<String> {
+        let eb = self.eventbridge().await;
+        let url = self
+            .sqs()
+            .await
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await?
+            .queue_url
+            .context("moto returned no queue URL")?;
+        eb.put_rule()
+            .name(name)
+            .event_bus_name(bus)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await?;
+        eb.put_targets()
+            .rule(name)
+            .event_bus_name(bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"))
+                    .build()?,
+            )
+            .send()
+            .await?;
+        Ok(url)
+    }
+
+    /// Creates `bus` and, for each Auth0 log type in `types`, a queue and a rule matching
+    /// `{"source": [source], "detail": {"data": {"type": [type]}}}` — the shape of rule
+    /// Auth0's users write. Returns the queue URLs. One queue per type keeps moto's queues
+    /// short: its SQS slows down with every message a queue holds.
     pub async fn route_types_to_queues(
         &self,
         bus: &str,
         source: &str,
         types: &[&str],
     ) -> Result<Vec<String>> {
-        let eb = self.eventbridge().await;
-        let sqs = self.sqs().await;
-        if bus != "default" {
-            eb.create_event_bus().name(bus).send().await?;
-        }
+        self.create_bus(bus).await?;
         let mut urls = Vec::with_capacity(types.len());
         for log_type in types {
-            let name = format!("{bus}-{log_type}");
-            let url = sqs
-                .create_queue()
-                .queue_name(&name)
-                .send()
-                .await?
-                .queue_url
-                .context("moto returned no queue URL")?;
             let pattern = serde_json::json!({
                 "source": [source],
                 "detail": { "data": { "type": [log_type] } },
             });
-            eb.put_rule()
-                .name(&name)
-                .event_bus_name(bus)
-                .event_pattern(pattern.to_string())
-                .send()
-                .await?;
-            eb.put_targets()
-                .rule(&name)
-                .event_bus_name(bus)
-                .targets(
-                    aws_sdk_eventbridge::types::Target::builder()
-                        .id("queue")
-                        .arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"))
-                        .build()?,
-                )
-                .send()
-                .await?;
-            urls.push(url);
+            urls.push(
+                self.route_to_queue(bus, &format!("{bus}-{log_type}"), &pattern)
+                    .await?,
+            );
         }
         Ok(urls)
     }
@@ -275,5 +300,83 @@ fn die_with_parent(command: &mut Command) {
             }
             Ok(())
         });
+    }
+}
+
+/// The fault-injecting proxy (`tests/fault_proxy.py`) in front of an upstream server,
+/// killed when dropped.
+pub struct FaultProxy {
+    child: Child,
+    port: u16,
+}
+
+impl FaultProxy {
+    /// Starts the proxy in front of `upstream` (e.g. [`Moto::url`]).
+    pub fn start(upstream: &str) -> Result<FaultProxy> {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fault_proxy.py");
+        let mut command = Command::new("python3");
+        command
+            .arg(&script)
+            .args(["--upstream", upstream])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        die_with_parent(&mut command);
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start python3 {}", script.display()))?;
+        let stdout = child.stdout.take().context("the proxy's stdout")?;
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let port = line
+            .trim()
+            .parse()
+            .with_context(|| format!("the proxy did not print its port, but {line:?}"))?;
+        Ok(FaultProxy { child, port })
+    }
+
+    /// The proxy's URL: give it to the client instead of the upstream's.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn request(&self, method: &str, path: &str, body: &str) -> Result<serde_json::Value> {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        let (head, body) = answer
+            .split_once("\r\n\r\n")
+            .context("a malformed answer from the proxy")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            bail!("the proxy answered {head}");
+        }
+        Ok(serde_json::from_str(body)?)
+    }
+
+    /// Replaces the fault script (see `tests/fault_proxy.py`) and resets the counters.
+    pub fn script(&self, faults: serde_json::Value) -> Result<()> {
+        self.request("POST", "/__faults__", &faults.to_string())
+            .map(drop)
+    }
+
+    /// The number of entries in each PutEvents call received since the last script.
+    pub fn put_events_calls(&self) -> Result<Vec<usize>> {
+        let stats = self.request("GET", "/__stats__", "")?;
+        Ok(serde_json::from_value(stats["entries"].clone())?)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

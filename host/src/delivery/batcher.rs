@@ -233,4 +233,52 @@ mod tests {
         assert_eq!(due[0].bus, "a");
         assert_eq!(b.drain()[0].bus, "b");
     }
+
+    /// Random event sizes and buses, both request-size limits: no batch breaks a limit,
+    /// and every event comes out exactly once — in a batch or as oversize.
+    #[test]
+    fn random_sizes_never_break_a_limit_and_lose_nothing() {
+        use crate::delivery::SplitMix64;
+        for (seed, max_bytes) in (0..40).flat_map(|s| [(s, MAX_BYTES_1MB), (s, MAX_BYTES_256KB)]) {
+            let mut rng = SplitMix64::seeded(seed);
+            let mut b = Batcher::new(BatchLimits {
+                max_bytes,
+                ..BatchLimits::default()
+            });
+            let now = Instant::now();
+            let mut out: Vec<Batch> = Vec::new();
+            let mut oversize = Vec::new();
+            let n = 200 + (rng.next_u64() % 300) as usize;
+            for i in 0..n {
+                // Mostly small, some large, a few beyond the limit.
+                let len = match rng.next_u64() % 20 {
+                    0 => max_bytes + (rng.next_u64() % 1000) as usize,
+                    1..=4 => (rng.next_u64() % (max_bytes as u64 / 2)) as usize,
+                    _ => (rng.next_u64() % 4000) as usize,
+                };
+                let bus = ["a", "b", "c"][(rng.next_u64() % 3) as usize];
+                let mut e = event(len);
+                e.id = i.to_string();
+                match b.push(bus, e, now) {
+                    Ok(ready) => out.extend(ready),
+                    Err(o) => oversize.push(o.event.id),
+                }
+            }
+            out.extend(b.drain());
+            let mut seen: Vec<usize> = oversize.iter().map(|id| id.parse().unwrap()).collect();
+            for batch in &out {
+                assert!(!batch.entries.is_empty() && batch.entries.len() <= MAX_ENTRIES);
+                let bytes: usize = batch.entries.iter().map(Event::entry_size).sum();
+                assert_eq!(bytes, batch.bytes);
+                assert!(bytes <= max_bytes, "seed {seed}: {bytes} > {max_bytes}");
+                seen.extend(batch.entries.iter().map(|e| e.id.parse::<usize>().unwrap()));
+            }
+            seen.sort_unstable();
+            assert_eq!(
+                seen,
+                (0..n).collect::<Vec<_>>(),
+                "seed {seed}: nothing lost or repeated"
+            );
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //! This is the only file that touches the AWS SDK. Region and credentials come from the
 //! standard AWS chain (environment, profile, web identity, ECS/EC2 metadata); an endpoint
 //! override points it at an EventBridge-compatible server such as moto. The HTTP client
-//! uses rustls with the `ring` provider: one TLS stack.
+//! uses rustls with the `ring` provider: one TLS stack. The SDK's own retries are off:
+//! delivery retries, per entry (see [`super::RetryPolicy`]).
 
 use std::time::Duration;
 
@@ -12,11 +13,13 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::config::ProvideCredentials;
+use aws_sdk_eventbridge::config::http::HttpResponse;
 use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_types::date_time::{DateTime, Format};
 
+use super::retry::is_retryable;
 use super::sink::{EntryResult, PutFuture, Sink};
 use crate::event::Event;
 
@@ -77,19 +80,27 @@ impl EventBridgeSink {
             EventBridgeSetupError::NoCredentials(DisplayErrorContext(&e).to_string())
         })?;
 
+        Ok(Self::from_sdk_config(&sdk, options))
+    }
+
+    /// Builds the client from an AWS SDK configuration the application already has,
+    /// with `options` applied on top. Region and credentials are the caller's business.
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, options: &EventBridgeOptions) -> Self {
         let timeouts = TimeoutConfig::builder()
             .operation_attempt_timeout(options.attempt_timeout.unwrap_or(Duration::from_secs(10)))
             .connect_timeout(Duration::from_secs(3))
             .build();
-        let mut config = aws_sdk_eventbridge::config::Builder::from(&sdk)
+        let mut config = aws_sdk_eventbridge::config::Builder::from(sdk)
             .timeout_config(timeouts)
-            .retry_config(RetryConfig::standard());
+            // logbridge retries itself, re-sending only failed entries; SDK retries on top
+            // would turn "up to 3 retries" into up to 16 attempts.
+            .retry_config(RetryConfig::disabled());
         if let Some(url) = &options.endpoint_url {
             config = config.endpoint_url(url);
         }
-        Ok(EventBridgeSink {
+        EventBridgeSink {
             client: Client::from_conf(config.build()),
-        })
+        }
     }
 
     async fn put_events(&self, bus: &str, entries: &[Event]) -> Vec<EntryResult> {
@@ -133,10 +144,11 @@ impl EventBridgeSink {
                         results[i] = Some(match answers.get(n) {
                             Some(entry) => match entry.error_code() {
                                 None => EntryResult::Delivered,
-                                Some(code) => EntryResult::failed(
-                                    code,
-                                    entry.error_message().unwrap_or_default(),
-                                ),
+                                Some(code) => EntryResult::Failed {
+                                    code: code.to_string(),
+                                    message: entry.error_message().unwrap_or_default().to_string(),
+                                    retryable: is_retryable(code, None),
+                                },
                             },
                             None => EntryResult::failed(
                                 "MissingResultEntry",
@@ -146,9 +158,14 @@ impl EventBridgeSink {
                     }
                 }
                 Err(error) => {
-                    let (code, message) = describe(&error);
+                    let (code, status, message) = describe(&error);
+                    let retryable = is_retryable(&code, status);
                     for &i in &sent {
-                        results[i] = Some(EntryResult::failed(code.clone(), message.clone()));
+                        results[i] = Some(EntryResult::Failed {
+                            code: code.clone(),
+                            message: message.clone(),
+                            retryable,
+                        });
                     }
                 }
             }
@@ -160,21 +177,31 @@ impl EventBridgeSink {
     }
 }
 
-/// A code and message for a whole-request failure.
-fn describe<E, R>(error: &SdkError<E, R>) -> (String, String)
+/// A code, the HTTP status (when there was an answer) and a message for a whole-request
+/// failure.
+fn describe<E>(error: &SdkError<E, HttpResponse>) -> (String, Option<u16>, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
+    let status = match error {
+        SdkError::ServiceError(e) => Some(e.raw().status().as_u16()),
+        SdkError::ResponseError(e) => Some(e.raw().status().as_u16()),
+        _ => None,
+    };
     let code = match error {
-        SdkError::ServiceError(_) => error.code().unwrap_or("ServiceError").to_string(),
+        SdkError::ServiceError(_) => match (error.code(), status) {
+            (Some(code), _) => code.to_string(),
+            (None, Some(413)) => "RequestEntityTooLarge".to_string(),
+            (None, Some(status)) => format!("HTTP{status}"),
+            (None, None) => "ServiceError".to_string(),
+        },
         SdkError::TimeoutError(_) => "Timeout".to_string(),
         SdkError::DispatchFailure(_) => "ConnectionError".to_string(),
         SdkError::ResponseError(_) => "ResponseError".to_string(),
         SdkError::ConstructionFailure(_) => "ConstructionFailure".to_string(),
         _ => "Unknown".to_string(),
     };
-    (code, DisplayErrorContext(error).to_string())
+    (code, status, DisplayErrorContext(error).to_string())
 }
 
 impl Sink for EventBridgeSink {

@@ -17,15 +17,28 @@ pub enum EntryResult {
         code: String,
         /// A human-readable explanation.
         message: String,
+        /// Whether another attempt may succeed (throttling, internal errors, timeouts,
+        /// connection failures); see [`super::is_retryable`].
+        retryable: bool,
     },
 }
 
 impl EntryResult {
-    /// A failure with `code` and `message`.
+    /// A permanent failure with `code` and `message`.
     pub fn failed(code: impl Into<String>, message: impl Into<String>) -> Self {
         EntryResult::Failed {
             code: code.into(),
             message: message.into(),
+            retryable: false,
+        }
+    }
+
+    /// A failure that another attempt may cure.
+    pub fn failed_retryable(code: impl Into<String>, message: impl Into<String>) -> Self {
+        EntryResult::Failed {
+            code: code.into(),
+            message: message.into(),
+            retryable: true,
         }
     }
 }

@@ -4,10 +4,20 @@
 //! The invariant it keeps visible: every accepted event is filtered, failed, or routed;
 //! every routed entry is delivered, failed, or still in flight.
 
+mod failure_log;
+
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use serde::Serialize;
+
+pub use failure_log::{
+    FAILURE_LOG_FILE, FailureFilter, FailureLog, FailureLogError, FailureStore, StoredEvent,
+    StoredFailure, rfc3339,
+};
+
+use crate::event::Event;
 
 /// How many recent failures a [`Health`] keeps for display.
 pub const RECENT_FAILURES: usize = 20;
@@ -47,6 +57,18 @@ pub struct Failure {
     pub code: String,
     /// What happened, for a person.
     pub message: String,
+    /// Attempts made: delivery calls for stage `delivery`, 1 for a plugin call, 0 when
+    /// it failed before any attempt.
+    pub attempts: u32,
+    /// When it was first tried.
+    #[serde(skip)]
+    pub first_attempt: SystemTime,
+    /// The event as it was when it failed; `None` at ingest, before there was one.
+    #[serde(skip)]
+    pub event: Option<Event>,
+    /// The raw input, for ingest failures.
+    #[serde(skip)]
+    pub input: Option<String>,
 }
 
 /// Counters for one bus.
@@ -56,6 +78,8 @@ pub struct BusCounts {
     pub delivered: u64,
     /// Entries that finally failed.
     pub failed: u64,
+    /// Entries re-sent after a retryable failure (each retry counts once per entry).
+    pub retried: u64,
 }
 
 /// A snapshot of a stream's health.
@@ -77,6 +101,8 @@ pub struct HealthReport {
     pub routed_entries: u64,
     /// Per-bus delivery counters.
     pub buses: BTreeMap<String, BusCounts>,
+    /// Failures that could not be written to the failure log (data at risk).
+    pub failure_log_errors: u64,
     /// The most recent failures, oldest first.
     pub recent_failures: Vec<Failure>,
 }
@@ -116,16 +142,34 @@ impl HealthReport {
 }
 
 /// Live counters of a running host. Shared by ingest, workers and delivery.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Health {
     report: Mutex<HealthReport>,
     recent: Mutex<VecDeque<Failure>>,
+    store: Option<Arc<dyn FailureStore>>,
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("report", &self.report())
+            .field("durable", &self.store.is_some())
+            .finish()
+    }
 }
 
 impl Health {
-    /// Fresh counters.
+    /// Fresh counters; failures are kept in memory only.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Fresh counters; every failure is also written to `store`.
+    pub fn with_store(store: Arc<dyn FailureStore>) -> Self {
+        Health {
+            store: Some(store),
+            ..Self::default()
+        }
     }
 
     fn update(&self, f: impl FnOnce(&mut HealthReport)) {
@@ -174,8 +218,23 @@ impl Health {
         self.update(|r| r.buses.entry(bus.to_string()).or_default().delivered += count);
     }
 
-    /// Something failed for good.
+    /// `count` entries for `bus` failed retryably and are being re-sent.
+    pub fn record_retried(&self, bus: &str, count: u64) {
+        self.update(|r| r.buses.entry(bus.to_string()).or_default().retried += count);
+    }
+
+    /// Something failed for good. It is written to the failure log (when there is one)
+    /// before it is counted and the event released.
     pub fn record_failure(&self, failure: Failure) {
+        if let Some(store) = &self.store
+            && let Err(e) = store.record(&failure)
+        {
+            tracing::error!(
+                event_id = failure.event_id.as_deref().unwrap_or("-"),
+                "could not write a failure to the failure log; the event is lost: {e}"
+            );
+            self.update(|r| r.failure_log_errors += 1);
+        }
         self.update(|r| match failure.stage {
             Stage::Ingest => r.failed_ingest += 1,
             Stage::Plugin => {

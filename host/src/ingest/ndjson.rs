@@ -13,6 +13,8 @@ pub enum Record {
     Invalid {
         /// Its 1-based line number.
         line: u64,
+        /// The line itself (invalid UTF-8 replaced), for the failure log.
+        text: String,
         /// Why.
         error: EventError,
     },
@@ -52,11 +54,13 @@ impl<R: AsyncBufRead + Unpin> NdjsonReader<R> {
                     Ok(event) => Record::Event(event),
                     Err(error) => Record::Invalid {
                         line: self.line,
+                        text: text.trim_end().to_string(),
                         error,
                     },
                 },
                 Err(e) => Record::Invalid {
                     line: self.line,
+                    text: String::from_utf8_lossy(&self.buf).trim_end().to_string(),
                     error: EventError::NotJson(format!("not UTF-8: {e}")),
                 },
             };
@@ -78,14 +82,16 @@ mod tests {
             reader.next().await.unwrap(),
             Some(Record::Invalid {
                 line: 3,
-                error: EventError::NotAnObject(_)
-            })
+                error: EventError::NotAnObject(_),
+                ref text,
+            }) if text == "[1]"
         ));
         assert!(matches!(
             reader.next().await.unwrap(),
             Some(Record::Invalid {
                 line: 4,
-                error: EventError::NotJson(_)
+                error: EventError::NotJson(_),
+                ..
             })
         ));
         assert_eq!(reader.next().await.unwrap(), None);

@@ -1,0 +1,350 @@
+//! The delivery task: takes routed entries, batches them per bus, sends each batch with
+//! retries, and records what became of every entry.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::batcher::{Batch, BatchLimits, Batcher};
+use super::retry::{RetryAction, RetryPolicy, SplitMix64};
+use super::sink::{EntryResult, Sink};
+use crate::event::Event;
+use crate::health::{Failure, Health, Stage};
+
+/// An event bound for one bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routed {
+    /// The bus name or ARN.
+    pub bus: String,
+    /// The event, with the destination's `source`/`detail-type` overrides applied.
+    pub event: Event,
+}
+
+/// How the delivery task batches, retries and overlaps its calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryConfig {
+    /// How entries are grouped into calls.
+    pub batch: BatchLimits,
+    /// How failed entries are retried.
+    pub retry: RetryPolicy,
+    /// Most batches being sent at once.
+    pub max_in_flight: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            batch: BatchLimits::default(),
+            retry: RetryPolicy::default(),
+            max_in_flight: 8,
+        }
+    }
+}
+
+/// A delivery-stage failure of `event` on `bus`.
+pub(crate) fn delivery_failure(
+    bus: &str,
+    event: Event,
+    code: &str,
+    message: String,
+    attempts: u32,
+    first_attempt: SystemTime,
+) -> Failure {
+    Failure {
+        stage: Stage::Delivery,
+        event_id: Some(event.id.clone()),
+        origin: bus.to_string(),
+        code: code.to_string(),
+        message,
+        attempts,
+        first_attempt,
+        event: Some(event),
+        input: None,
+    }
+}
+
+/// What finally became of the entries of one batch.
+#[derive(Debug, Default)]
+pub(crate) struct BatchOutcome {
+    /// Entries the bus accepted.
+    pub delivered: Vec<Event>,
+    /// Entries that failed for good.
+    pub failed: Vec<Failure>,
+    /// Entry re-sends made.
+    pub retried: u64,
+}
+
+impl BatchOutcome {
+    fn record(self, bus: &str, health: &Health) {
+        health.record_delivered(bus, self.delivered.len() as u64);
+        if self.retried > 0 {
+            health.record_retried(bus, self.retried);
+        }
+        for failure in self.failed {
+            health.record_failure(failure);
+        }
+    }
+}
+
+/// Runs until `routed` is closed and every batch has been answered for good. Entries
+/// are expected to have passed [`super::validate`] already (the workers check them).
+pub(crate) async fn run(
+    routed: async_channel::Receiver<Routed>,
+    sink: Arc<dyn Sink>,
+    config: DeliveryConfig,
+    health: Arc<Health>,
+) {
+    let mut batcher = Batcher::new(config.batch);
+    let mut in_flight: JoinSet<()> = JoinSet::new();
+    let send = |in_flight: &mut JoinSet<()>, batch: Batch| {
+        let (sink, health) = (Arc::clone(&sink), Arc::clone(&health));
+        in_flight.spawn(async move {
+            let bus = batch.bus.clone();
+            send_with_retries(&*sink, batch, config.retry, SplitMix64::from_entropy())
+                .await
+                .record(&bus, &health);
+        });
+    };
+    loop {
+        while in_flight.len() >= config.max_in_flight.max(1) {
+            in_flight.join_next().await;
+        }
+        let due = batcher.next_due();
+        tokio::select! {
+            next = routed.recv() => match next {
+                Ok(Routed { bus, event }) => {
+                    match batcher.push(&bus, event, Instant::now()) {
+                        Ok(ready) => ready.into_iter().for_each(|b| send(&mut in_flight, b)),
+                        Err(oversize) => {
+                            let message = format!(
+                                "the entry is {} bytes as EventBridge counts them; a PutEvents \
+                                 request may carry at most {} bytes",
+                                oversize.bytes, oversize.limit
+                            );
+                            health.record_failure(delivery_failure(&oversize.bus, oversize.event, "EntryTooLarge", message, 0, SystemTime::now()));
+                        }
+                    }
+                }
+                Err(_) => break,
+            },
+            () = sleep_until(due), if due.is_some() => {
+                for batch in batcher.take_due(Instant::now()) {
+                    send(&mut in_flight, batch);
+                }
+            }
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+        }
+    }
+    for batch in batcher.drain() {
+        send(&mut in_flight, batch);
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+async fn sleep_until(when: Option<Instant>) {
+    match when {
+        Some(when) => tokio::time::sleep_until(when).await,
+        None => tokio::time::sleep(Duration::MAX).await,
+    }
+}
+
+/// Sends `batch`, then re-sends only its retryable failures, up to the policy's retries,
+/// and says what finally became of every entry.
+pub(crate) async fn send_with_retries(
+    sink: &dyn Sink,
+    batch: Batch,
+    policy: RetryPolicy,
+    rng: SplitMix64,
+) -> BatchOutcome {
+    let Batch {
+        bus, mut entries, ..
+    } = batch;
+    let first_attempt = SystemTime::now();
+    let mut backoff = policy.backoff(rng);
+    let mut outcome = BatchOutcome::default();
+    let mut attempt = 0u32;
+    loop {
+        let mut results = sink.put(&bus, &entries).await;
+        results.resize_with(entries.len(), || {
+            EntryResult::failed(
+                "NoResult",
+                "the sink answered fewer entries than it was given",
+            )
+        });
+        let failures: Vec<Option<bool>> = results
+            .iter()
+            .map(|r| match r {
+                EntryResult::Delivered => None,
+                EntryResult::Failed { retryable, .. } => Some(*retryable),
+            })
+            .collect();
+        let retrying = matches!(
+            policy.action(attempt, &failures),
+            RetryAction::Retry | RetryAction::RetryPartial(_)
+        );
+        let mut retry = Vec::new();
+        for (event, result) in entries.into_iter().zip(results) {
+            match result {
+                EntryResult::Delivered => outcome.delivered.push(event),
+                EntryResult::Failed {
+                    retryable: true, ..
+                } if retrying => retry.push(event),
+                EntryResult::Failed { code, message, .. } => outcome.failed.push(delivery_failure(
+                    &bus,
+                    event,
+                    &code,
+                    message,
+                    attempt + 1,
+                    first_attempt,
+                )),
+            }
+        }
+        if retry.is_empty() {
+            return outcome;
+        }
+        outcome.retried += retry.len() as u64;
+        tracing::warn!(bus = %bus, entries = retry.len(), attempt = attempt + 1, "retrying failed entries");
+        tokio::time::sleep(backoff.next().unwrap_or_default()).await;
+        entries = retry;
+        attempt += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::delivery::sink::PutFuture;
+
+    /// A sink that answers from a script: for each event id, the answers of its
+    /// successive attempts (delivered once the script runs out). Records every call.
+    struct ScriptedSink {
+        script: Mutex<HashMap<String, Vec<EntryResult>>>,
+        calls: Mutex<Vec<Vec<String>>>,
+    }
+
+    impl ScriptedSink {
+        fn new(script: &[(&str, Vec<EntryResult>)]) -> Arc<Self> {
+            Arc::new(ScriptedSink {
+                script: Mutex::new(
+                    script
+                        .iter()
+                        .map(|(id, answers)| (id.to_string(), answers.clone()))
+                        .collect(),
+                ),
+                calls: Mutex::new(Vec::new()),
+            })
+        }
+
+        fn calls(&self) -> Vec<Vec<String>> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl Sink for ScriptedSink {
+        fn put<'a>(&'a self, _bus: &'a str, entries: &'a [Event]) -> PutFuture<'a> {
+            let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+            self.calls.lock().unwrap().push(ids.clone());
+            let mut script = self.script.lock().unwrap();
+            let results = ids
+                .iter()
+                .map(|id| match script.get_mut(id) {
+                    Some(answers) if !answers.is_empty() => answers.remove(0),
+                    _ => EntryResult::Delivered,
+                })
+                .collect();
+            Box::pin(async move { results })
+        }
+    }
+
+    fn event(id: &str) -> Event {
+        Event {
+            id: id.into(),
+            source: "s".into(),
+            detail_type: "d".into(),
+            time: String::new(),
+            resources: Vec::new(),
+            detail: "{}".into(),
+        }
+    }
+
+    fn batch(ids: &[&str]) -> Batch {
+        Batch {
+            bus: "bus".into(),
+            entries: ids.iter().map(|id| event(id)).collect(),
+            bytes: 0,
+        }
+    }
+
+    const FAST: RetryPolicy = RetryPolicy {
+        max_retries: 3,
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(2),
+    };
+
+    fn throttled() -> EntryResult {
+        EntryResult::failed_retryable("ThrottlingException", "slow down")
+    }
+
+    #[tokio::test]
+    async fn only_failed_entries_are_resent_and_permanent_failures_are_not_retried() {
+        let sink = ScriptedSink::new(&[
+            ("b", vec![throttled(), throttled()]),
+            ("c", vec![EntryResult::failed("MalformedDetail", "bad")]),
+        ]);
+        let health = Health::new();
+        let seed = SplitMix64::seeded(1);
+        send_with_retries(&*sink, batch(&["a", "b", "c"]), FAST, seed)
+            .await
+            .record("bus", &health);
+
+        assert_eq!(
+            sink.calls(),
+            vec![vec!["a", "b", "c"], vec!["b"], vec!["b"]]
+        );
+        let report = health.report();
+        let bus = report.buses["bus"];
+        assert_eq!((bus.delivered, bus.failed, bus.retried), (2, 1, 2));
+        let failure = &report.recent_failures[0];
+        assert_eq!(
+            (failure.code.as_str(), failure.attempts),
+            ("MalformedDetail", 1)
+        );
+        assert_eq!(failure.event.as_ref().map(|e| e.id.as_str()), Some("c"));
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_three_retries() {
+        let sink = ScriptedSink::new(&[("a", vec![throttled(); 10])]);
+        let health = Health::new();
+        send_with_retries(&*sink, batch(&["a"]), FAST, SplitMix64::seeded(2))
+            .await
+            .record("bus", &health);
+
+        assert_eq!(sink.calls().len(), 4, "the first attempt and 3 retries");
+        let report = health.report();
+        assert_eq!(report.buses["bus"].failed, 1);
+        assert_eq!(report.recent_failures[0].attempts, 4);
+        assert_eq!(report.recent_failures[0].code, "ThrottlingException");
+    }
+
+    #[tokio::test]
+    async fn a_short_answer_fails_the_unanswered_entries() {
+        struct ShortSink;
+        impl Sink for ShortSink {
+            fn put<'a>(&'a self, _bus: &'a str, _entries: &'a [Event]) -> PutFuture<'a> {
+                Box::pin(async { vec![EntryResult::Delivered] })
+            }
+        }
+        let health = Health::new();
+        send_with_retries(&ShortSink, batch(&["a", "b"]), FAST, SplitMix64::seeded(3))
+            .await
+            .record("bus", &health);
+        let bus = health.report().buses["bus"];
+        assert_eq!((bus.delivered, bus.failed), (1, 1));
+    }
+}
