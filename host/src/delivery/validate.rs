@@ -2,7 +2,8 @@
 //! EventBridge-compatible servers (moto among them) accept what AWS refuses, so these
 //! checks are the only guard that behaves the same everywhere.
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::event::{Event, MAX_DETAIL_TYPE_CHARS};
 
@@ -43,26 +44,70 @@ pub fn validate(event: &Event) -> Result<(), EntryProblem> {
     if chars == 0 || chars > MAX_DETAIL_TYPE_CHARS {
         return Err(EntryProblem::DetailType(chars));
     }
-    let detail: Value = serde_json::from_str(&event.detail)
-        .map_err(|e| EntryProblem::Detail(format!("not valid JSON ({e})")))?;
-    if !detail.is_object() {
+    if !event.detail.trim_start().starts_with('{') {
         return Err(EntryProblem::Detail("it must be a JSON object".into()));
     }
-    if let Some(n) = oversized_integer(&detail) {
-        return Err(EntryProblem::Detail(format!(
-            "the integer {n} does not fit in a signed 64-bit integer"
-        )));
-    }
-    Ok(())
+    serde_json::from_str::<Checked>(&event.detail)
+        .map(drop)
+        .map_err(|e| EntryProblem::Detail(e.to_string()))
 }
 
-/// The first integer in `value` above `i64::MAX`, if any.
-fn oversized_integer(value: &Value) -> Option<u64> {
-    match value {
-        Value::Number(n) => n.as_u64().filter(|&u| u > i64::MAX as u64),
-        Value::Array(items) => items.iter().find_map(oversized_integer),
-        Value::Object(map) => map.values().find_map(oversized_integer),
-        _ => None,
+/// Any JSON value whose integers all fit in `i64`, checked while parsing without building
+/// the value.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Checked, E> {
+        if n > i64::MAX as u64 {
+            return Err(E::custom(format!(
+                "the integer {n} does not fit in a signed 64-bit integer"
+            )));
+        }
+        Ok(Checked)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<IgnoredAny, Checked>()?.is_some() {}
+        Ok(Checked)
     }
 }
 
