@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::process::Output;
 
 use anyhow::{Context, Result, ensure};
 use logbridge_tests::{Moto, generate_logs, logbridge_bin, plugins_dir};
@@ -109,6 +110,21 @@ async fn generated_auth0_logs_reach_the_predicted_eventbridge_buses() -> Result<
     Ok(())
 }
 
+/// `logbridge run` with the example plugins, from `input` to the local sink `output`.
+async fn run_to_file(input: &Path, output: &Path, data_dir: &Path) -> Result<Output> {
+    Ok(tokio::process::Command::new(logbridge_bin()?)
+        .args(["run", "--plugins"])
+        .arg(plugins_dir())
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .await?)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_sink_writes_what_would_be_sent() -> Result<()> {
     let input = generate_logs(300, 7, &[])?;
@@ -116,17 +132,7 @@ async fn local_sink_writes_what_would_be_sent() -> Result<()> {
     let input_file = dir.join("local-sink.ndjson");
     let output_file = dir.join("local-sink.out.jsonl");
     std::fs::write(&input_file, &input)?;
-    let output = tokio::process::Command::new(logbridge_bin()?)
-        .args(["run", "--plugins"])
-        .arg(plugins_dir())
-        .arg("--input")
-        .arg(&input_file)
-        .arg("--output")
-        .arg(&output_file)
-        .arg("--data-dir")
-        .arg(dir.join("local-sink-data"))
-        .output()
-        .await?;
+    let output = run_to_file(&input_file, &output_file, &dir.join("local-sink-data")).await?;
     ensure!(
         output.status.success(),
         "logbridge run failed:\n{}",
@@ -164,17 +170,7 @@ async fn bad_input_lines_are_counted_and_fail_the_run() -> Result<()> {
         &input_file,
         format!("{good}not json\n[1,2]\n{{\"type\":\"s\"}}\n"),
     )?;
-    let output = tokio::process::Command::new(logbridge_bin()?)
-        .args(["run", "--plugins"])
-        .arg(plugins_dir())
-        .arg("--input")
-        .arg(&input_file)
-        .arg("--output")
-        .arg(dir.join("bad-lines.out.jsonl"))
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .output()
-        .await?;
+    let output = run_to_file(&input_file, &dir.join("bad-lines.out.jsonl"), &data_dir).await?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     ensure!(
         !output.status.success(),

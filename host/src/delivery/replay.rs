@@ -77,9 +77,11 @@ pub async fn replay(
             report.failed += 1;
             continue;
         }
-        report.sent += 1;
         match batcher.push(&row.origin, event, Instant::now()) {
-            Ok(ready) => batches.extend(ready),
+            Ok(ready) => {
+                report.sent += 1;
+                batches.extend(ready);
+            }
             Err(oversize) => {
                 let message = format!(
                     "the entry is {} bytes; the limit is {}",
