@@ -109,6 +109,12 @@ impl HostBuilder {
         self
     }
 
+    /// All of delivery's settings at once: batching, retries, concurrency, shutdown.
+    pub fn delivery_config(mut self, config: DeliveryConfig) -> Self {
+        self.delivery = config;
+        self
+    }
+
     /// How entries are grouped into `PutEvents` calls.
     pub fn batch_limits(mut self, limits: BatchLimits) -> Self {
         self.delivery.batch = limits;
@@ -118,6 +124,13 @@ impl HostBuilder {
     /// How failed entries are retried; default: up to 3 retries, 100 ms base, 5 s cap.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.delivery.retry = policy;
+        self
+    }
+
+    /// Once [`Host::shutdown`] has drained the pipeline, how long failed entries may
+    /// still be retried before they fail for good; default 30 s.
+    pub fn shutdown_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.delivery.shutdown_timeout = timeout;
         self
     }
 

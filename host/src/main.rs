@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use logbridge::delivery::{
     BatchLimits, DeliveryConfig, MAX_BYTES_1MB, MAX_BYTES_256KB, RetryPolicy, replay,
 };
-use logbridge::health::{FailureFilter, FailureLog, StoredFailure};
+use logbridge::health::{BusState, FailureFilter, FailureLog, StoredFailure};
 use logbridge::ingest::{NdjsonReader, Record};
 use logbridge::{
     Envelope, EventBridgeOptions, EventBridgeSink, HealthReport, Host, JsonLinesSink, Sink, Stage,
@@ -105,6 +105,10 @@ struct DeliveryArgs {
     /// Largest backoff, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 5_000)]
     retry_cap_ms: u64,
+    /// At end of input or Ctrl-C, how long failed entries may still be retried, in
+    /// milliseconds; after it they go to the failure log.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    shutdown_timeout_ms: u64,
 }
 
 impl DeliveryArgs {
@@ -123,6 +127,7 @@ impl DeliveryArgs {
                 base: Duration::from_millis(self.retry_base_ms),
                 cap: Duration::from_millis(self.retry_cap_ms),
             },
+            shutdown_timeout: Duration::from_millis(self.shutdown_timeout_ms),
             ..DeliveryConfig::default()
         }
     }
@@ -206,9 +211,45 @@ struct ReplayArgs {
 struct HealthArgs {
     #[command(flatten)]
     data: DataDirArg,
+    /// A bus whose every delivery has failed for this long is reported `failing` (a
+    /// shorter streak is `degraded`): e.g. `90s`, `10m`, `2h`, `7d`.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    failing_after: Duration,
     /// JSON instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// `90s`, `10m`, `2h`, `7d` (or plain seconds) as a duration.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 10m, 2h or 7d"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => return Err(format!("unknown unit {other:?}; use s, m, h or d")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(seconds)))
+}
+
+/// `ok`, `degraded` (failing, but not for `failing_after` yet) or `failing`.
+fn bus_status(state: &BusState, failing_after: Duration) -> &'static str {
+    let Some(since) = &state.failing_since else {
+        return "ok";
+    };
+    let since = time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339);
+    match since {
+        Ok(since) if time::OffsetDateTime::now_utc() - since >= failing_after => "failing",
+        _ => "degraded",
+    }
 }
 
 fn main() -> ExitCode {
@@ -238,6 +279,9 @@ fn main() -> ExitCode {
             Command::Health(args) => health(args),
         }
     });
+    // Everything accepted has been settled by now. A read of stdin may still be blocked
+    // (after Ctrl-C, say); do not wait for it.
+    runtime.shutdown_background();
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -279,8 +323,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .envelope(envelope.clone())
         .default_bus(args.default_bus)
         .failure_store(log.clone())
-        .batch_limits(args.delivery.config().batch)
-        .retry_policy(args.delivery.config().retry)
+        .delivery_config(args.delivery.config())
         .sink_arc(make_sink(&args.sink, false).await?);
     if let Some(dir) = &args.plugins {
         builder = builder.plugins_dir(dir);
@@ -496,9 +539,17 @@ async fn replay_failures(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
     let log = open_existing_log(&args.data)?;
     let last_run = log.last_run()?;
+    let buses = log.bus_states()?;
     let open = log.list(&FailureFilter::default())?;
     if args.json {
         let value = serde_json::json!({
+            "buses": buses.iter().map(|b| serde_json::json!({
+                "bus": b.bus,
+                "status": bus_status(b, args.failing_after),
+                "last_delivered": b.last_delivered,
+                "last_failed": b.last_failed,
+                "failing_since": b.failing_since,
+            })).collect::<Vec<_>>(),
             "last_run": last_run.as_ref().map(|(started, finished, report)| serde_json::json!({
                 "started_at": started, "finished_at": finished, "report": report,
             })),
@@ -509,6 +560,21 @@ fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
+    writeln!(out, "buses:")?;
+    for b in &buses {
+        writeln!(
+            out,
+            "  {:<24} {:<9} last delivered {}  last failed {}{}",
+            b.bus,
+            bus_status(b, args.failing_after),
+            b.last_delivered.as_deref().unwrap_or("never"),
+            b.last_failed.as_deref().unwrap_or("never"),
+            b.failing_since
+                .as_deref()
+                .map(|since| format!("  (every delivery failing since {since})"))
+                .unwrap_or_default(),
+        )?;
+    }
     match &last_run {
         None => writeln!(out, "no run recorded in {}", log.path().display())?,
         Some((started, finished, report)) => {
@@ -520,16 +586,10 @@ fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
             )?;
             if let Some(buses) = report["buses"].as_object() {
                 for (bus, counts) in buses {
-                    let (delivered, failed) = (&counts["delivered"], &counts["failed"]);
-                    let state = match (delivered.as_u64(), failed.as_u64()) {
-                        (_, Some(0)) => "ok",
-                        (Some(0), _) => "failing",
-                        _ => "degraded",
-                    };
                     writeln!(
                         out,
-                        "  bus {bus:<20} {state:<9} delivered {delivered}  failed {failed}  retried {}",
-                        counts["retried"]
+                        "  bus {bus:<20} delivered {}  failed {}  retried {}",
+                        counts["delivered"], counts["failed"], counts["retried"]
                     )?;
                 }
             }

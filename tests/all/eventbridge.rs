@@ -213,3 +213,49 @@ async fn bad_input_lines_are_counted_and_fail_the_run() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_drains_what_was_accepted_and_exits() -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let output_file = dir.join("ctrl-c.out.jsonl");
+    let _ = std::fs::remove_file(&output_file);
+    let mut child = tokio::process::Command::new(logbridge_bin()?)
+        .args(["run", "--input", "-", "--output"])
+        .arg(&output_file)
+        .arg("--data-dir")
+        .arg(dir.join("ctrl-c-data"))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    // Forty logs, and stdin left open, as when tailing a live stream.
+    let mut stdin = child.stdin.take().context("stdin")?;
+    stdin
+        .write_all(generate_logs(40, 4, &[])?.as_bytes())
+        .await?;
+    stdin.flush().await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(&output_file).map_or(0, |s| s.lines().count()) < 40 {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the events were not delivered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let pid = child.id().context("pid")?.to_string();
+    let status = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await?;
+    ensure!(status.success(), "kill -INT failed");
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .context("logbridge did not exit after Ctrl-C")??;
+    let stderr = String::from_utf8_lossy(&exit.stderr);
+    ensure!(exit.status.success(), "exit after Ctrl-C:\n{stderr}");
+    ensure!(stderr.contains("interrupted"), "{stderr}");
+    ensure!(stderr.contains("logbridge: 40 events"), "{stderr}");
+    drop(stdin);
+    Ok(())
+}

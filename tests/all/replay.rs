@@ -104,10 +104,15 @@ async fn replay_delivers_failed_events_once_the_fault_clears() -> Result<()> {
         assert!(row["replayed_at"].is_null());
     }
 
+    let (ok, health, _) = cli.logbridge(&["health", "--failing-after", "0s"]).await?;
+    ensure!(
+        ok && health.contains("default                  failing"),
+        "{health}"
+    );
     let (ok, health, _) = cli.logbridge(&["health"]).await?;
     ensure!(
-        ok && health.contains("failing"),
-        "health shows the failing bus:\n{health}"
+        ok && health.contains("default                  degraded"),
+        "not failing for 10 minutes yet:\n{health}"
     );
 
     // The fault clears: replay delivers everything, once.
@@ -140,6 +145,11 @@ async fn replay_delivers_failed_events_once_the_fault_clears() -> Result<()> {
     assert!(
         cli.failures(&[]).await?.is_empty(),
         "nothing is left to replay"
+    );
+    let (ok, health, _) = cli.logbridge(&["health", "--failing-after", "0s"]).await?;
+    ensure!(
+        ok && health.contains("default                  ok"),
+        "{health}"
     );
     let all = cli.failures(&["--all"]).await?;
     assert_eq!(all.len(), 25);

@@ -2,6 +2,7 @@
 //! replaying twice never delivers an event twice from the log.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -13,7 +14,7 @@ use super::service::{DeliveryConfig, send_with_retries};
 use super::sink::Sink;
 use super::validate::validate;
 use crate::event::Event;
-use crate::health::{FailureFilter, FailureLog, FailureLogError, Stage};
+use crate::health::{FailureFilter, FailureLog, FailureLogError, FailureStore, Stage};
 
 /// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -96,9 +97,13 @@ pub async fn replay(
 
     for batch in batches {
         let bus = batch.bus.clone();
-        let outcome =
-            send_with_retries(sink, batch, config.retry, SplitMix64::from_entropy()).await;
+        let no_deadline = OnceLock::new();
+        let rng = SplitMix64::from_entropy();
+        let outcome = send_with_retries(sink, batch, config.retry, rng, &no_deadline).await;
         let now = SystemTime::now();
+        if !outcome.delivered.is_empty() {
+            log.record_delivered(&bus, now)?;
+        }
         for event in outcome.delivered {
             for &id in rows_of.get(&(bus.clone(), event.id)).into_iter().flatten() {
                 log.mark_replayed(id, now)?;

@@ -1,7 +1,7 @@
 //! The delivery task: takes routed entries, batches them per bus, sends each batch with
 //! retries, and records what became of every entry.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::task::JoinSet;
@@ -31,6 +31,10 @@ pub struct DeliveryConfig {
     pub retry: RetryPolicy,
     /// Most batches being sent at once.
     pub max_in_flight: usize,
+    /// Once shutdown begins, how long failed entries may still be retried; after it they
+    /// fail with the error they last had. An attempt already under way finishes (bounded
+    /// by the attempt timeout).
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -39,6 +43,7 @@ impl Default for DeliveryConfig {
             batch: BatchLimits::default(),
             retry: RetryPolicy::default(),
             max_in_flight: 8,
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -98,11 +103,14 @@ pub(crate) async fn run(
 ) {
     let mut batcher = Batcher::new(config.batch);
     let mut in_flight: JoinSet<()> = JoinSet::new();
+    let deadline: Arc<OnceLock<Instant>> = Arc::default();
     let send = |in_flight: &mut JoinSet<()>, batch: Batch| {
         let (sink, health) = (Arc::clone(&sink), Arc::clone(&health));
+        let deadline = Arc::clone(&deadline);
         in_flight.spawn(async move {
             let bus = batch.bus.clone();
-            send_with_retries(&*sink, batch, config.retry, SplitMix64::from_entropy())
+            let rng = SplitMix64::from_entropy();
+            send_with_retries(&*sink, batch, config.retry, rng, &deadline)
                 .await
                 .record(&bus, &health);
         });
@@ -127,7 +135,11 @@ pub(crate) async fn run(
                         }
                     }
                 }
-                Err(_) => break,
+                Err(_) => {
+                    // Shutdown: no more entries will come; retries now have a deadline.
+                    let _ = deadline.set(Instant::now() + config.shutdown_timeout);
+                    break;
+                }
             },
             () = sleep_until(due), if due.is_some() => {
                 for batch in batcher.take_due(Instant::now()) {
@@ -151,12 +163,14 @@ async fn sleep_until(when: Option<Instant>) {
 }
 
 /// Sends `batch`, then re-sends only its retryable failures, up to the policy's retries,
-/// and says what finally became of every entry.
+/// and says what finally became of every entry. Once `deadline` is set, no retry starts
+/// after it.
 pub(crate) async fn send_with_retries(
     sink: &dyn Sink,
     batch: Batch,
     policy: RetryPolicy,
     rng: SplitMix64,
+    deadline: &OnceLock<Instant>,
 ) -> BatchOutcome {
     let Batch {
         bus, mut entries, ..
@@ -180,10 +194,13 @@ pub(crate) async fn send_with_retries(
                 EntryResult::Failed { retryable, .. } => Some(*retryable),
             })
             .collect();
-        let retrying = matches!(
-            policy.action(attempt, &failures),
-            RetryAction::Retry | RetryAction::RetryPartial(_)
-        );
+        let delay = backoff.next().unwrap_or_default();
+        let past_deadline = deadline.get().is_some_and(|&d| Instant::now() + delay > d);
+        let retrying = !past_deadline
+            && matches!(
+                policy.action(attempt, &failures),
+                RetryAction::Retry | RetryAction::RetryPartial(_)
+            );
         let mut retry = Vec::new();
         for (event, result) in entries.into_iter().zip(results) {
             match result {
@@ -191,14 +208,23 @@ pub(crate) async fn send_with_retries(
                 EntryResult::Failed {
                     retryable: true, ..
                 } if retrying => retry.push(event),
-                EntryResult::Failed { code, message, .. } => outcome.failed.push(delivery_failure(
-                    &bus,
-                    event,
-                    &code,
-                    message,
-                    attempt + 1,
-                    first_attempt,
-                )),
+                EntryResult::Failed {
+                    code,
+                    mut message,
+                    retryable,
+                } => {
+                    if retryable && past_deadline {
+                        message = format!("not retried: the host was shutting down; {message}");
+                    }
+                    outcome.failed.push(delivery_failure(
+                        &bus,
+                        event,
+                        &code,
+                        message,
+                        attempt + 1,
+                        first_attempt,
+                    ));
+                }
             }
         }
         if retry.is_empty() {
@@ -206,7 +232,7 @@ pub(crate) async fn send_with_retries(
         }
         outcome.retried += retry.len() as u64;
         tracing::warn!(bus = %bus, entries = retry.len(), attempt = attempt + 1, "retrying failed entries");
-        tokio::time::sleep(backoff.next().unwrap_or_default()).await;
+        tokio::time::sleep(delay).await;
         entries = retry;
         attempt += 1;
     }
@@ -298,9 +324,15 @@ mod tests {
         ]);
         let health = Health::new();
         let seed = SplitMix64::seeded(1);
-        send_with_retries(&*sink, batch(&["a", "b", "c"]), FAST, seed)
-            .await
-            .record("bus", &health);
+        send_with_retries(
+            &*sink,
+            batch(&["a", "b", "c"]),
+            FAST,
+            seed,
+            &OnceLock::new(),
+        )
+        .await
+        .record("bus", &health);
 
         assert_eq!(
             sink.calls(),
@@ -321,9 +353,15 @@ mod tests {
     async fn gives_up_after_three_retries() {
         let sink = ScriptedSink::new(&[("a", vec![throttled(); 10])]);
         let health = Health::new();
-        send_with_retries(&*sink, batch(&["a"]), FAST, SplitMix64::seeded(2))
-            .await
-            .record("bus", &health);
+        send_with_retries(
+            &*sink,
+            batch(&["a"]),
+            FAST,
+            SplitMix64::seeded(2),
+            &OnceLock::new(),
+        )
+        .await
+        .record("bus", &health);
 
         assert_eq!(sink.calls().len(), 4, "the first attempt and 3 retries");
         let report = health.report();
@@ -341,10 +379,44 @@ mod tests {
             }
         }
         let health = Health::new();
-        send_with_retries(&ShortSink, batch(&["a", "b"]), FAST, SplitMix64::seeded(3))
-            .await
-            .record("bus", &health);
+        send_with_retries(
+            &ShortSink,
+            batch(&["a", "b"]),
+            FAST,
+            SplitMix64::seeded(3),
+            &OnceLock::new(),
+        )
+        .await
+        .record("bus", &health);
         let bus = health.report().buses["bus"];
         assert_eq!((bus.delivered, bus.failed), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn no_retry_starts_after_the_shutdown_deadline() {
+        let sink = ScriptedSink::new(&[("a", vec![throttled(); 10])]);
+        let health = Health::new();
+        let deadline = OnceLock::new();
+        deadline.set(Instant::now()).unwrap();
+        send_with_retries(
+            &*sink,
+            batch(&["a"]),
+            FAST,
+            SplitMix64::seeded(4),
+            &deadline,
+        )
+        .await
+        .record("bus", &health);
+        assert_eq!(sink.calls().len(), 1);
+        let failure = &health.report().recent_failures[0];
+        assert_eq!(
+            (failure.code.as_str(), failure.attempts),
+            ("ThrottlingException", 1)
+        );
+        assert!(
+            failure.message.contains("shutting down"),
+            "{}",
+            failure.message
+        );
     }
 }

@@ -23,6 +23,27 @@ pub const FAILURE_LOG_FILE: &str = "failures.sqlite3";
 pub trait FailureStore: Send + Sync + 'static {
     /// Stores one failure durably.
     fn record(&self, failure: &Failure) -> Result<(), FailureLogError>;
+
+    /// Notes that `bus` accepted entries at `at`, ending any failing streak. Stores that
+    /// do not track bus state need not implement it.
+    fn record_delivered(&self, bus: &str, at: SystemTime) -> Result<(), FailureLogError> {
+        let _ = (bus, at);
+        Ok(())
+    }
+}
+
+/// How a bus has fared, for the health view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BusState {
+    /// The bus.
+    pub bus: String,
+    /// When it last accepted an entry (RFC 3339).
+    pub last_delivered: Option<String>,
+    /// When an entry for it last failed for good (RFC 3339).
+    pub last_failed: Option<String>,
+    /// Since when every delivery to it has failed (RFC 3339); `None` when its latest
+    /// delivery succeeded.
+    pub failing_since: Option<String>,
 }
 
 /// The failure log could not be opened, read or written.
@@ -198,6 +219,12 @@ const SCHEMA: &str = "
         replayed_at   TEXT
     );
     CREATE INDEX IF NOT EXISTS failures_by_last_attempt ON failures (last_attempt);
+    CREATE TABLE IF NOT EXISTS buses (
+        bus            TEXT PRIMARY KEY,
+        last_delivered TEXT,
+        last_failed    TEXT,
+        failing_since  TEXT
+    );
     CREATE TABLE IF NOT EXISTS runs (
         id          INTEGER PRIMARY KEY,
         started_at  TEXT NOT NULL,
@@ -299,6 +326,27 @@ impl FailureLog {
             .map_err(|e| self.error(e))
     }
 
+    /// Every bus seen, with when it last delivered and failed.
+    pub fn bus_states(&self) -> Result<Vec<BusState>, FailureLogError> {
+        let db = self.db();
+        let mut query = db
+            .prepare(
+                "SELECT bus, last_delivered, last_failed, failing_since FROM buses ORDER BY bus",
+            )
+            .map_err(|e| self.error(e))?;
+        let rows = query
+            .query_map([], |row| {
+                Ok(BusState {
+                    bus: row.get(0)?,
+                    last_delivered: row.get(1)?,
+                    last_failed: row.get(2)?,
+                    failing_since: row.get(3)?,
+                })
+            })
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.error(e))
+    }
+
     /// Stores the final health of a run.
     pub fn record_run(
         &self,
@@ -343,31 +391,52 @@ impl FailureLog {
 }
 
 impl FailureStore for FailureLog {
+    fn record_delivered(&self, bus: &str, at: SystemTime) -> Result<(), FailureLogError> {
+        self.db()
+            .execute(
+                "INSERT INTO buses (bus, last_delivered) VALUES (?1, ?2)
+                 ON CONFLICT (bus) DO UPDATE SET last_delivered = ?2, failing_since = NULL",
+                params![bus, rfc3339(at)],
+            )
+            .map(drop)
+            .map_err(|e| self.error(e))
+    }
+
     fn record(&self, failure: &Failure) -> Result<(), FailureLogError> {
         let entry = failure
             .event
             .as_ref()
             .map(|e| serde_json::to_string(&StoredEvent::from(e)).expect("an event serializes"));
-        self.db()
-            .execute(
-                "INSERT INTO failures (stage, origin, event_id, code, message, attempts,
+        let db = self.db();
+        db.execute(
+            "INSERT INTO failures (stage, origin, event_id, code, message, attempts,
                                        first_attempt, last_attempt, entry, input)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    stage_name(failure.stage),
-                    failure.origin,
-                    failure.event_id,
-                    failure.code,
-                    failure.message,
-                    failure.attempts,
-                    rfc3339(failure.first_attempt),
-                    rfc3339(SystemTime::now()),
-                    entry,
-                    failure.input,
-                ],
+            params![
+                stage_name(failure.stage),
+                failure.origin,
+                failure.event_id,
+                failure.code,
+                failure.message,
+                failure.attempts,
+                rfc3339(failure.first_attempt),
+                rfc3339(SystemTime::now()),
+                entry,
+                failure.input,
+            ],
+        )
+        .map_err(|e| self.error(e))?;
+        if failure.stage == Stage::Delivery {
+            let now = rfc3339(SystemTime::now());
+            db.execute(
+                "INSERT INTO buses (bus, last_failed, failing_since) VALUES (?1, ?2, ?2)
+                     ON CONFLICT (bus) DO UPDATE
+                     SET last_failed = ?2, failing_since = COALESCE(failing_since, ?2)",
+                params![failure.origin, now],
             )
-            .map(drop)
-            .map_err(|e| self.error(e))
+            .map_err(|e| self.error(e))?;
+        }
+        Ok(())
     }
 }
 

@@ -13,8 +13,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 pub use failure_log::{
-    FAILURE_LOG_FILE, FailureFilter, FailureLog, FailureLogError, FailureStore, StoredEvent,
-    StoredFailure, rfc3339,
+    BusState, FAILURE_LOG_FILE, FailureFilter, FailureLog, FailureLogError, FailureStore,
+    StoredEvent, StoredFailure, rfc3339,
 };
 
 use crate::event::Event;
@@ -216,6 +216,12 @@ impl Health {
     /// `bus` accepted an entry.
     pub fn record_delivered(&self, bus: &str, count: u64) {
         self.update(|r| r.buses.entry(bus.to_string()).or_default().delivered += count);
+        if count > 0
+            && let Some(store) = &self.store
+            && let Err(e) = store.record_delivered(bus, SystemTime::now())
+        {
+            tracing::warn!(bus, "could not note a delivery in the failure log: {e}");
+        }
     }
 
     /// `count` entries for `bus` failed retryably and are being re-sent.
