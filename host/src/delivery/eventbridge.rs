@@ -14,7 +14,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::config::ProvideCredentials;
 use aws_sdk_eventbridge::config::http::HttpResponse;
-use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_types::date_time::{DateTime, Format};
@@ -76,9 +76,10 @@ impl EventBridgeSink {
         let credentials = sdk
             .credentials_provider()
             .ok_or_else(|| EventBridgeSetupError::NoCredentials("no provider".into()))?;
-        credentials.provide_credentials().await.map_err(|e| {
-            EventBridgeSetupError::NoCredentials(DisplayErrorContext(&e).to_string())
-        })?;
+        credentials
+            .provide_credentials()
+            .await
+            .map_err(|e| EventBridgeSetupError::NoCredentials(causes(&e)))?;
 
         Ok(Self::from_sdk_config(&sdk, options))
     }
@@ -201,7 +202,33 @@ where
         SdkError::ConstructionFailure(_) => "ConstructionFailure".to_string(),
         _ => "Unknown".to_string(),
     };
-    (code, status, DisplayErrorContext(error).to_string())
+    let message = match (error, status) {
+        // The service's own words, not the SDK's debug rendering of them.
+        (SdkError::ServiceError(_), Some(status)) => format!(
+            "EventBridge answered HTTP {status}: {}",
+            error.message().unwrap_or("no message")
+        ),
+        (SdkError::TimeoutError(_), _) => {
+            "the PutEvents attempt timed out (see --attempt-timeout-ms)".to_string()
+        }
+        _ => causes(error),
+    };
+    (code, status, message)
+}
+
+/// `error` and its causes, `: `-separated, each said once.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let said = e.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 impl Sink for EventBridgeSink {
