@@ -24,6 +24,12 @@ pub enum Error {
     /// The failure log could not be opened or written.
     #[error(transparent)]
     FailureLog(#[from] FailureLogError),
+    /// A reload or watch was asked of a host built without a plugins folder.
+    #[error("this host has no plugins folder to reload; build it with `.plugins_dir(...)`")]
+    NoPluginsDir,
+    /// The plugins folder cannot be watched.
+    #[error("cannot watch the plugins folder: {0}")]
+    Watch(String),
     /// The builder was given no sink.
     #[error("no sink is configured; give the builder one with `.sink(...)`")]
     NoSink,

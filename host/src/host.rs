@@ -7,15 +7,21 @@
 //! and returns the final [`HealthReport`].
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::delivery::service::delivery_failure;
 use crate::delivery::{BatchLimits, DeliveryConfig, RetryPolicy, Routed, Sink, validate};
 use crate::error::{Error, Result};
 use crate::event::{Envelope, Event, EventError};
-use crate::health::{Failure, FailureLog, FailureStore, Health, HealthReport, Stage};
+use crate::health::{
+    Failure, FailureLog, FailureStore, Health, HealthReport, PluginInfo, PluginLoadError, Stage,
+    rfc3339,
+};
 use crate::pipeline::{Outcome, Pipeline};
-use crate::plugin::{CompiledPlugin, PluginEngine, PluginLimits, PluginSet};
+use crate::plugin::{
+    CompiledPlugin, PluginEngine, PluginLimits, PluginSet, ReloadOutcome, reload_dir,
+};
 
 /// The bus EventBridge calls `default`, and ours when none is configured.
 pub const DEFAULT_BUS: &str = "default";
@@ -38,12 +44,28 @@ pub struct HostBuilder {
     delivery: DeliveryConfig,
     failure_store: Option<Arc<dyn FailureStore>>,
     data_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    watch: bool,
 }
 
 impl HostBuilder {
     /// Loads every `*.wasm` plugin in `dir`, in file-name order.
     pub fn plugins_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.plugins = PluginSource::Dir(dir.into());
+        self
+    }
+
+    /// Keeps compiled plugins in `dir` by content hash, so unchanged plugins load
+    /// without compiling next time (ignored with [`HostBuilder::plugin_set`]).
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Watches the plugins folder and reloads when a plugin or sidecar is added,
+    /// changed or removed (a burst of writes makes one reload).
+    pub fn watch_plugins(mut self, watch: bool) -> Self {
+        self.watch = watch;
         self
     }
 
@@ -145,31 +167,39 @@ impl HostBuilder {
     pub fn build(self) -> Result<Host> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let sink = self.sink.ok_or(Error::NoSink)?;
-        let set = match self.plugins {
-            PluginSource::Set(set) => set,
-            PluginSource::Dir(dir) => PluginSet::load_dir(&PluginEngine::new(self.limits)?, &dir)?,
-            PluginSource::None => PluginSet::empty(&PluginEngine::new(self.limits)?),
+        let engine = || -> Result<PluginEngine> {
+            let engine = PluginEngine::new(self.limits)?;
+            Ok(match &self.cache_dir {
+                Some(dir) => engine.with_cache(dir),
+                None => engine,
+            })
+        };
+        let (set, plugins_dir) = match self.plugins {
+            PluginSource::Set(set) => (set, None),
+            PluginSource::Dir(dir) => (PluginSet::load_dir(&engine()?, &dir)?, Some(dir)),
+            PluginSource::None => (PluginSet::empty(&engine()?), None),
         };
         for plugin in set.plugins() {
-            tracing::info!(plugin = plugin.name(), role = %plugin.role(), "plugin loaded");
+            tracing::info!(plugin = plugin.name(), role = %plugin.role(), hash = &plugin.hash()[..12], "plugin loaded");
         }
-        let set = Arc::new(set);
+        let slot = Arc::new(PluginSlot::new(set));
         let store = match (self.failure_store, &self.data_dir) {
             (Some(store), _) => Some(store),
             (None, Some(dir)) => Some(Arc::new(FailureLog::open(dir)?) as Arc<dyn FailureStore>),
             (None, None) => None,
         };
         let health = Arc::new(store.map_or_else(Health::new, Health::with_store));
+        health.set_plugins(plugin_infos(&slot.current().1));
 
         let (ingress, work) = async_channel::bounded::<Event>(self.queue_capacity);
         let (routed_tx, routed_rx) = async_channel::bounded::<Routed>(self.queue_capacity);
         let mut workers = Vec::with_capacity(self.workers);
         for n in 0..self.workers {
-            let pipeline = Pipeline::new(Arc::clone(&set), self.default_bus.clone());
             let (work, routed_tx, health) = (work.clone(), routed_tx.clone(), Arc::clone(&health));
+            let (slot, default_bus) = (Arc::clone(&slot), self.default_bus.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("logbridge-worker-{n}"))
-                .spawn(move || run_worker(pipeline, &work, &routed_tx, &health))
+                .spawn(move || run_worker(&slot, &default_bus, &work, &routed_tx, &health))
                 .map_err(Error::Worker)?;
             workers.push(handle);
         }
@@ -181,26 +211,91 @@ impl HostBuilder {
             Arc::clone(&health),
         ));
 
-        Ok(Host {
+        let host = Host {
             inner: Arc::new(Inner {
                 ingress,
                 envelope: self.envelope,
-                set,
+                slot,
+                plugins_dir,
+                reload_lock: tokio::sync::Mutex::new(()),
+                reloads: tokio::sync::broadcast::channel(16).0,
+                watcher: Mutex::new(None),
                 health,
                 workers: Mutex::new(workers),
                 delivery: tokio::sync::Mutex::new(Some(delivery)),
             }),
-        })
+        };
+        if self.watch {
+            crate::watch::start(&host, runtime)?;
+        }
+        Ok(host)
     }
+}
+
+/// The running plugin set, swapped whole on reload. Workers compare the generation before
+/// each event and rebuild their pipeline when it moved, so an event runs entirely on one
+/// set: the one current when it started.
+pub(crate) struct PluginSlot {
+    set: RwLock<Arc<PluginSet>>,
+    generation: AtomicU64,
+}
+
+impl PluginSlot {
+    fn new(set: PluginSet) -> Self {
+        PluginSlot {
+            set: RwLock::new(Arc::new(set)),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn current(&self) -> (u64, Arc<PluginSet>) {
+        let set = self.set.read().unwrap_or_else(|e| e.into_inner());
+        (self.generation(), Arc::clone(&set))
+    }
+
+    fn swap(&self, next: PluginSet) {
+        let mut set = self.set.write().unwrap_or_else(|e| e.into_inner());
+        *set = Arc::new(next);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+fn plugin_infos(set: &PluginSet) -> Vec<PluginInfo> {
+    set.plugins()
+        .iter()
+        .map(|p| PluginInfo {
+            name: p.name().to_string(),
+            role: p.role().to_string(),
+            hash: p.hash().to_string(),
+            loaded_at: rfc3339(p.loaded_at()),
+        })
+        .collect()
 }
 
 struct Inner {
     ingress: async_channel::Sender<Event>,
     envelope: Envelope,
-    set: Arc<PluginSet>,
+    slot: Arc<PluginSlot>,
+    plugins_dir: Option<PathBuf>,
+    reload_lock: tokio::sync::Mutex<()>,
+    reloads: tokio::sync::broadcast::Sender<ReloadOutcome>,
+    watcher: Mutex<Option<crate::watch::Watcher>>,
     health: Arc<Health>,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
     delivery: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// A [`Host`] handle that does not keep it alive (for its own background threads).
+pub(crate) struct WeakHost(std::sync::Weak<Inner>);
+
+impl WeakHost {
+    pub(crate) fn upgrade(&self) -> Option<Host> {
+        self.0.upgrade().map(|inner| Host { inner })
+    }
 }
 
 /// A running logbridge host. Cheap to clone; every clone drives the same host.
@@ -212,7 +307,7 @@ pub struct Host {
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Host")
-            .field("plugins", &self.inner.set.plugins().len())
+            .field("plugins", &self.inner.slot.current().1.plugins().len())
             .finish_non_exhaustive()
     }
 }
@@ -232,6 +327,8 @@ impl Host {
             delivery: DeliveryConfig::default(),
             failure_store: None,
             data_dir: None,
+            cache_dir: None,
+            watch: false,
         }
     }
 
@@ -281,9 +378,66 @@ impl Host {
         &self.inner.envelope
     }
 
-    /// The loaded plugins, in file-name order.
-    pub fn plugins(&self) -> &[Arc<CompiledPlugin>] {
-        self.inner.set.plugins()
+    /// The running plugins, in file-name order.
+    pub fn plugins(&self) -> Vec<Arc<CompiledPlugin>> {
+        self.inner.slot.current().1.plugins().to_vec()
+    }
+
+    /// Reloads the plugins folder: new and changed plugins are compiled and checked off
+    /// the hot path, then the whole set is swapped at once. Events already in a pipeline
+    /// finish on the set they started with. A plugin that fails to load keeps its previous
+    /// version running and shows in health. Reloads run one at a time.
+    pub async fn reload(&self) -> Result<ReloadOutcome> {
+        let dir = self.inner.plugins_dir.clone().ok_or(Error::NoPluginsDir)?;
+        let _one_at_a_time = self.inner.reload_lock.lock().await;
+        let (_, current) = self.inner.slot.current();
+        let (next, outcome) = tokio::task::spawn_blocking(move || reload_dir(&current, &dir))
+            .await
+            .map_err(|_| Error::Panicked("plugin reload"))??;
+        let health = &self.inner.health;
+        for failure in &outcome.failed {
+            health.record_plugin_load_error(PluginLoadError {
+                plugin: failure.plugin.clone(),
+                hash: failure.hash.clone(),
+                error: failure.error.clone(),
+                kept_previous: failure.kept_previous,
+                at: rfc3339(std::time::SystemTime::now()),
+            });
+        }
+        if outcome.changed() {
+            health.set_plugins(plugin_infos(&next));
+            self.inner.slot.swap(next);
+            tracing::info!(
+                added = ?outcome.added,
+                replaced = ?outcome.replaced,
+                removed = ?outcome.removed,
+                failed = outcome.failed.len(),
+                "plugins reloaded"
+            );
+        }
+        health.record_reload();
+        // Nobody listening is fine.
+        let _ = self.inner.reloads.send(outcome.clone());
+        Ok(outcome)
+    }
+
+    /// Receives the outcome of every reload from now on, whoever triggered it (the
+    /// folder watcher or [`Host::reload`]).
+    pub fn subscribe_reloads(&self) -> tokio::sync::broadcast::Receiver<ReloadOutcome> {
+        self.inner.reloads.subscribe()
+    }
+
+    pub(crate) fn set_watcher(&self, watcher: crate::watch::Watcher) {
+        *self.inner.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
+    }
+
+    pub(crate) fn plugins_dir(&self) -> Option<&std::path::Path> {
+        self.inner.plugins_dir.as_deref()
+    }
+
+    /// A handle that does not keep the host alive.
+    pub(crate) fn weak(&self) -> WeakHost {
+        WeakHost(Arc::downgrade(&self.inner))
     }
 
     /// A snapshot of the stream's health.
@@ -294,6 +448,11 @@ impl Host {
     /// Stops intake, waits until every queued event is delivered or failed, and returns
     /// the final health. Later calls return the health at once.
     pub async fn shutdown(&self) -> Result<HealthReport> {
+        self.inner
+            .watcher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         self.inner.ingress.close();
         let workers =
             std::mem::take(&mut *self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()));
@@ -321,12 +480,20 @@ impl Host {
 
 /// A worker: takes events, runs them through its pipeline, passes routed entries on.
 fn run_worker(
-    mut pipeline: Pipeline,
+    slot: &PluginSlot,
+    default_bus: &str,
     work: &async_channel::Receiver<Event>,
     routed: &async_channel::Sender<Routed>,
     health: &Health,
 ) {
+    let (mut generation, set) = slot.current();
+    let mut pipeline = Pipeline::new(set, default_bus);
     while let Ok(event) = work.recv_blocking() {
+        if slot.generation() != generation {
+            let (now, set) = slot.current();
+            generation = now;
+            pipeline = Pipeline::new(set, default_bus);
+        }
         match pipeline.run(event) {
             Outcome::Filtered { plugin } => health.record_filtered(&plugin),
             Outcome::Failed(failure) => health.record_failure(Failure {

@@ -29,6 +29,7 @@ mod host;
 pub mod ingest;
 pub mod pipeline;
 pub mod plugin;
+mod watch;
 
 pub use delivery::{
     BatchLimits, ChannelSink, Delivered, EntryResult, EventBridgeOptions, EventBridgeSink,
@@ -38,4 +39,6 @@ pub use error::{Error, Result};
 pub use event::{Envelope, Event, EventError};
 pub use health::{HealthReport, Stage};
 pub use host::{DEFAULT_BUS, Host, HostBuilder};
-pub use plugin::{CompiledPlugin, PluginEngine, PluginError, PluginLimits, PluginSet, Role};
+pub use plugin::{
+    CompiledPlugin, PluginEngine, PluginError, PluginLimits, PluginSet, ReloadOutcome, Role,
+};

@@ -159,6 +159,10 @@ struct RunArgs {
     /// Pipeline worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Reload plugins when a `.wasm` or sidecar in the plugins folder is added, changed or
+    /// removed, without stopping (compiled plugins are cached in DATA_DIR/plugin-cache).
+    #[arg(long, requires = "plugins")]
+    watch: bool,
 }
 
 #[derive(Args)]
@@ -326,7 +330,10 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .delivery_config(args.delivery.config())
         .sink_arc(make_sink(&args.sink, false).await?);
     if let Some(dir) = &args.plugins {
-        builder = builder.plugins_dir(dir);
+        builder = builder
+            .plugins_dir(dir)
+            .cache_dir(args.data.data_dir.join("plugin-cache"))
+            .watch_plugins(args.watch);
     }
     if let Some(workers) = args.workers {
         builder = builder.workers(workers);
@@ -593,10 +600,38 @@ fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
                     )?;
                 }
             }
-            if let Some(plugins) = report["failed_by_plugin"].as_object() {
-                for (plugin, failed) in plugins {
-                    writeln!(out, "  plugin {plugin:<17} failed {failed}")?;
-                }
+            let failed_by_plugin = &report["failed_by_plugin"];
+            for plugin in report["plugins"].as_array().into_iter().flatten() {
+                let name = plugin["name"].as_str().unwrap_or_default();
+                writeln!(
+                    out,
+                    "  plugin {name:<24} {:<11} {}  loaded {}  failed {}",
+                    plugin["role"].as_str().unwrap_or_default(),
+                    plugin["hash"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .get(..12)
+                        .unwrap_or_default(),
+                    plugin["loaded_at"].as_str().unwrap_or_default(),
+                    failed_by_plugin[name].as_u64().unwrap_or(0),
+                )?;
+            }
+            for error in report["plugin_load_errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                writeln!(
+                    out,
+                    "  plugin load error at {}: {} ({})",
+                    error["at"].as_str().unwrap_or_default(),
+                    error["error"].as_str().unwrap_or_default(),
+                    if error["kept_previous"] == true {
+                        "previous version kept"
+                    } else {
+                        "not running"
+                    },
+                )?;
             }
         }
     }

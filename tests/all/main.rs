@@ -6,4 +6,5 @@ mod eventbridge;
 mod faults;
 mod loader;
 mod pipeline;
+mod reload;
 mod replay;

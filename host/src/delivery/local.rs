@@ -99,7 +99,9 @@ pub struct Delivered {
 }
 
 /// Hands delivered events to an in-process receiver. A full channel slows delivery down
-/// (backpressure); a dropped receiver fails the entries (`ReceiverClosed`).
+/// (backpressure); a dropped receiver fails the entries (`ReceiverClosed`). Keep
+/// receiving (or drop the receiver) until [`crate::Host::shutdown`] returns: shutdown waits
+/// for every entry to be delivered.
 pub struct ChannelSink {
     tx: mpsc::Sender<Delivered>,
 }

@@ -103,6 +103,12 @@ pub struct HealthReport {
     pub buses: BTreeMap<String, BusCounts>,
     /// Failures that could not be written to the failure log (data at risk).
     pub failure_log_errors: u64,
+    /// The running plugins, in order.
+    pub plugins: Vec<PluginInfo>,
+    /// Plugin reloads so far.
+    pub reloads: u64,
+    /// The most recent plugin load failures, oldest first.
+    pub plugin_load_errors: Vec<PluginLoadError>,
     /// The most recent failures, oldest first.
     pub recent_failures: Vec<Failure>,
 }
@@ -139,6 +145,34 @@ impl HealthReport {
             == self.filtered + self.failed_ingest + self.failed_plugin() + self.routed_events
             && self.in_flight() == 0
     }
+}
+
+/// A running plugin, as health shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginInfo {
+    /// Its name.
+    pub name: String,
+    /// Its role: `filter`, `transformer` or `router`.
+    pub role: String,
+    /// The SHA-256 of its bytes.
+    pub hash: String,
+    /// When it was loaded (RFC 3339).
+    pub loaded_at: String,
+}
+
+/// A plugin that failed to load on a reload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginLoadError {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The SHA-256 of the bytes that failed, when they could be read.
+    pub hash: Option<String>,
+    /// What is wrong.
+    pub error: String,
+    /// Whether its previous version kept running.
+    pub kept_previous: bool,
+    /// When (RFC 3339).
+    pub at: String,
 }
 
 /// Live counters of a running host. Shared by ingest, workers and delivery.
@@ -251,6 +285,26 @@ impl Health {
             Stage::Delivery => r.buses.entry(failure.origin.clone()).or_default().failed += 1,
         });
         self.remember(failure);
+    }
+
+    /// Which plugins are running now.
+    pub fn set_plugins(&self, plugins: Vec<PluginInfo>) {
+        self.update(|r| r.plugins = plugins);
+    }
+
+    /// A plugin failed to load on a reload.
+    pub fn record_plugin_load_error(&self, error: PluginLoadError) {
+        self.update(|r| {
+            if r.plugin_load_errors.len() == RECENT_FAILURES {
+                r.plugin_load_errors.remove(0);
+            }
+            r.plugin_load_errors.push(error);
+        });
+    }
+
+    /// A reload ran.
+    pub fn record_reload(&self) {
+        self.update(|r| r.reloads += 1);
     }
 
     /// A snapshot of the counters.

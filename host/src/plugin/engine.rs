@@ -18,6 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::PluginError;
 use super::bindings::log;
+use super::cache::ModuleCache;
 
 /// How often the epoch advances; plugin-call deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -80,6 +81,7 @@ pub struct PluginEngine {
     engine: Engine,
     linker: Arc<Linker<PluginState>>,
     limits: PluginLimits,
+    cache: Option<Arc<ModuleCache>>,
 }
 
 impl std::fmt::Debug for PluginEngine {
@@ -120,7 +122,20 @@ impl PluginEngine {
             engine,
             linker: Arc::new(linker),
             limits,
+            cache: None,
         })
+    }
+
+    /// Keeps compiled plugins in `dir`, by content hash, so unchanged plugins load
+    /// without compiling after a restart.
+    pub fn with_cache(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.cache = Some(Arc::new(ModuleCache::new(dir)));
+        self
+    }
+
+    /// The compiled-plugin cache, if there is one.
+    pub fn cache(&self) -> Option<&ModuleCache> {
+        self.cache.as_deref()
     }
 
     /// The limits instances of this engine run under.
@@ -165,6 +180,13 @@ impl PluginEngine {
     pub(crate) fn deadline_ticks(&self) -> u64 {
         let ticks = self.limits.call_timeout.as_micros() / EPOCH_TICK.as_micros();
         u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// Epoch ticks allowed for instantiating a plugin and running its `init`: ten call
+    /// deadlines, at least a second, since a reload under load may wait for a core.
+    pub(crate) fn setup_ticks(&self) -> u64 {
+        let floor = u64::try_from(1_000_000 / EPOCH_TICK.as_micros()).unwrap_or(1_000);
+        self.deadline_ticks().saturating_mul(10).max(floor)
     }
 }
 

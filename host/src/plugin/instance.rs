@@ -54,7 +54,7 @@ impl PluginInstance {
         };
         let engine = &plugin.engine;
         let mut store = engine.store(plugin.name_arc());
-        store.set_epoch_deadline(engine.deadline_ticks());
+        store.set_epoch_deadline(engine.setup_ticks());
         let instance = plugin.pre.instantiate(&mut store).map_err(failed)?;
         let exports = match &plugin.indices {
             RoleIndices::Filter(ix) => {
@@ -69,7 +69,7 @@ impl PluginInstance {
         };
         if let Some(init) = &plugin.init {
             let lifecycle = init.load(&mut store, &instance).map_err(failed)?;
-            store.set_epoch_deadline(engine.deadline_ticks());
+            store.set_epoch_deadline(engine.setup_ticks());
             lifecycle
                 .call_init(&mut store, &plugin.config)
                 .map_err(failed)?

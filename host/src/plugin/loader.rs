@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use wasmtime::component::{Component, InstancePre};
 
 use super::bindings::{filter, lifecycle, names, router, transformer};
+use super::cache::sha256_hex;
 use super::engine::{PluginEngine, PluginState};
 use super::instance::PluginInstance;
 use super::{PluginError, Role, sidecar};
@@ -23,6 +25,8 @@ pub struct CompiledPlugin {
     name: Arc<str>,
     file: PathBuf,
     role: Role,
+    hash: String,
+    loaded_at: SystemTime,
     pub(crate) config: Vec<(String, String)>,
     pub(crate) engine: PluginEngine,
     pub(crate) pre: InstancePre<PluginState>,
@@ -81,8 +85,12 @@ impl CompiledPlugin {
                     .into(),
             ));
         }
-        let component = Component::new(engine.engine(), bytes)
-            .map_err(|e| invalid(format!("it does not compile as a component: {e:#}")))?;
+        let hash = sha256_hex(bytes);
+        let component = match engine.cache() {
+            Some(cache) => cache.load_or_compile(engine.engine(), bytes, &hash),
+            None => Component::new(engine.engine(), bytes),
+        }
+        .map_err(|e| invalid(format!("it does not compile as a component: {e:#}")))?;
 
         let role = detect_role(engine, &component).map_err(invalid)?;
         let pre = engine.linker().instantiate_pre(&component).map_err(|e| {
@@ -116,6 +124,8 @@ impl CompiledPlugin {
             name: name.into(),
             file: file.to_owned(),
             role,
+            hash,
+            loaded_at: SystemTime::now(),
             config,
             engine: engine.clone(),
             pre,
@@ -145,6 +155,16 @@ impl CompiledPlugin {
     /// The role it plays.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// The SHA-256 of its bytes, hex: which version this is.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// When it was loaded.
+    pub fn loaded_at(&self) -> SystemTime {
+        self.loaded_at
     }
 
     /// The configuration passed to its `init`.
@@ -197,6 +217,23 @@ fn detect_role(engine: &PluginEngine, component: &Component) -> Result<Role, Str
     }
 }
 
+/// The `*.wasm` files in `dir`, in file-name order.
+pub(crate) fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
+    let read_dir = |source| PluginError::ReadDir {
+        dir: dir.to_owned(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_dir)? {
+        let path = entry.map_err(read_dir)?.path();
+        if path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// The plugins of a folder, in file-name order, compiled and checked.
 #[derive(Debug, Clone)]
 pub struct PluginSet {
@@ -216,18 +253,7 @@ impl PluginSet {
     /// Loads every `*.wasm` file in `dir`, in file-name order. Any plugin that fails to
     /// load fails the whole set, with an error naming the file.
     pub fn load_dir(engine: &PluginEngine, dir: &Path) -> Result<Self, PluginError> {
-        let read_dir = |source| PluginError::ReadDir {
-            dir: dir.to_owned(),
-            source,
-        };
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(read_dir)? {
-            let path = entry.map_err(read_dir)?.path();
-            if path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
-                files.push(path);
-            }
-        }
-        files.sort();
+        let files = wasm_files(dir)?;
         let plugins = files
             .iter()
             .map(|file| CompiledPlugin::load(engine, file))

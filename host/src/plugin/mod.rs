@@ -7,17 +7,21 @@
 //! a trap, so one bad event never poisons the next.
 
 mod bindings;
+mod cache;
 mod engine;
 mod instance;
 mod loader;
+mod reload;
 mod sidecar;
 
 use std::path::PathBuf;
 
 pub(crate) use bindings::{Destination as WitDestination, Event as WitEvent};
+pub use cache::{CacheStats, ModuleCache, sha256_hex};
 pub use engine::{EPOCH_TICK, PluginEngine, PluginLimits};
 pub use instance::{CallError, PluginInstance};
 pub use loader::{CompiledPlugin, PluginSet};
+pub use reload::{PluginLoadFailure, ReloadOutcome, reload_dir};
 
 /// The role a plugin plays, from the interface it exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
