@@ -84,6 +84,8 @@ fn free_port() -> Result<u16> {
 pub struct Moto {
     child: Child,
     port: u16,
+    /// Its AWS configuration, loaded once and shared by every client.
+    config: tokio::sync::OnceCell<aws_config::SdkConfig>,
 }
 
 /// Credentials and region moto accepts; also what the `logbridge` binary gets.
@@ -113,7 +115,11 @@ impl Moto {
         let child = command
             .spawn()
             .with_context(|| format!("cannot start {}", server.display()))?;
-        let mut moto = Moto { child, port };
+        let mut moto = Moto {
+            child,
+            port,
+            config: tokio::sync::OnceCell::new(),
+        };
         moto.wait_ready()?;
         Ok(moto)
     }
@@ -168,13 +174,19 @@ impl Moto {
     }
 
     /// An EventBridge admin client for this moto.
+    async fn config(&self) -> &aws_config::SdkConfig {
+        self.config
+            .get_or_init(|| async { self.sdk_config_for(&self.url()).await })
+            .await
+    }
+
     pub async fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
-        aws_sdk_eventbridge::Client::new(&self.sdk_config_for(&self.url()).await)
+        aws_sdk_eventbridge::Client::new(self.config().await)
     }
 
     /// An SQS client for this moto.
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::new(&self.sdk_config_for(&self.url()).await)
+        aws_sdk_sqs::Client::new(self.config().await)
     }
 
     /// Creates `bus` unless it exists already (`default` always does).
