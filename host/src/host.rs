@@ -15,8 +15,8 @@ use crate::delivery::{BatchLimits, DeliveryConfig, RetryPolicy, Routed, Sink, va
 use crate::error::{Error, Result};
 use crate::event::{Envelope, Event, EventError};
 use crate::health::{
-    Failure, FailureLog, FailureStore, Health, HealthReport, PluginInfo, PluginLoadError, Stage,
-    rfc3339,
+    Failure, FailureLog, FailureStore, Health, HealthReport, PluginCalls, PluginCounters,
+    PluginInfo, PluginLoadError, Stage, rfc3339,
 };
 use crate::pipeline::{Outcome, Pipeline};
 use crate::plugin::{
@@ -264,14 +264,18 @@ impl PluginSlot {
     }
 }
 
-fn plugin_infos(set: &PluginSet) -> Vec<PluginInfo> {
+fn plugin_infos(set: &PluginSet) -> Vec<(PluginInfo, Arc<PluginCounters>)> {
     set.plugins()
         .iter()
-        .map(|p| PluginInfo {
-            name: p.name().to_string(),
-            role: p.role().to_string(),
-            hash: p.hash().to_string(),
-            loaded_at: rfc3339(p.loaded_at()),
+        .map(|p| {
+            let info = PluginInfo {
+                name: p.name().to_string(),
+                role: p.role().to_string(),
+                hash: p.hash().to_string(),
+                loaded_at: rfc3339(p.loaded_at()),
+                calls: PluginCalls::default(),
+            };
+            (info, Arc::clone(p.counters()))
         })
         .collect()
 }

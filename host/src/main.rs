@@ -600,20 +600,27 @@ fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
                     )?;
                 }
             }
-            let failed_by_plugin = &report["failed_by_plugin"];
             for plugin in report["plugins"].as_array().into_iter().flatten() {
                 let name = plugin["name"].as_str().unwrap_or_default();
+                let role = plugin["role"].as_str().unwrap_or_default();
+                let verdicts = if role == "filter" {
+                    format!("  kept {}  dropped {}", plugin["kept"], plugin["dropped"])
+                } else {
+                    String::new()
+                };
                 writeln!(
                     out,
-                    "  plugin {name:<24} {:<11} {}  loaded {}  failed {}",
-                    plugin["role"].as_str().unwrap_or_default(),
+                    "  plugin {name:<24} {role:<11} {}  loaded {}  calls {}{verdicts}  \
+                     errors {}  mean {} µs",
                     plugin["hash"]
                         .as_str()
                         .unwrap_or_default()
                         .get(..12)
                         .unwrap_or_default(),
                     plugin["loaded_at"].as_str().unwrap_or_default(),
-                    failed_by_plugin[name].as_u64().unwrap_or(0),
+                    plugin["calls"],
+                    plugin["errors"],
+                    plugin["mean_call_us"],
                 )?;
             }
             for error in report["plugin_load_errors"]

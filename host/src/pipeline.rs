@@ -7,6 +7,7 @@
 //! answers, means the default bus.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 pub use crate::delivery::Routed;
 use crate::event::Event;
@@ -116,7 +117,11 @@ impl Pipeline {
         let mut event = to_wit(event);
         for k in 0..self.filters.len() {
             let i = self.filters[k];
-            match self.call(i, |instance| instance.filter(&event)) {
+            let verdict = self.call(i, |instance| instance.filter(&event));
+            if let Ok(Ok(kept)) = verdict {
+                self.set.plugins()[i].counters().record_verdict(kept);
+            }
+            match verdict {
                 Ok(Ok(true)) => {}
                 Ok(Ok(false)) => {
                     return Outcome::Filtered {
@@ -189,6 +194,7 @@ impl Pipeline {
     }
 
     fn failure(&self, index: usize, reason: String, trapped: bool, event: WitEvent) -> Outcome {
+        self.set.plugins()[index].counters().record_error();
         Outcome::Failed(PluginFailure {
             plugin: self.set.plugins()[index].name().to_string(),
             reason,
@@ -197,21 +203,29 @@ impl Pipeline {
         })
     }
 
-    /// Calls plugin `index` through `f`, instantiating it first if needed. A trap drops
-    /// the instance so the next call gets a fresh one. `Err` is an instantiation failure.
+    /// Calls plugin `index` through `f`, instantiating it first if needed, and counts
+    /// the call. A trap drops the instance so the next call gets a fresh one. `Err` is an
+    /// instantiation failure.
     fn call<T>(
         &mut self,
         index: usize,
         f: impl FnOnce(&mut PluginInstance) -> Result<T, CallError>,
     ) -> Result<Result<T, CallError>, String> {
+        let plugin = &self.set.plugins()[index];
         let slot = &mut self.instances[index];
         if slot.is_none() {
-            let plugin = &self.set.plugins()[index];
-            let instance = PluginInstance::new(plugin).map_err(|e| e.to_string())?;
-            *slot = Some(instance);
+            match PluginInstance::new(plugin) {
+                Ok(instance) => *slot = Some(instance),
+                Err(e) => {
+                    plugin.counters().record_call(std::time::Duration::ZERO);
+                    return Err(e.to_string());
+                }
+            }
         }
         let instance = slot.as_mut().expect("filled above");
+        let started = Instant::now();
         let result = f(instance);
+        plugin.counters().record_call(started.elapsed());
         if let Err(trap) = &result {
             tracing::warn!(plugin = %trap.plugin, reason = %trap.reason, "plugin trapped; replacing its instance");
             *slot = None;

@@ -11,7 +11,7 @@ use logbridge_tests::{fixture, generate_logs, plugins_dir};
 use serde_json::json;
 use tokio::sync::mpsc::Receiver;
 
-use crate::auth0::{SECURITY, log_of};
+use crate::auth0::{AUDIT, DROPPED, SECURITY, log_of};
 
 /// A private copy of the example plugins folder.
 fn plugins_copy(name: &str) -> PathBuf {
@@ -283,10 +283,27 @@ async fn the_watcher_reloads_once_a_file_is_renamed_into_the_folder() {
     host.shutdown().await.unwrap();
 }
 
+/// Router version `n`: security events to `sec-N`, every entry tagged `Auth0 log vN`.
+fn set_router_version(dir: &Path, n: u32) {
+    std::fs::write(
+        dir.join("30-route-by-category.toml"),
+        format!(
+            "[config]\nsecurity_bus = \"sec-{n}\"\naudit_bus = \"audit\"\n\
+             detail_type = \"Auth0 log v{n}\"\n"
+        ),
+    )
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_swaps_under_load_account_for_every_event_once() {
-    const EVENTS: usize = 30_000;
+    // Offered at 20,000 events/s, in steps of 100 every 5 ms, while the router is
+    // replaced 20 times, 60 ms apart.
+    const EVENTS: usize = 40_000;
+    const RATE: f64 = 20_000.0;
+    const STEP: usize = 100;
     let dir = plugins_copy("load");
+    set_router_version(&dir, 0);
     let (host, mut rx) = host(&dir, EVENTS + 1).await;
     let input = generate_logs(EVENTS, 21, &[]).unwrap();
     let lines: Vec<String> = input.lines().map(str::to_owned).collect();
@@ -304,37 +321,56 @@ async fn twenty_swaps_under_load_account_for_every_event_once() {
     let sender = {
         let host = host.clone();
         tokio::spawn(async move {
-            for line in lines {
-                host.send_auth0(&line, "load").await.unwrap();
+            let started = tokio::time::Instant::now();
+            for (k, chunk) in lines.chunks(STEP).enumerate() {
+                let due = started + Duration::from_secs_f64((k * STEP) as f64 / RATE);
+                tokio::time::sleep_until(due).await;
+                for line in chunk {
+                    host.send_auth0(line, "load").await.unwrap();
+                }
             }
+            started.elapsed()
         })
     };
-    let mut swaps = 0;
-    while swaps < 20 {
-        set_security_bus(&dir, if swaps % 2 == 0 { "sec-a" } else { "sec-b" });
+    for version in 1..=20 {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        set_router_version(&dir, version);
         let outcome = host.reload().await.unwrap();
-        assert_eq!(outcome.replaced, ["30-route-by-category"], "swap {swaps}");
-        swaps += 1;
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(outcome.replaced, ["30-route-by-category"], "swap {version}");
     }
-    sender.await.unwrap();
+    let sending = sender.await.unwrap();
     let health = host.shutdown().await.unwrap();
+    eprintln!(
+        "offered {EVENTS} events in {sending:.2?}: {:.0} events/s",
+        EVENTS as f64 / sending.as_secs_f64()
+    );
 
     let mut seen = BTreeMap::new();
+    let mut versions = BTreeMap::new();
     while let Ok(d) = rx.try_recv() {
         *seen.entry(d.event.id.clone()).or_insert(0) += 1;
-        let code = &types[&d.event.id];
-        if SECURITY.contains(&code.as_str()) {
-            assert!(
-                ["security", "sec-a", "sec-b"].contains(&d.bus.as_str()),
-                "{} went to {}, which no version of the router picks",
-                d.event.id,
-                d.bus
-            );
+        let version: u32 = d
+            .event
+            .detail_type
+            .strip_prefix("Auth0 log v")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{} has no version tag", d.event.detail_type));
+        *versions.entry(version).or_insert(0) += 1;
+        let code = types[&d.event.id].as_str();
+        let expected = if SECURITY.contains(&code) {
+            format!("sec-{version}")
+        } else if AUDIT.contains(&code) {
+            "audit".to_string()
         } else {
-            assert!(["default", "audit"].contains(&d.bus.as_str()), "{}", d.bus);
-        }
+            "default".to_string()
+        };
+        assert_eq!(
+            d.bus, expected,
+            "{} ({code}) was tagged by router v{version}, which would send it elsewhere",
+            d.event.id
+        );
     }
+    eprintln!("events per router version: {versions:?}");
     assert!(seen.values().all(|&n| n == 1), "nothing delivered twice");
     assert_eq!(health.accepted, EVENTS as u64);
     assert_eq!(health.failed(), 0, "{health:?}");
@@ -343,5 +379,73 @@ async fn twenty_swaps_under_load_account_for_every_event_once() {
         EVENTS as u64,
         "every event accounted for"
     );
+    assert!(
+        versions.len() > 1,
+        "events flowed across swaps: {versions:?}"
+    );
     assert_eq!(health.reloads, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_counts_calls_per_plugin_version() {
+    const EVENTS: usize = 2_000;
+    let dir = plugins_copy("counters");
+    let (host, mut rx) = host(&dir, EVENTS + 10).await;
+    let input = generate_logs(EVENTS, 5, &[]).unwrap();
+    let dropped = input
+        .lines()
+        .filter(|l| {
+            let line = serde_json::from_str(l).unwrap();
+            DROPPED.contains(&log_of(&line)["type"].as_str().unwrap())
+        })
+        .count() as u64;
+    let kept = EVENTS as u64 - dropped;
+    for line in input.lines() {
+        host.send_auth0(line, "counters").await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !host.health().settled() {
+        assert!(std::time::Instant::now() < deadline, "{:?}", host.health());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let health = host.health();
+    let by_name = |name: &str| {
+        health
+            .plugins
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap()
+            .calls
+    };
+    let filter = by_name("10-drop-noise");
+    assert_eq!(
+        (filter.calls, filter.kept, filter.dropped, filter.errors),
+        (EVENTS as u64, kept, dropped, 0)
+    );
+    for name in ["20-redact", "30-route-by-category"] {
+        let plugin = by_name(name);
+        assert_eq!((plugin.calls, plugin.errors), (kept, 0), "{name}");
+        assert_eq!((plugin.kept, plugin.dropped), (0, 0), "{name}");
+    }
+
+    // A new router version starts from zero; the unchanged plugins keep counting.
+    while rx.try_recv().is_ok() {}
+    set_security_bus(&dir, "security-v2");
+    host.reload().await.unwrap();
+    assert_eq!(
+        route_of(&host, &mut rx, "c1", "f").await.as_deref(),
+        Some("security-v2")
+    );
+    let health = host.shutdown().await.unwrap();
+    let by_name = |name: &str| {
+        health
+            .plugins
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap()
+            .calls
+    };
+    assert_eq!(by_name("30-route-by-category").calls, 1);
+    assert_eq!(by_name("10-drop-noise").calls, EVENTS as u64 + 1);
 }

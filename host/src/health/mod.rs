@@ -7,8 +7,9 @@
 mod failure_log;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
@@ -158,6 +159,69 @@ pub struct PluginInfo {
     pub hash: String,
     /// When it was loaded (RFC 3339).
     pub loaded_at: String,
+    /// What this version of the plugin has done since it was loaded.
+    #[serde(flatten)]
+    pub calls: PluginCalls,
+}
+
+/// What one loaded plugin version has done: a snapshot of its [`PluginCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PluginCalls {
+    /// Calls made into it (instantiations that failed count as calls).
+    pub calls: u64,
+    /// Events a filter kept.
+    pub kept: u64,
+    /// Events a filter dropped.
+    pub dropped: u64,
+    /// Calls that failed: a trap, the deadline, an `Err` from `transform`, or an
+    /// instance that could not be made.
+    pub errors: u64,
+    /// Mean time of a call, in microseconds (0 before the first call).
+    pub mean_call_us: u64,
+}
+
+/// Live counters of one loaded plugin version, updated by every worker without a lock.
+/// A replaced plugin gets fresh counters; an unchanged one keeps its own across reloads.
+#[derive(Debug, Default)]
+pub struct PluginCounters {
+    calls: AtomicU64,
+    kept: AtomicU64,
+    dropped: AtomicU64,
+    errors: AtomicU64,
+    busy_ns: AtomicU64,
+}
+
+impl PluginCounters {
+    /// A call returned (or failed) after `elapsed`.
+    pub fn record_call(&self, elapsed: Duration) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.busy_ns.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// A filter kept (`true`) or dropped (`false`) an event.
+    pub fn record_verdict(&self, kept: bool) {
+        let counter = if kept { &self.kept } else { &self.dropped };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A call failed.
+    pub fn record_error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> PluginCalls {
+        let calls = self.calls.load(Ordering::Relaxed);
+        let busy_ns = self.busy_ns.load(Ordering::Relaxed);
+        PluginCalls {
+            calls,
+            kept: self.kept.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            mean_call_us: busy_ns.checked_div(calls).unwrap_or(0) / 1_000,
+        }
+    }
 }
 
 /// A plugin that failed to load on a reload.
@@ -180,6 +244,8 @@ pub struct PluginLoadError {
 pub struct Health {
     report: Mutex<HealthReport>,
     recent: Mutex<VecDeque<Failure>>,
+    /// The running plugins with their live counters; copied into reports.
+    plugins: Mutex<Vec<(PluginInfo, Arc<PluginCounters>)>>,
     store: Option<Arc<dyn FailureStore>>,
 }
 
@@ -287,9 +353,9 @@ impl Health {
         self.remember(failure);
     }
 
-    /// Which plugins are running now.
-    pub fn set_plugins(&self, plugins: Vec<PluginInfo>) {
-        self.update(|r| r.plugins = plugins);
+    /// Which plugins are running now, in order, each with its live counters.
+    pub fn set_plugins(&self, plugins: Vec<(PluginInfo, Arc<PluginCounters>)>) {
+        *self.plugins.lock().unwrap_or_else(|e| e.into_inner()) = plugins;
     }
 
     /// A plugin failed to load on a reload.
@@ -320,6 +386,16 @@ impl Health {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .cloned()
+            .collect();
+        report.plugins = self
+            .plugins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(info, counters)| PluginInfo {
+                calls: counters.snapshot(),
+                ..info.clone()
+            })
             .collect();
         report
     }

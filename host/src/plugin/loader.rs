@@ -12,6 +12,7 @@ use super::cache::sha256_hex;
 use super::engine::{PluginEngine, PluginState};
 use super::instance::PluginInstance;
 use super::{PluginError, Role, sidecar};
+use crate::health::PluginCounters;
 
 /// The export lookups for a plugin's role, resolved once at load time.
 pub(crate) enum RoleIndices {
@@ -27,6 +28,7 @@ pub struct CompiledPlugin {
     role: Role,
     hash: String,
     loaded_at: SystemTime,
+    counters: Arc<PluginCounters>,
     pub(crate) config: Vec<(String, String)>,
     pub(crate) engine: PluginEngine,
     pub(crate) pre: InstancePre<PluginState>,
@@ -126,6 +128,7 @@ impl CompiledPlugin {
             role,
             hash,
             loaded_at: SystemTime::now(),
+            counters: Arc::default(),
             config,
             engine: engine.clone(),
             pre,
@@ -170,6 +173,11 @@ impl CompiledPlugin {
     /// The configuration passed to its `init`.
     pub fn config(&self) -> &[(String, String)] {
         &self.config
+    }
+
+    /// What this version has done since it was loaded: calls, verdicts, errors, time.
+    pub fn counters(&self) -> &Arc<PluginCounters> {
+        &self.counters
     }
 }
 

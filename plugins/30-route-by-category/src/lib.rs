@@ -2,7 +2,9 @@
 //! management-API events to another; everything else goes to the default bus.
 //!
 //! Bus names come from the sidecar `[config]` keys `security_bus` (default `security`)
-//! and `audit_bus` (default `audit`).
+//! and `audit_bus` (default `audit`). With `detail_type` set, every event this router
+//! sees leaves with that detail-type (the default bus included) — a way to tell which
+//! version of the routing rules handled an event.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -36,17 +38,19 @@ pub const SECURITY_TYPES: &[&str] = &[
 /// Auth0 log types routed to the audit bus: management API calls, successful or not.
 pub const AUDIT_TYPES: &[&str] = &["sapi", "fapi"];
 
-struct Buses {
+struct Settings {
     security: String,
     audit: String,
+    detail_type: Option<String>,
 }
 
-static BUSES: OnceLock<Buses> = OnceLock::new();
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
 
-fn buses() -> &'static Buses {
-    BUSES.get_or_init(|| Buses {
+fn settings() -> &'static Settings {
+    SETTINGS.get_or_init(|| Settings {
         security: "security".into(),
         audit: "audit".into(),
+        detail_type: None,
     })
 }
 
@@ -69,49 +73,69 @@ impl Lifecycle for RouteByCategory {
     fn init(config: Vec<(String, String)>) -> Result<(), String> {
         let mut security = "security".to_string();
         let mut audit = "audit".to_string();
+        let mut detail_type = None;
         for (key, value) in config {
-            let slot = match key.as_str() {
-                "security_bus" => &mut security,
-                "audit_bus" => &mut audit,
-                other => {
+            match key.as_str() {
+                "security_bus" | "audit_bus" if value.trim().is_empty() => {
                     return Err(format!(
-                        "unknown config key `{other}`; known keys: `security_bus`, `audit_bus`"
+                        "`{key}` is empty; give the name or ARN of an event bus"
                     ));
                 }
-            };
-            if value.trim().is_empty() {
-                return Err(format!(
-                    "`{key}` is empty; give the name or ARN of an event bus"
-                ));
+                "security_bus" => security = value,
+                "audit_bus" => audit = value,
+                "detail_type" if value.is_empty() || value.chars().count() > 128 => {
+                    return Err(format!(
+                        "`detail_type` must be 1 to 128 characters (EventBridge's limit), \
+                         got {}",
+                        value.chars().count()
+                    ));
+                }
+                "detail_type" => detail_type = Some(value),
+                other => {
+                    return Err(format!(
+                        "unknown config key `{other}`; known keys: `security_bus`, \
+                         `audit_bus`, `detail_type`"
+                    ));
+                }
             }
-            *slot = value;
         }
-        BUSES
-            .set(Buses { security, audit })
+        SETTINGS
+            .set(Settings {
+                security,
+                audit,
+                detail_type,
+            })
             .map_err(|_| "init called twice".to_string())
     }
 }
 
+/// One destination: `bus` (empty for the host's default bus), stamped with the
+/// configured detail-type if there is one. With neither, no destination at all — the
+/// host's default.
 fn to(bus: &str) -> Vec<Destination> {
+    let detail_type = settings().detail_type.clone();
+    if bus.is_empty() && detail_type.is_none() {
+        return Vec::new();
+    }
     vec![Destination {
         bus: bus.to_string(),
         source: None,
-        detail_type: None,
+        detail_type,
     }]
 }
 
 impl Router for RouteByCategory {
     fn route(event: Event) -> Vec<Destination> {
-        let Ok(detail) = serde_json::from_str::<Detail>(&event.detail) else {
-            return Vec::new();
-        };
-        let code = detail.data.code.as_ref();
-        if SECURITY_TYPES.contains(&code) {
-            to(&buses().security)
-        } else if AUDIT_TYPES.contains(&code) {
-            to(&buses().audit)
+        let code = serde_json::from_str::<Detail>(&event.detail)
+            .map(|detail| detail.data.code)
+            .unwrap_or_default();
+        let settings = settings();
+        if SECURITY_TYPES.contains(&code.as_ref()) {
+            to(&settings.security)
+        } else if AUDIT_TYPES.contains(&code.as_ref()) {
+            to(&settings.audit)
         } else {
-            Vec::new()
+            to("")
         }
     }
 }
