@@ -6,6 +6,7 @@
 //! own plugin instances. [`Host::shutdown`] stops intake, lets every queued event finish,
 //! and returns the final [`HealthReport`].
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -18,9 +19,9 @@ use crate::health::{
     Failure, FailureLog, FailureStore, Health, HealthReport, PluginCalls, PluginCounters,
     PluginInfo, PluginLoadError, Stage, rfc3339,
 };
-use crate::pipeline::{Outcome, Pipeline};
+use crate::pipeline::{Outcome, OutputRules, Pipeline};
 use crate::plugin::{
-    CompiledPlugin, PluginEngine, PluginLimits, PluginSet, ReloadOutcome, reload_dir,
+    CompiledPlugin, OnError, PluginEngine, PluginLimits, PluginSet, ReloadOutcome, reload_dir,
 };
 
 /// The bus EventBridge calls `default`, and ours when none is configured.
@@ -38,6 +39,7 @@ pub struct HostBuilder {
     limits: PluginLimits,
     envelope: Envelope,
     default_bus: String,
+    buses: Option<BTreeSet<String>>,
     sink: Option<Arc<dyn Sink>>,
     workers: usize,
     queue_capacity: usize,
@@ -90,6 +92,14 @@ impl HostBuilder {
     /// The bus for events no router routes; default `default`.
     pub fn default_bus(mut self, bus: impl Into<String>) -> Self {
         self.default_bus = bus.into();
+        self
+    }
+
+    /// The buses routers may name (the default bus is always one). A route to any other
+    /// bus fails the event at stage `plugin` with code `unknown-bus`, naming the router.
+    /// Without this list every name is passed to the sink.
+    pub fn buses<I: IntoIterator<Item = S>, S: Into<String>>(mut self, buses: I) -> Self {
+        self.buses = Some(buses.into_iter().map(Into::into).collect());
         self
     }
 
@@ -193,13 +203,21 @@ impl HostBuilder {
 
         let (ingress, work) = async_channel::bounded::<Event>(self.queue_capacity);
         let (routed_tx, routed_rx) = async_channel::bounded::<Routed>(self.queue_capacity);
+        let rules = OutputRules {
+            buses: self.buses.map(|mut buses| {
+                buses.insert(self.default_bus.clone());
+                Arc::new(buses)
+            }),
+            max_entry_bytes: self.delivery.batch.max_bytes,
+        };
         let mut workers = Vec::with_capacity(self.workers);
         for n in 0..self.workers {
             let (work, routed_tx, health) = (work.clone(), routed_tx.clone(), Arc::clone(&health));
             let (slot, default_bus) = (Arc::clone(&slot), self.default_bus.clone());
+            let rules = rules.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("logbridge-worker-{n}"))
-                .spawn(move || run_worker(&slot, &default_bus, &work, &routed_tx, &health))
+                .spawn(move || run_worker(&slot, &default_bus, &rules, &work, &routed_tx, &health))
                 .map_err(Error::Worker)?;
             workers.push(handle);
         }
@@ -268,11 +286,32 @@ fn plugin_infos(set: &PluginSet) -> Vec<(PluginInfo, Arc<PluginCounters>)> {
     set.plugins()
         .iter()
         .map(|p| {
+            let limits = set.engine().limits();
+            let settings = p.settings();
             let info = PluginInfo {
                 name: p.name().to_string(),
                 role: p.role().to_string(),
                 hash: p.hash().to_string(),
                 loaded_at: rfc3339(p.loaded_at()),
+                call_timeout_ms: u64::try_from(
+                    settings
+                        .call_timeout
+                        .unwrap_or(limits.call_timeout)
+                        .as_millis(),
+                )
+                .unwrap_or(u64::MAX),
+                max_memory_mib: (settings.max_memory_bytes.unwrap_or(limits.max_memory_bytes) >> 20)
+                    as u64,
+                on_error: match settings.on_error {
+                    OnError::FailEvent => "fail-event",
+                    OnError::Skip => "skip",
+                }
+                .to_string(),
+                grants: settings
+                    .read_only
+                    .iter()
+                    .map(|g| format!("read-only {} = {}", g.guest, g.host.display()))
+                    .collect(),
                 calls: PluginCalls::default(),
             };
             (info, Arc::clone(p.counters()))
@@ -325,6 +364,7 @@ impl Host {
             limits: PluginLimits::default(),
             envelope: Envelope::default(),
             default_bus: DEFAULT_BUS.to_string(),
+            buses: None,
             sink: None,
             workers: std::thread::available_parallelism().map_or(2, usize::from),
             queue_capacity: 1024,
@@ -368,6 +408,7 @@ impl Host {
             stage: Stage::Ingest,
             event_id: None,
             origin: origin.to_string(),
+            version: None,
             code: "bad-input".into(),
             message: error.to_string(),
             attempts: 0,
@@ -486,42 +527,43 @@ impl Host {
 fn run_worker(
     slot: &PluginSlot,
     default_bus: &str,
+    rules: &OutputRules,
     work: &async_channel::Receiver<Event>,
     routed: &async_channel::Sender<Routed>,
     health: &Health,
 ) {
     let (mut generation, set) = slot.current();
-    let mut pipeline = Pipeline::new(set, default_bus);
+    let mut pipeline = Pipeline::with_rules(set, default_bus, rules.clone());
     while let Ok(event) = work.recv_blocking() {
         if slot.generation() != generation {
             let (now, set) = slot.current();
             generation = now;
-            pipeline = Pipeline::new(set, default_bus);
+            pipeline = Pipeline::with_rules(set, default_bus, rules.clone());
         }
         match pipeline.run(event) {
             Outcome::Filtered { plugin } => health.record_filtered(&plugin),
-            Outcome::Failed(failure) => health.record_failure(Failure {
-                stage: Stage::Plugin,
-                event_id: Some(failure.event.id.clone()),
-                origin: failure.plugin,
-                code: if failure.trapped {
-                    "trap"
-                } else {
-                    "plugin-error"
-                }
-                .into(),
-                message: failure.reason,
-                attempts: 1,
-                first_attempt: std::time::SystemTime::now(),
-                event: Some(failure.event),
-                input: None,
-            }),
-            Outcome::Routed(entries) => {
+            Outcome::Failed(failure) => {
+                let failure = *failure;
+                health.record_failure(Failure {
+                    stage: Stage::Plugin,
+                    event_id: Some(failure.event.id.clone()),
+                    origin: failure.plugin,
+                    version: Some(failure.version),
+                    code: failure.code,
+                    message: failure.reason,
+                    attempts: 1,
+                    first_attempt: std::time::SystemTime::now(),
+                    event: Some(failure.event),
+                    input: None,
+                })
+            }
+            Outcome::Routed { entries, checked } => {
                 health.record_routed(entries.len());
                 for entry in entries {
                     // Checked here, on the worker threads, rather than in the one
-                    // delivery task: it parses the detail.
-                    if let Err(problem) = validate(&entry.event) {
+                    // delivery task: it parses the detail. A transformer's output was
+                    // checked as it left the transformer.
+                    if !checked && let Err(problem) = validate(&entry.event) {
                         health.record_failure(delivery_failure(
                             &entry.bus,
                             entry.event,

@@ -5,13 +5,24 @@
 //! costs no transform), then transformers, then routers — and in file-name order within a
 //! stage. Routers' answers are unioned and de-duplicated; no router, or only empty
 //! answers, means the default bus.
+//!
+//! A plugin is contained here: a trap, a deadline overrun, the memory cap, an `Err` from
+//! `transform`, an output EventBridge would refuse (detail not a JSON object, entry too
+//! large, bad source or detail-type) or a route to a bus the host does not know fail the
+//! event at stage `plugin` — or, for a plugin whose sidecar says `on_error = "skip"`, the
+//! event goes on as if that plugin were not there. A trapped instance is thrown away; a
+//! worn-out one (too many calls, memory past its high-water mark) is replaced.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 pub use crate::delivery::Routed;
-use crate::event::Event;
-use crate::plugin::{CallError, PluginInstance, PluginSet, Role, WitDestination, WitEvent};
+use crate::delivery::validate;
+use crate::event::{Event, MAX_DETAIL_TYPE_CHARS};
+use crate::plugin::{
+    CallError, OnError, PluginInstance, PluginSet, Role, WitDestination, WitEvent,
+};
 
 /// What became of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,9 +33,15 @@ pub enum Outcome {
         plugin: String,
     },
     /// It goes to these buses, one entry per destination.
-    Routed(Vec<Routed>),
+    Routed {
+        /// One entry per destination.
+        entries: Vec<Routed>,
+        /// Whether the entries were already checked against what EventBridge accepts
+        /// (they were when a transformer produced them).
+        checked: bool,
+    },
     /// A plugin failed on it; it belongs in the failure log.
-    Failed(PluginFailure),
+    Failed(Box<PluginFailure>),
 }
 
 /// A plugin failed on an event.
@@ -32,13 +49,34 @@ pub enum Outcome {
 pub struct PluginFailure {
     /// The plugin that failed.
     pub plugin: String,
-    /// Why: the plugin's own error message, or the trap.
+    /// The SHA-256 of the failing version's bytes.
+    pub version: String,
+    /// What kind of failure: `deadline`, `memory-cap`, `stack-overflow`, `panic`, `trap`
+    /// (its instance was replaced), `plugin-error` (an `Err` from `transform`),
+    /// `malformed-output`, `oversize-output`, `unknown-bus`, or `instantiate`.
+    pub code: String,
+    /// Why, for a person: the plugin's own message, or what the host saw.
     pub reason: String,
-    /// Whether the plugin trapped (its instance was replaced) rather than returning an
-    /// error.
-    pub trapped: bool,
     /// The event as the failing plugin received it.
     pub event: Event,
+}
+
+/// Which buses routers may name, and how large an entry may be.
+#[derive(Debug, Clone)]
+pub struct OutputRules {
+    /// The buses routers may name; `None` accepts any name.
+    pub buses: Option<Arc<BTreeSet<String>>>,
+    /// The largest entry a transformer may produce, in EventBridge's size formula.
+    pub max_entry_bytes: usize,
+}
+
+impl Default for OutputRules {
+    fn default() -> Self {
+        OutputRules {
+            buses: None,
+            max_entry_bytes: crate::delivery::BatchLimits::default().max_bytes,
+        }
+    }
 }
 
 /// A plugin set instantiated for one worker thread. Not shared: each worker has its own.
@@ -52,6 +90,7 @@ pub struct Pipeline {
     transformers: Vec<usize>,
     routers: Vec<usize>,
     default_bus: String,
+    rules: OutputRules,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -86,9 +125,18 @@ fn from_wit(event: WitEvent) -> Event {
 }
 
 impl Pipeline {
-    /// A pipeline over `set` that sends unrouted events to `default_bus`. Instances are
-    /// created lazily, on each plugin's first event.
+    /// A pipeline over `set` that sends unrouted events to `default_bus`, with no limit on
+    /// bus names. Instances are created lazily, on each plugin's first event.
     pub fn new(set: Arc<PluginSet>, default_bus: impl Into<String>) -> Self {
+        Self::with_rules(set, default_bus, OutputRules::default())
+    }
+
+    /// A pipeline that holds plugins' output to `rules`.
+    pub fn with_rules(
+        set: Arc<PluginSet>,
+        default_bus: impl Into<String>,
+        rules: OutputRules,
+    ) -> Self {
         let of_role = |role: Role| -> Vec<usize> {
             set.plugins()
                 .iter()
@@ -104,6 +152,7 @@ impl Pipeline {
             instances: set.plugins().iter().map(|_| None).collect(),
             set,
             default_bus: default_bus.into(),
+            rules,
         }
     }
 
@@ -117,59 +166,78 @@ impl Pipeline {
         let mut event = to_wit(event);
         for k in 0..self.filters.len() {
             let i = self.filters[k];
-            let verdict = self.call(i, |instance| instance.filter(&event));
-            if let Ok(Ok(kept)) = verdict {
-                self.set.plugins()[i].counters().record_verdict(kept);
-            }
-            match verdict {
-                Ok(Ok(true)) => {}
-                Ok(Ok(false)) => {
+            match self.call(i, |instance| instance.filter(&event)) {
+                Ok(true) => self.plugin_counters(i).record_verdict(true),
+                Ok(false) => {
+                    self.plugin_counters(i).record_verdict(false);
                     return Outcome::Filtered {
                         plugin: self.set.plugins()[i].name().to_string(),
                     };
                 }
-                Ok(Err(trap)) => return self.failure(i, trap.reason, true, event),
-                Err(reason) => return self.failure(i, reason, false, event),
+                Err(fault) => {
+                    if let Some(failed) = self.contain(i, fault, &event) {
+                        return failed;
+                    }
+                }
             }
         }
+        let mut checked = false;
         for k in 0..self.transformers.len() {
             let i = self.transformers[k];
-            match self.call(i, |instance| instance.transform(&event)) {
-                Ok(Ok(Ok(next))) => event = next,
-                Ok(Ok(Err(reason))) => return self.failure(i, reason, false, event),
-                Ok(Err(trap)) => return self.failure(i, trap.reason, true, event),
-                Err(reason) => return self.failure(i, reason, false, event),
+            let result = match self.call(i, |instance| instance.transform(&event)) {
+                Ok(Ok(next)) => self.check_output(next),
+                Ok(Err(reason)) => Err(Fault::new("plugin-error", reason)),
+                Err(fault) => Err(fault),
+            };
+            match result {
+                Ok(next) => {
+                    self.plugin_counters(i).record_ok();
+                    event = next;
+                    checked = true;
+                }
+                Err(fault) => {
+                    if let Some(failed) = self.contain(i, fault, &event) {
+                        return failed;
+                    }
+                }
             }
         }
         let mut destinations: Vec<WitDestination> = Vec::new();
         for k in 0..self.routers.len() {
             let i = self.routers[k];
-            match self.call(i, |instance| instance.route(&event)) {
-                Ok(Ok(answer)) => {
-                    for mut destination in answer {
-                        if destination.bus.is_empty() {
-                            destination.bus.clone_from(&self.default_bus);
-                        }
+            let answer = self
+                .call(i, |instance| instance.route(&event))
+                .and_then(|answer| self.check_destinations(answer));
+            match answer {
+                Ok(answer) => {
+                    self.plugin_counters(i).record_ok();
+                    for destination in answer {
                         if !destinations.contains(&destination) {
                             destinations.push(destination);
                         }
                     }
                 }
-                Ok(Err(trap)) => return self.failure(i, trap.reason, true, event),
-                Err(reason) => return self.failure(i, reason, false, event),
+                Err(fault) => {
+                    if let Some(failed) = self.contain(i, fault, &event) {
+                        return failed;
+                    }
+                }
             }
         }
 
         let event = from_wit(event);
         if destinations.is_empty() {
-            return Outcome::Routed(vec![Routed {
-                bus: self.default_bus.clone(),
-                event,
-            }]);
+            return Outcome::Routed {
+                entries: vec![Routed {
+                    bus: self.default_bus.clone(),
+                    event,
+                }],
+                checked,
+            };
         }
         let last = destinations.len() - 1;
         let mut event = Some(event);
-        let routed = destinations
+        let entries = destinations
             .into_iter()
             .enumerate()
             .map(|(n, destination)| {
@@ -190,35 +258,123 @@ impl Pipeline {
                 }
             })
             .collect();
-        Outcome::Routed(routed)
+        Outcome::Routed { entries, checked }
     }
 
-    fn failure(&self, index: usize, reason: String, trapped: bool, event: WitEvent) -> Outcome {
-        self.set.plugins()[index].counters().record_error();
-        Outcome::Failed(PluginFailure {
-            plugin: self.set.plugins()[index].name().to_string(),
-            reason,
-            trapped,
-            event: from_wit(event),
-        })
+    fn plugin_counters(&self, index: usize) -> &crate::health::PluginCounters {
+        self.set.plugins()[index].counters()
+    }
+
+    /// Deals with plugin `index` failing on `event`: counts it, then either fails the
+    /// event (`Some`) or, when the plugin's policy is to be skipped, logs it and lets the
+    /// event go on (`None`).
+    fn contain(&self, index: usize, fault: Fault, event: &WitEvent) -> Option<Outcome> {
+        let plugin = &self.set.plugins()[index];
+        plugin.counters().record_error();
+        if plugin.settings().on_error == OnError::Skip {
+            tracing::warn!(
+                plugin = plugin.name(),
+                event_id = %event.id,
+                code = fault.code,
+                "plugin failed and is skipped for this event: {}",
+                fault.reason
+            );
+            return None;
+        }
+        Some(Outcome::Failed(Box::new(PluginFailure {
+            plugin: plugin.name().to_string(),
+            version: plugin.hash().to_string(),
+            code: fault.code.to_string(),
+            reason: fault.reason,
+            event: from_wit(event.clone()),
+        })))
+    }
+
+    /// A transformer's output, if EventBridge would take it.
+    fn check_output(&self, next: WitEvent) -> Result<WitEvent, Fault> {
+        let next = from_wit(next);
+        let size = next.entry_size();
+        if size > self.rules.max_entry_bytes {
+            return Err(Fault::new(
+                "oversize-output",
+                format!(
+                    "the transformed event is {size} bytes; an entry may be at most {} bytes",
+                    self.rules.max_entry_bytes
+                ),
+            ));
+        }
+        validate(&next).map_err(|problem| Fault::new("malformed-output", problem.to_string()))?;
+        Ok(to_wit(next))
+    }
+
+    /// A router's answer with the default bus filled in, if every destination is one the
+    /// host can deliver to.
+    fn check_destinations(
+        &self,
+        answer: Vec<WitDestination>,
+    ) -> Result<Vec<WitDestination>, Fault> {
+        answer
+            .into_iter()
+            .map(|mut destination| {
+                if destination.bus.is_empty() {
+                    destination.bus.clone_from(&self.default_bus);
+                }
+                if let Some(buses) = &self.rules.buses
+                    && !buses.contains(&destination.bus)
+                {
+                    return Err(Fault::new(
+                        "unknown-bus",
+                        format!(
+                            "routed to bus `{}`, which is not one of the host's buses ({})",
+                            destination.bus,
+                            buses.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+                if let Some(source) = &destination.source
+                    && (source.is_empty() || source.starts_with("aws."))
+                {
+                    return Err(Fault::new(
+                        "malformed-output",
+                        format!("source {source:?} is empty or starts with `aws.`"),
+                    ));
+                }
+                if let Some(detail_type) = &destination.detail_type {
+                    let chars = detail_type.chars().count();
+                    if chars == 0 || chars > MAX_DETAIL_TYPE_CHARS {
+                        return Err(Fault::new(
+                            "malformed-output",
+                            format!(
+                                "detail-type must be 1 to {MAX_DETAIL_TYPE_CHARS} characters, \
+                                 got {chars}"
+                            ),
+                        ));
+                    }
+                }
+                Ok(destination)
+            })
+            .collect()
     }
 
     /// Calls plugin `index` through `f`, instantiating it first if needed, and counts
-    /// the call. A trap drops the instance so the next call gets a fresh one. `Err` is an
-    /// instantiation failure.
+    /// the call. A trapped instance is dropped so the next call gets a fresh one, and so
+    /// is a worn-out one.
     fn call<T>(
         &mut self,
         index: usize,
         f: impl FnOnce(&mut PluginInstance) -> Result<T, CallError>,
-    ) -> Result<Result<T, CallError>, String> {
+    ) -> Result<T, Fault> {
         let plugin = &self.set.plugins()[index];
         let slot = &mut self.instances[index];
         if slot.is_none() {
             match PluginInstance::new(plugin) {
-                Ok(instance) => *slot = Some(instance),
+                Ok(instance) => {
+                    plugin.counters().record_instance();
+                    *slot = Some(instance);
+                }
                 Err(e) => {
                     plugin.counters().record_call(std::time::Duration::ZERO);
-                    return Err(e.to_string());
+                    return Err(Fault::new("instantiate", e.to_string()));
                 }
             }
         }
@@ -226,10 +382,37 @@ impl Pipeline {
         let started = Instant::now();
         let result = f(instance);
         plugin.counters().record_call(started.elapsed());
-        if let Err(trap) = &result {
-            tracing::warn!(plugin = %trap.plugin, reason = %trap.reason, "plugin trapped; replacing its instance");
-            *slot = None;
+        match result {
+            Ok(value) => {
+                if instance.worn_out() {
+                    tracing::debug!(
+                        plugin = plugin.name(),
+                        peak_memory = instance.peak_memory_bytes(),
+                        "recycling a worn-out plugin instance"
+                    );
+                    *slot = None;
+                }
+                Ok(value)
+            }
+            Err(trap) => {
+                tracing::warn!(plugin = %trap.plugin, code = trap.code, reason = %trap.reason,
+                    "plugin trapped; replacing its instance");
+                *slot = None;
+                Err(Fault::new(trap.code, trap.reason))
+            }
         }
-        Ok(result)
+    }
+}
+
+/// Why a plugin call did not give a usable answer.
+#[derive(Debug)]
+struct Fault {
+    code: &'static str,
+    reason: String,
+}
+
+impl Fault {
+    fn new(code: &'static str, reason: String) -> Self {
+        Fault { code, reason }
     }
 }

@@ -8,3 +8,4 @@ mod loader;
 mod pipeline;
 mod reload;
 mod replay;
+mod sandbox;

@@ -61,6 +61,7 @@ pub(crate) fn delivery_failure(
         stage: Stage::Delivery,
         event_id: Some(event.id.clone()),
         origin: bus.to_string(),
+        version: None,
         code: code.to_string(),
         message,
         attempts,

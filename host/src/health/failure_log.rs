@@ -65,6 +65,8 @@ pub struct StoredFailure {
     pub stage: Stage,
     /// The plugin, bus or input it failed in.
     pub origin: String,
+    /// For stage `plugin`: the SHA-256 of the failing plugin version.
+    pub version: Option<String>,
     /// The event's id, when there was an event.
     pub event_id: Option<String>,
     /// The error code.
@@ -180,7 +182,7 @@ fn parse_stage(name: &str) -> Stage {
 }
 
 const SELECT: &str = "SELECT id, stage, origin, event_id, code, message, attempts, first_attempt,
-                             last_attempt, entry, input, replayed_at
+                             last_attempt, entry, input, replayed_at, version
                       FROM failures";
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFailure> {
@@ -198,6 +200,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFailure> {
         entry: entry.and_then(|e| serde_json::from_str(&e).ok()),
         input: row.get(10)?,
         replayed_at: row.get(11)?,
+        version: row.get(12)?,
     })
 }
 
@@ -233,6 +236,19 @@ const SCHEMA: &str = "
     );
 ";
 
+/// Brings a failure log written by an earlier logbridge up to the current schema.
+fn migrate(db: &Connection) -> rusqlite::Result<()> {
+    let has_version: bool = db.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('failures') WHERE name = 'version'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_version {
+        db.execute_batch("ALTER TABLE failures ADD COLUMN version TEXT")?;
+    }
+    Ok(())
+}
+
 impl FailureLog {
     /// Opens (creating if needed) the failure log in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, FailureLogError> {
@@ -246,6 +262,7 @@ impl FailureLog {
         let db = Connection::open(&path).map_err(|e| error(format!("cannot open: {e}")))?;
         db.busy_timeout(std::time::Duration::from_secs(5))
             .and_then(|()| db.execute_batch(SCHEMA))
+            .and_then(|()| migrate(&db))
             .map_err(|e| error(format!("cannot prepare the database: {e}")))?;
         Ok(FailureLog {
             path,
@@ -410,8 +427,8 @@ impl FailureStore for FailureLog {
         let db = self.db();
         db.execute(
             "INSERT INTO failures (stage, origin, event_id, code, message, attempts,
-                                       first_attempt, last_attempt, entry, input)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                       first_attempt, last_attempt, entry, input, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 stage_name(failure.stage),
                 failure.origin,
@@ -423,6 +440,7 @@ impl FailureStore for FailureLog {
                 rfc3339(SystemTime::now()),
                 entry,
                 failure.input,
+                failure.version,
             ],
         )
         .map_err(|e| self.error(e))?;
@@ -449,6 +467,7 @@ mod tests {
             stage,
             event_id: Some(id.into()),
             origin: origin.into(),
+            version: None,
             code: "ThrottlingException".into(),
             message: "slow down".into(),
             attempts: 4,

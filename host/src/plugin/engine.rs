@@ -3,33 +3,48 @@
 //! One [`PluginEngine`] is built per host: Cranelift, the pooling instance allocator and
 //! epoch interruption. A background ticker advances the epoch every
 //! [`EPOCH_TICK`]; it holds only a weak reference to the engine and stops when the engine
-//! is dropped. Each plugin instance gets its own [`Store`] with a memory cap and no
-//! filesystem, network, environment or arguments.
+//! is dropped. Each plugin instance gets its own [`Store`] with its plugin's memory cap,
+//! no network, environment or arguments, only the directories its sidecar grants (read
+//! only), and its stdout and stderr going to the host's log.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Store,
-    StoreLimits, StoreLimitsBuilder,
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, ResourceLimiter,
+    Store,
 };
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::PluginError;
 use super::bindings::log;
 use super::cache::ModuleCache;
+use super::loader::CompiledPlugin;
+use super::stdio::{PluginOutput, StderrTail, Stdio};
 
 /// How often the epoch advances; plugin-call deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// Resource limits for plugin instances.
+/// The host-wide defaults for plugin instances; a plugin's sidecar may override each of
+/// the per-plugin ones (see [`PluginSettings`](super::PluginSettings)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PluginLimits {
-    /// Longest a single plugin call may run before it is interrupted.
+    /// Longest a single plugin call may run before it is interrupted. The deadline counts
+    /// wall-clock time, so leave room for a busy machine.
     pub call_timeout: Duration,
     /// Most linear memory one plugin instance may grow to, in bytes.
     pub max_memory_bytes: usize,
+    /// The most any sidecar may grant one instance, in bytes.
+    pub memory_ceiling_bytes: usize,
+    /// An instance is replaced by a fresh one after this many calls (`None`: never).
+    pub recycle_after_calls: Option<u64>,
+    /// An instance whose memory grew past this many bytes is replaced after the call
+    /// (`None`: never). Linear memory never shrinks, so this is how it is given back.
+    pub recycle_memory_bytes: Option<usize>,
+    /// Health reports a plugin `degraded` when more than this share of its recent calls
+    /// failed, in thousandths.
+    pub degraded_permille: u16,
     /// Most plugin instances alive at once across the host (sizes the instance pool).
     pub max_instances: u32,
 }
@@ -37,20 +52,74 @@ pub struct PluginLimits {
 impl Default for PluginLimits {
     fn default() -> Self {
         PluginLimits {
-            call_timeout: Duration::from_millis(100),
+            call_timeout: Duration::from_millis(50),
             max_memory_bytes: 64 << 20,
+            memory_ceiling_bytes: 1 << 30,
+            recycle_after_calls: Some(1_000_000),
+            recycle_memory_bytes: Some(48 << 20),
+            degraded_permille: 500,
             max_instances: 256,
         }
     }
 }
 
-/// What a plugin instance's store holds: its WASI context (with nothing granted), its
-/// resource table, its name for log lines, and its limits.
+/// A trap raised by the host because a plugin asked for more memory than its cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("memory cap of {cap_mib} MiB reached (the plugin asked for {wanted_mib} MiB)")]
+pub struct MemoryCapReached {
+    /// The cap, in MiB.
+    pub cap_mib: usize,
+    /// What the plugin asked for, in MiB.
+    pub wanted_mib: usize,
+}
+
+/// Elements one instance's tables may grow to.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Enforces one plugin's memory cap and remembers how far its memory grew.
+pub(crate) struct PluginLimiter {
+    cap: usize,
+    /// The largest linear memory the instance has grown to, in bytes.
+    pub(crate) peak: usize,
+}
+
+impl ResourceLimiter for PluginLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            return Err(MemoryCapReached {
+                cap_mib: self.cap >> 20,
+                wanted_mib: desired.div_ceil(1 << 20),
+            }
+            .into());
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// What a plugin instance's store holds: its WASI context (only what its sidecar
+/// grants), its resource table, its name for log lines, its limiter and the last lines
+/// it wrote to stderr.
 pub(crate) struct PluginState {
     plugin: Arc<str>,
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    pub(crate) limiter: PluginLimiter,
+    pub(crate) stderr: StderrTail,
 }
 
 impl WasiView for PluginState {
@@ -102,7 +171,7 @@ impl PluginEngine {
             .total_core_instances(instances.saturating_mul(4))
             .total_memories(instances.saturating_mul(2))
             .total_tables(instances.saturating_mul(2))
-            .max_memory_size(limits.max_memory_bytes);
+            .max_memory_size(limits.memory_ceiling_bytes.max(limits.max_memory_bytes));
 
         let mut config = Config::new();
         config
@@ -151,43 +220,86 @@ impl PluginEngine {
         &self.linker
     }
 
-    /// A fresh store for one instance of `plugin`: no preopened directories, no
-    /// environment, no arguments, no network; memory capped.
-    pub(crate) fn store(&self, plugin: Arc<str>) -> Store<PluginState> {
-        let wasi = WasiCtx::builder()
-            .allow_tcp(false)
+    /// A fresh store for one instance of `plugin`: no environment, no arguments, no
+    /// network, only the directories its sidecar grants (read only); its memory capped,
+    /// its stdout and stderr to the host's log.
+    pub(crate) fn store(&self, plugin: &CompiledPlugin) -> Result<Store<PluginState>, PluginError> {
+        let name = plugin.name_arc();
+        let stderr = StderrTail::default();
+        let output = |stream| {
+            PluginOutput::new(
+                Arc::clone(&name),
+                stream,
+                Arc::clone(plugin.line_budget()),
+                stderr.clone(),
+            )
+        };
+        let mut wasi = WasiCtx::builder();
+        wasi.allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .build();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.limits.max_memory_bytes)
-            .build();
+            .stdout(output(Stdio::Stdout))
+            .stderr(output(Stdio::Stderr));
+        for grant in &plugin.settings().read_only {
+            wasi.preopened_dir(&grant.host, &grant.guest, FsPerms::ReadOnly)
+                .map_err(|e| PluginError::Instantiate {
+                    plugin: name.to_string(),
+                    reason: format!(
+                        "cannot open the granted directory {} for `{}`: {e:#}",
+                        grant.host.display(),
+                        grant.guest
+                    ),
+                })?;
+        }
         let mut store = Store::new(
             &self.engine,
             PluginState {
-                plugin,
-                wasi,
+                plugin: name,
+                wasi: wasi.build(),
                 table: ResourceTable::new(),
-                limits,
+                limiter: PluginLimiter {
+                    cap: self.max_memory_bytes(plugin),
+                    peak: 0,
+                },
+                stderr,
             },
         );
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
-        store
+        Ok(store)
     }
 
-    /// Epoch ticks that make up one call's deadline.
-    pub(crate) fn deadline_ticks(&self) -> u64 {
-        let ticks = self.limits.call_timeout.as_micros() / EPOCH_TICK.as_micros();
-        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    /// `plugin`'s memory cap: its sidecar's, or the host's default.
+    pub(crate) fn max_memory_bytes(&self, plugin: &CompiledPlugin) -> usize {
+        plugin
+            .settings()
+            .max_memory_bytes
+            .unwrap_or(self.limits.max_memory_bytes)
     }
 
-    /// Epoch ticks allowed for instantiating a plugin and running its `init`: ten call
+    /// Epoch ticks that make up one call's deadline for `plugin`.
+    pub(crate) fn call_ticks(&self, plugin: &CompiledPlugin) -> u64 {
+        ticks(
+            plugin
+                .settings()
+                .call_timeout
+                .unwrap_or(self.limits.call_timeout),
+        )
+    }
+
+    /// Epoch ticks allowed for instantiating `plugin` and running its `init`: ten call
     /// deadlines, at least a second, since a reload under load may wait for a core.
-    pub(crate) fn setup_ticks(&self) -> u64 {
-        let floor = u64::try_from(1_000_000 / EPOCH_TICK.as_micros()).unwrap_or(1_000);
-        self.deadline_ticks().saturating_mul(10).max(floor)
+    pub(crate) fn setup_ticks(&self, plugin: &CompiledPlugin) -> u64 {
+        self.call_ticks(plugin)
+            .saturating_mul(10)
+            .max(ticks(Duration::from_secs(1)))
     }
+}
+
+/// `duration` in epoch ticks, at least one.
+fn ticks(duration: Duration) -> u64 {
+    let ticks = duration.as_micros() / EPOCH_TICK.as_micros();
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
 }
 
 fn spawn_epoch_ticker(engine: &Engine) -> Result<(), PluginError> {

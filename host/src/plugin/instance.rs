@@ -2,14 +2,16 @@
 //!
 //! Instances are reused across events: instantiating costs far more than a call. A call
 //! that traps (panic, deadline, memory cap) leaves the instance in an unknown state, so
-//! callers must drop it and make a new one — [`CallError`] says so.
+//! callers must drop it and make a new one — [`CallError`] says so. Instances are also
+//! retired after a number of calls or once their memory grew past a high-water mark
+//! ([`PluginInstance::worn_out`]).
 
 use std::sync::Arc;
 
-use wasmtime::Store;
+use wasmtime::{Store, Trap};
 
 use super::bindings::{Destination, Event, filter, router, transformer};
-use super::engine::PluginState;
+use super::engine::{MemoryCapReached, PluginState};
 use super::loader::{CompiledPlugin, RoleIndices};
 use super::{PluginError, Role};
 
@@ -21,11 +23,13 @@ enum RoleExports {
 
 /// A call into a plugin that did not return normally. The instance must be discarded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("plugin `{plugin}` trapped: {reason}")]
+#[error("plugin `{plugin}` trapped ({code}): {reason}")]
 pub struct CallError {
     /// The plugin's name.
     pub plugin: String,
-    /// What happened: the trap message, e.g. a panic, the call deadline or the memory cap.
+    /// What kind of trap: `deadline`, `memory-cap`, `stack-overflow`, `panic` or `trap`.
+    pub code: &'static str,
+    /// What happened, for a person; a panic's message when the plugin printed one.
     pub reason: String,
 }
 
@@ -34,6 +38,8 @@ pub struct PluginInstance {
     plugin: Arc<CompiledPlugin>,
     store: Store<PluginState>,
     exports: RoleExports,
+    call_ticks: u64,
+    calls: u64,
 }
 
 impl std::fmt::Debug for PluginInstance {
@@ -53,8 +59,8 @@ impl PluginInstance {
             reason: format!("{e:#}"),
         };
         let engine = &plugin.engine;
-        let mut store = engine.store(plugin.name_arc());
-        store.set_epoch_deadline(engine.setup_ticks());
+        let mut store = engine.store(plugin)?;
+        store.set_epoch_deadline(engine.setup_ticks(plugin));
         let instance = plugin.pre.instantiate(&mut store).map_err(failed)?;
         let exports = match &plugin.indices {
             RoleIndices::Filter(ix) => {
@@ -69,7 +75,7 @@ impl PluginInstance {
         };
         if let Some(init) = &plugin.init {
             let lifecycle = init.load(&mut store, &instance).map_err(failed)?;
-            store.set_epoch_deadline(engine.setup_ticks());
+            store.set_epoch_deadline(engine.setup_ticks(plugin));
             lifecycle
                 .call_init(&mut store, &plugin.config)
                 .map_err(failed)?
@@ -82,7 +88,27 @@ impl PluginInstance {
             plugin: Arc::clone(plugin),
             store,
             exports,
+            call_ticks: engine.call_ticks(plugin),
+            calls: 0,
         })
+    }
+
+    /// Whether this instance should be replaced by a fresh one before the next call: it
+    /// served its number of calls, or its memory grew past the high-water mark.
+    pub fn worn_out(&self) -> bool {
+        let limits = self.plugin.engine.limits();
+        let settings = self.plugin.settings();
+        let max_calls = settings.recycle_after_calls.or(limits.recycle_after_calls);
+        let high_water = settings
+            .recycle_memory_bytes
+            .or(limits.recycle_memory_bytes);
+        max_calls.is_some_and(|max| self.calls >= max)
+            || high_water.is_some_and(|mark| self.store.data().limiter.peak > mark)
+    }
+
+    /// The most linear memory this instance has grown to, in bytes.
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.store.data().limiter.peak
     }
 
     /// The plugin this is an instance of.
@@ -96,15 +122,57 @@ impl PluginInstance {
     }
 
     fn trapped(&self, error: wasmtime::Error) -> CallError {
+        let stderr: Vec<String> = self
+            .store
+            .data()
+            .stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        let panic = stderr.iter().position(|line| line.contains("panicked at"));
+        let (code, reason) = if let Some(cap) = error.downcast_ref::<MemoryCapReached>() {
+            ("memory-cap", cap.to_string())
+        } else {
+            match error.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => (
+                    "deadline",
+                    format!(
+                        "the call ran past its deadline of {} ms and was interrupted",
+                        self.call_ticks * super::EPOCH_TICK.as_millis() as u64
+                    ),
+                ),
+                Some(Trap::StackOverflow) => (
+                    "stack-overflow",
+                    "the call overflowed its stack".to_string(),
+                ),
+                _ => match panic {
+                    Some(at) => {
+                        let message: Vec<&str> = stderr[at..]
+                            .iter()
+                            .map(String::as_str)
+                            .filter(|line| !line.starts_with("note: run with"))
+                            .collect();
+                        ("panic", message.join(" "))
+                    }
+                    None => match error.downcast_ref::<Trap>() {
+                        Some(trap) => ("trap", trap.to_string()),
+                        None => ("trap", format!("{error:#}")),
+                    },
+                },
+            }
+        };
         CallError {
             plugin: self.plugin.name().to_string(),
-            reason: format!("{error:#}"),
+            code,
+            reason,
         }
     }
 
     fn arm_deadline(&mut self) {
-        let ticks = self.plugin.engine.deadline_ticks();
-        self.store.set_epoch_deadline(ticks);
+        self.calls += 1;
+        self.store.set_epoch_deadline(self.call_ticks);
     }
 
     /// Calls `filter`. Panics if the plugin is not a filter.

@@ -11,6 +11,8 @@ use super::bindings::{filter, lifecycle, names, router, transformer};
 use super::cache::sha256_hex;
 use super::engine::{PluginEngine, PluginState};
 use super::instance::PluginInstance;
+use super::sidecar::{PluginSettings, Sidecar};
+use super::stdio::LineBudget;
 use super::{PluginError, Role, sidecar};
 use crate::health::PluginCounters;
 
@@ -29,6 +31,8 @@ pub struct CompiledPlugin {
     hash: String,
     loaded_at: SystemTime,
     counters: Arc<PluginCounters>,
+    line_budget: Arc<LineBudget>,
+    settings: PluginSettings,
     pub(crate) config: Vec<(String, String)>,
     pub(crate) engine: PluginEngine,
     pub(crate) pre: InstancePre<PluginState>,
@@ -57,22 +61,37 @@ impl CompiledPlugin {
             file: file.to_owned(),
             source,
         })?;
-        let config = sidecar::read(&file.with_extension("toml"))?;
-        Self::from_bytes(engine, file, &bytes, config)
+        let sidecar = sidecar::read(&file.with_extension("toml"))?;
+        Self::from_bytes(engine, file, &bytes, sidecar)
     }
 
-    /// Compiles `bytes` as the plugin `file` with the given configuration, and
-    /// instantiates it once to run `init` as a check.
+    /// Compiles `bytes` as the plugin `file` with the given sidecar (or just its
+    /// `[config]` list), and instantiates it once to run `init` as a check.
     pub fn from_bytes(
         engine: &PluginEngine,
         file: &Path,
         bytes: &[u8],
-        config: Vec<(String, String)>,
+        sidecar: impl Into<Sidecar>,
     ) -> Result<Arc<Self>, PluginError> {
+        let Sidecar { config, settings } = sidecar.into();
         let invalid = |reason: String| PluginError::Invalid {
             file: file.to_owned(),
             reason,
         };
+        let ceiling = engine.limits().memory_ceiling_bytes;
+        if let Some(asked) = settings.max_memory_bytes
+            && asked > ceiling
+        {
+            return Err(PluginError::Sidecar {
+                file: file.with_extension("toml"),
+                reason: format!(
+                    "`limits.max_memory_mib` = {} is above the host's ceiling of {} MiB; \
+                     lower it, or raise the host's memory ceiling",
+                    asked >> 20,
+                    ceiling >> 20
+                ),
+            });
+        }
         if !bytes.starts_with(WASM_MAGIC) {
             return Err(invalid(
                 "the file is not WebAssembly (no `\\0asm` header); plugins are components \
@@ -128,7 +147,13 @@ impl CompiledPlugin {
             role,
             hash,
             loaded_at: SystemTime::now(),
-            counters: Arc::default(),
+            counters: Arc::new(PluginCounters::new(
+                settings
+                    .degraded_permille
+                    .unwrap_or(engine.limits().degraded_permille),
+            )),
+            line_budget: Arc::default(),
+            settings,
             config,
             engine: engine.clone(),
             pre,
@@ -173,6 +198,15 @@ impl CompiledPlugin {
     /// The configuration passed to its `init`.
     pub fn config(&self) -> &[(String, String)] {
         &self.config
+    }
+
+    /// How the host runs it: limits, failure policy, grants (from its sidecar).
+    pub fn settings(&self) -> &PluginSettings {
+        &self.settings
+    }
+
+    pub(crate) fn line_budget(&self) -> &Arc<LineBudget> {
+        &self.line_budget
     }
 
     /// What this version has done since it was loaded: calls, verdicts, errors, time.

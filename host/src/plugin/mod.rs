@@ -13,15 +13,18 @@ mod instance;
 mod loader;
 mod reload;
 mod sidecar;
+mod stdio;
 
 use std::path::PathBuf;
 
 pub(crate) use bindings::{Destination as WitDestination, Event as WitEvent};
 pub use cache::{CacheStats, ModuleCache, sha256_hex};
-pub use engine::{EPOCH_TICK, PluginEngine, PluginLimits};
+pub use engine::{EPOCH_TICK, MemoryCapReached, PluginEngine, PluginLimits};
 pub use instance::{CallError, PluginInstance};
 pub use loader::{CompiledPlugin, PluginSet};
 pub use reload::{PluginLoadFailure, ReloadOutcome, reload_dir};
+pub use sidecar::{DirGrant, OnError, PluginSettings, Sidecar};
+pub use stdio::{LINE_BURST, LINES_PER_SECOND};
 
 /// The role a plugin plays, from the interface it exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

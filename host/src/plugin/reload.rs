@@ -70,10 +70,10 @@ pub fn reload_dir(
                 source,
             })
             .and_then(|bytes| {
-                let config = sidecar::read(&file.with_extension("toml"))?;
-                Ok((bytes, config))
+                let sidecar = sidecar::read(&file.with_extension("toml"))?;
+                Ok((bytes, sidecar))
             });
-        let (bytes, config) = match loaded {
+        let (bytes, sidecar) = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
                 fail(&mut outcome, &mut plugins, name, file, None, e, old);
@@ -83,13 +83,14 @@ pub fn reload_dir(
         let hash = sha256_hex(&bytes);
         if let Some(old) = &old
             && old.hash() == hash
-            && old.config() == config.as_slice()
+            && old.config() == sidecar.config.as_slice()
+            && *old.settings() == sidecar.settings
         {
             outcome.unchanged.push(name);
             plugins.push(Arc::clone(old));
             continue;
         }
-        match CompiledPlugin::from_bytes(current.engine(), file, &bytes, config) {
+        match CompiledPlugin::from_bytes(current.engine(), file, &bytes, sidecar) {
             Ok(plugin) => {
                 if old.is_some() {
                     outcome.replaced.push(name);
