@@ -156,6 +156,17 @@ struct RunArgs {
     /// The bus for events no router routes.
     #[arg(long, default_value = logbridge::DEFAULT_BUS)]
     default_bus: String,
+    /// A bus routers may name (repeat for each; the default bus is always allowed). With
+    /// any given, a route to another bus fails the event at stage `plugin`
+    /// (`unknown-bus`); without, every bus name is sent on.
+    #[arg(long = "bus", value_name = "NAME")]
+    buses: Vec<String>,
+    /// How long one plugin call may run, unless the plugin's sidecar says otherwise.
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    plugin_timeout_ms: u64,
+    /// How much memory one plugin instance may use, unless its sidecar says otherwise.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    plugin_memory_mib: usize,
     /// Pipeline worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -338,6 +349,18 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(workers) = args.workers {
         builder = builder.workers(workers);
     }
+    if !args.buses.is_empty() {
+        builder = builder.buses(args.buses);
+    }
+    anyhow::ensure!(
+        args.plugin_timeout_ms > 0 && args.plugin_memory_mib > 0,
+        "--plugin-timeout-ms and --plugin-memory-mib must be at least 1"
+    );
+    builder = builder.plugin_limits(logbridge::PluginLimits {
+        call_timeout: Duration::from_millis(args.plugin_timeout_ms),
+        max_memory_bytes: args.plugin_memory_mib.saturating_mul(1 << 20),
+        ..logbridge::PluginLimits::default()
+    });
     let host = builder.build()?;
 
     let started = Instant::now();
@@ -506,7 +529,13 @@ fn table_row(row: &StoredFailure) -> String {
         row.id,
         clip(&row.last_attempt, 20),
         row.stage.to_string(),
-        clip(&row.origin, 22),
+        clip(
+            &match &row.version {
+                Some(version) => format!("{}@{}", row.origin, version.get(..8).unwrap_or(version)),
+                None => row.origin.clone(),
+            },
+            22
+        ),
         clip(&row.code, 24),
         row.attempts,
         clip(row.event_id.as_deref().unwrap_or("-"), 12),
@@ -610,17 +639,39 @@ fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
                 };
                 writeln!(
                     out,
-                    "  plugin {name:<24} {role:<11} {}  loaded {}  calls {}{verdicts}  \
-                     errors {}  mean {} µs",
+                    "  plugin {name:<24} {role:<11} {:<8} {}  loaded {}",
+                    plugin["status"].as_str().unwrap_or("ok"),
                     plugin["hash"]
                         .as_str()
                         .unwrap_or_default()
                         .get(..12)
                         .unwrap_or_default(),
                     plugin["loaded_at"].as_str().unwrap_or_default(),
+                )?;
+                writeln!(
+                    out,
+                    "         calls {}{verdicts}  errors {} ({} of the last {})  mean {} µs  \
+                     instances {}",
                     plugin["calls"],
                     plugin["errors"],
+                    plugin["recent_errors"],
+                    logbridge::health::STATUS_WINDOW,
                     plugin["mean_call_us"],
+                    plugin["instances"],
+                )?;
+                writeln!(
+                    out,
+                    "         deadline {} ms  memory {} MiB  on error {}{}",
+                    plugin["call_timeout_ms"],
+                    plugin["max_memory_mib"],
+                    plugin["on_error"].as_str().unwrap_or("fail-event"),
+                    plugin["grants"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(serde_json::Value::as_str)
+                        .map(|g| format!("  grant {g}"))
+                        .collect::<String>(),
                 )?;
             }
             for error in report["plugin_load_errors"]

@@ -451,3 +451,61 @@ async fn broken_hostile_files_never_stop_the_running_set() {
         .collect();
     assert_eq!(failed, ["15-garbage", "15-garbage", "16-wrong-world"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_names_the_failing_plugin_version_and_shows_plugin_health() {
+    let dir = hostile_transformer("cli", "[config]\nbehavior = \"panic\"\n");
+    let data = dir.join("data");
+    let input = dir.join("input.ndjson");
+    let mut lines = generate_logs(50, 3, &[]).unwrap();
+    lines.push_str(&hostile_log(1));
+    lines.push('\n');
+    std::fs::write(&input, lines).unwrap();
+    let version = sha256_hex(&std::fs::read(fixture("hostile-transformer")).unwrap());
+
+    let bin = logbridge_tests::logbridge_bin().unwrap();
+    let run = std::process::Command::new(&bin)
+        .args(["run", "--plugins"])
+        .arg(&dir)
+        .arg("--input")
+        .arg(&input)
+        .args(["--output"])
+        .arg(dir.join("out.jsonl"))
+        .args(["--bus", "security", "--bus", "audit", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        !run.status.success(),
+        "a failed event makes the run exit non-zero"
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("hostile plugin panicked on hostile-1"),
+        "the plugin's stderr reaches the host's log: {stderr}"
+    );
+
+    let failures = std::process::Command::new(&bin)
+        .args(["failures", "--stage", "plugin", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let failures = String::from_utf8_lossy(&failures.stdout);
+    assert!(
+        failures.contains(&format!("15-hostile@{}", &version[..8])) && failures.contains("panic"),
+        "{failures}"
+    );
+
+    let health = std::process::Command::new(&bin)
+        .args(["health", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let health = String::from_utf8_lossy(&health.stdout);
+    assert!(health.contains("plugin 15-hostile"), "{health}");
+    assert!(health.contains("errors 1 (1 of the last 64)"), "{health}");
+    assert!(
+        health.contains("deadline 50 ms  memory 64 MiB  on error fail-event"),
+        "{health}"
+    );
+}

@@ -47,6 +47,10 @@ pub struct PluginLimits {
     pub degraded_permille: u16,
     /// Most plugin instances alive at once across the host (sizes the instance pool).
     pub max_instances: u32,
+    /// Whether calls are interrupted at their deadline (epoch interruption). Turn it off
+    /// only to measure what it costs: without it, a plugin that never returns holds its
+    /// worker forever.
+    pub deadlines: bool,
 }
 
 impl Default for PluginLimits {
@@ -59,6 +63,7 @@ impl Default for PluginLimits {
             recycle_memory_bytes: Some(48 << 20),
             degraded_permille: 500,
             max_instances: 256,
+            deadlines: true,
         }
     }
 }
@@ -176,7 +181,7 @@ impl PluginEngine {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
-            .epoch_interruption(true)
+            .epoch_interruption(limits.deadlines)
             .cranelift_opt_level(OptLevel::Speed)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(PluginError::engine)?;
@@ -186,7 +191,9 @@ impl PluginEngine {
         log::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(PluginError::engine)?;
 
-        spawn_epoch_ticker(&engine)?;
+        if limits.deadlines {
+            spawn_epoch_ticker(&engine)?;
+        }
         Ok(PluginEngine {
             engine,
             linker: Arc::new(linker),
@@ -265,7 +272,9 @@ impl PluginEngine {
             },
         );
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
+        if self.limits.deadlines {
+            store.epoch_deadline_trap();
+        }
         Ok(store)
     }
 

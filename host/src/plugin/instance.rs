@@ -39,6 +39,7 @@ pub struct PluginInstance {
     store: Store<PluginState>,
     exports: RoleExports,
     call_ticks: u64,
+    deadlines: bool,
     calls: u64,
 }
 
@@ -60,7 +61,10 @@ impl PluginInstance {
         };
         let engine = &plugin.engine;
         let mut store = engine.store(plugin)?;
-        store.set_epoch_deadline(engine.setup_ticks(plugin));
+        let deadlines = engine.limits().deadlines;
+        if deadlines {
+            store.set_epoch_deadline(engine.setup_ticks(plugin));
+        }
         let instance = plugin.pre.instantiate(&mut store).map_err(failed)?;
         let exports = match &plugin.indices {
             RoleIndices::Filter(ix) => {
@@ -75,7 +79,9 @@ impl PluginInstance {
         };
         if let Some(init) = &plugin.init {
             let lifecycle = init.load(&mut store, &instance).map_err(failed)?;
-            store.set_epoch_deadline(engine.setup_ticks(plugin));
+            if deadlines {
+                store.set_epoch_deadline(engine.setup_ticks(plugin));
+            }
             lifecycle
                 .call_init(&mut store, &plugin.config)
                 .map_err(failed)?
@@ -89,6 +95,7 @@ impl PluginInstance {
             store,
             exports,
             call_ticks: engine.call_ticks(plugin),
+            deadlines,
             calls: 0,
         })
     }
@@ -172,7 +179,9 @@ impl PluginInstance {
 
     fn arm_deadline(&mut self) {
         self.calls += 1;
-        self.store.set_epoch_deadline(self.call_ticks);
+        if self.deadlines {
+            self.store.set_epoch_deadline(self.call_ticks);
+        }
     }
 
     /// Calls `filter`. Panics if the plugin is not a filter.
