@@ -6,8 +6,11 @@
 //!
 //! - Reload latency: events flow continuously through a host that watches its plugins
 //!   folder; a new router version is renamed into the folder 50 times, and the time from
-//!   the rename to the first event routed by the new version is measured (p50, p99). Once
-//!   with new bytes each time (a compile per swap), once with a changed sidecar only.
+//!   the rename to the first event routed by the new version is measured (p50, p99): with
+//!   a changed sidecar only; with new bytes each time whose functions are unchanged (the
+//!   in-memory function cache serves them, as it serves a rebuilt plugin's unchanged
+//!   standard library and parser); and with new bytes and the function cache off, so
+//!   every function is compiled.
 //! - Cold start: loading 10 distinct plugins with an empty cache vs a warm one, and the
 //!   ratio between them.
 
@@ -52,11 +55,15 @@ fn copy_plugins(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn reload_latency(plugins: &Path, new_bytes: bool) -> Result<Vec<Duration>> {
-    let dir = scratch(if new_bytes {
-        "reload-bytes"
-    } else {
-        "reload-config"
+async fn reload_latency(
+    plugins: &Path,
+    new_bytes: bool,
+    function_cache: bool,
+) -> Result<Vec<Duration>> {
+    let dir = scratch(match (new_bytes, function_cache) {
+        (false, _) => "reload-config",
+        (true, true) => "reload-bytes",
+        (true, false) => "reload-bytes-nocache",
     })?;
     copy_plugins(plugins, &dir)?;
     let router = std::fs::read(dir.join("30-route-by-category.wasm"))?;
@@ -68,6 +75,14 @@ async fn reload_latency(plugins: &Path, new_bytes: bool) -> Result<Vec<Duration>
         .cache_dir(dir.join("cache"))
         .sink(sink)
         .queue_capacity(64)
+        .plugin_limits(PluginLimits {
+            function_cache_bytes: if function_cache {
+                PluginLimits::default().function_cache_bytes
+            } else {
+                0
+            },
+            ..PluginLimits::default()
+        })
         .watch_plugins(true)
         .build()?;
     // A steady stream of failed logins: each is routed to the security bus of the
@@ -151,7 +166,13 @@ fn cold_start(plugins: &Path) -> Result<(Duration, Duration)> {
     }
     let cache = dir.join("cache");
     let load = || -> Result<Duration> {
-        let engine = PluginEngine::new(PluginLimits::default())?.with_cache(&cache);
+        // No in-memory function cache: the 10 plugins are variants of 3, and it would
+        // serve their shared functions, flattering the uncached figure.
+        let engine = PluginEngine::new(PluginLimits {
+            function_cache_bytes: 0,
+            ..PluginLimits::default()
+        })?
+        .with_cache(&cache);
         let started = Instant::now();
         let set = PluginSet::load_dir(&engine, &dir)?;
         let elapsed = started.elapsed();
@@ -181,8 +202,20 @@ async fn main() -> Result<()> {
         "cold start, 10 plugins: uncached {uncached:.1?}, cached {cached:.1?} ({:.1}x faster)",
         uncached.as_secs_f64() / cached.as_secs_f64()
     );
-    for (what, new_bytes) in [("new sidecar", false), ("new bytes (compiles)", true)] {
-        let latencies = reload_latency(&plugins, new_bytes).await?;
+    for (what, new_bytes, function_cache) in [
+        ("new sidecar", false, true),
+        (
+            "new bytes, unchanged functions from the function cache",
+            true,
+            true,
+        ),
+        (
+            "new bytes, function cache off (every function compiled)",
+            true,
+            false,
+        ),
+    ] {
+        let latencies = reload_latency(&plugins, new_bytes, function_cache).await?;
         println!(
             "reload latency, {what}, 50 swaps: p50 {:.1?}, p99 {:.1?}, max {:.1?}",
             percentile(&latencies, 0.5),

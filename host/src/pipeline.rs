@@ -265,10 +265,12 @@ impl Pipeline {
         self.set.plugins()[index].counters()
     }
 
-    /// Deals with plugin `index` failing on `event`: counts it, then either fails the
-    /// event (`Some`) or, when the plugin's policy is to be skipped, logs it and lets the
-    /// event go on (`None`).
-    fn contain(&self, index: usize, fault: Fault, event: &WitEvent) -> Option<Outcome> {
+    /// Deals with plugin `index` failing on `event`: counts it, throws its instance away
+    /// (whatever state led to the failure goes with it), then either fails the event
+    /// (`Some`) or, when the plugin's policy is to be skipped, logs it and lets the event
+    /// go on (`None`).
+    fn contain(&mut self, index: usize, fault: Fault, event: &WitEvent) -> Option<Outcome> {
+        self.instances[index] = None;
         let plugin = &self.set.plugins()[index];
         plugin.counters().record_error();
         if plugin.settings().on_error == OnError::Skip {
@@ -298,7 +300,8 @@ impl Pipeline {
             return Err(Fault::new(
                 "oversize-output",
                 format!(
-                    "the transformed event is {size} bytes; an entry may be at most {} bytes",
+                    "the transformed event is {size} bytes; an entry may be at most {} bytes \
+                     (the request-size limit)",
                     self.rules.max_entry_bytes
                 ),
             ));
@@ -325,7 +328,8 @@ impl Pipeline {
                     return Err(Fault::new(
                         "unknown-bus",
                         format!(
-                            "routed to bus `{}`, which is not one of the host's buses ({})",
+                            "routed to bus `{}`, which is not one of the host's buses ({}); \
+                             declare it with --bus, or fix the router",
                             destination.bus,
                             buses.iter().cloned().collect::<Vec<_>>().join(", ")
                         ),

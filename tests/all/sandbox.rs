@@ -208,25 +208,27 @@ macro_rules! hostile {
     )*};
 }
 
+// Every behaviour but the infinite loop gets a long deadline, so that on a busy machine it
+// is its own failure that is caught, not the clock.
 hostile! {
     an_infinite_loop_is_interrupted_at_its_deadline:
         "spin" => "deadline", "deadline of 50 ms";
     a_memory_bomb_hits_the_memory_cap:
         "memory-bomb" + "[limits]\ncall_timeout_ms = 5000\n" => "memory-cap", "memory cap of 64 MiB";
     deep_recursion_overflows_the_stack_and_nothing_else:
-        "recursion" => "stack-overflow", "stack";
+        "recursion" + "[limits]\ncall_timeout_ms = 5000\n" => "stack-overflow", "stack";
     a_panic_is_reported_with_its_message:
-        "panic" => "panic", "hostile plugin panicked on hostile-";
+        "panic" + "[limits]\ncall_timeout_ms = 5000\n" => "panic", "hostile plugin panicked on hostile-";
     a_ten_mib_output_is_refused:
-        "huge-output" => "oversize-output", "at most 1048576 bytes";
+        "huge-output" + "[limits]\ncall_timeout_ms = 5000\n" => "oversize-output", "at most 1048576 bytes";
     a_detail_that_is_not_json_is_refused:
-        "not-json" => "malformed-output", "JSON object";
+        "not-json" + "[limits]\ncall_timeout_ms = 5000\n" => "malformed-output", "JSON object";
     an_err_from_transform_fails_the_event:
-        "error" => "plugin-error", "refusing hostile-";
+        "error" + "[limits]\ncall_timeout_ms = 5000\n" => "plugin-error", "refusing hostile-";
     a_plugin_cannot_read_the_hosts_files:
-        "read-file" => "plugin-error", "cannot read /etc/passwd";
+        "read-file" + "[limits]\ncall_timeout_ms = 5000\n" => "plugin-error", "cannot read /etc/passwd";
     a_plugin_sees_no_environment:
-        "env" => "plugin-error", "the environment is empty";
+        "env" + "[limits]\ncall_timeout_ms = 5000\n" => "plugin-error", "the environment is empty";
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,6 +371,17 @@ async fn a_plugin_failing_most_recent_calls_is_degraded_then_recovers() {
     }
     let host = settle(host).await;
     assert_eq!(status(&host), (PluginStatus::Ok, 0));
+    let health = host.health();
+    let calls = health
+        .plugins
+        .iter()
+        .find(|p| p.name == HOSTILE)
+        .unwrap()
+        .calls;
+    assert_eq!(
+        calls.instances, 21,
+        "one instance to start, and a fresh one after each of the 20 failures"
+    );
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     host.shutdown().await.unwrap();
     drain.await.unwrap();

@@ -12,14 +12,15 @@ use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, ResourceLimiter,
-    Store,
+    CacheStore, Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+    ResourceLimiter, Store,
 };
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::PluginError;
 use super::bindings::log;
 use super::cache::ModuleCache;
+use super::function_cache::FunctionCache;
 use super::loader::CompiledPlugin;
 use super::stdio::{PluginOutput, StderrTail, Stdio};
 
@@ -47,6 +48,9 @@ pub struct PluginLimits {
     pub degraded_permille: u16,
     /// Most plugin instances alive at once across the host (sizes the instance pool).
     pub max_instances: u32,
+    /// Memory for compiled functions kept across reloads, in bytes: a new version of a
+    /// plugin recompiles only the functions that changed. 0 turns it off.
+    pub function_cache_bytes: usize,
     /// Whether calls are interrupted at their deadline (epoch interruption). Turn it off
     /// only to measure what it costs: without it, a plugin that never returns holds its
     /// worker forever.
@@ -63,6 +67,7 @@ impl Default for PluginLimits {
             recycle_memory_bytes: Some(48 << 20),
             degraded_permille: 500,
             max_instances: 256,
+            function_cache_bytes: 128 << 20,
             deadlines: true,
         }
     }
@@ -70,7 +75,10 @@ impl Default for PluginLimits {
 
 /// A trap raised by the host because a plugin asked for more memory than its cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("memory cap of {cap_mib} MiB reached (the plugin asked for {wanted_mib} MiB)")]
+#[error(
+    "memory cap of {cap_mib} MiB reached (the plugin asked for {wanted_mib} MiB); if it needs \
+     more, raise `limits.max_memory_mib` in its sidecar"
+)]
 pub struct MemoryCapReached {
     /// The cap, in MiB.
     pub cap_mib: usize,
@@ -156,6 +164,7 @@ pub struct PluginEngine {
     linker: Arc<Linker<PluginState>>,
     limits: PluginLimits,
     cache: Option<Arc<ModuleCache>>,
+    functions: Option<Arc<FunctionCache>>,
 }
 
 impl std::fmt::Debug for PluginEngine {
@@ -184,6 +193,13 @@ impl PluginEngine {
             .epoch_interruption(limits.deadlines)
             .cranelift_opt_level(OptLevel::Speed)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let functions = (limits.function_cache_bytes > 0)
+            .then(|| Arc::new(FunctionCache::new(limits.function_cache_bytes)));
+        if let Some(functions) = &functions {
+            config
+                .enable_incremental_compilation(Arc::clone(functions) as Arc<dyn CacheStore>)
+                .map_err(PluginError::engine)?;
+        }
         let engine = Engine::new(&config).map_err(PluginError::engine)?;
 
         let mut linker = Linker::new(&engine);
@@ -199,7 +215,14 @@ impl PluginEngine {
             linker: Arc::new(linker),
             limits,
             cache: None,
+            functions,
         })
+    }
+
+    /// Functions served from the in-memory function cache, and functions compiled, since
+    /// the engine was built (both 0 with the cache off).
+    pub fn function_cache_counts(&self) -> (u64, u64) {
+        self.functions.as_ref().map_or((0, 0), |f| f.counts())
     }
 
     /// Keeps compiled plugins in `dir`, by content hash, so unchanged plugins load

@@ -146,7 +146,8 @@ impl PluginInstance {
                 Some(Trap::Interrupt) => (
                     "deadline",
                     format!(
-                        "the call ran past its deadline of {} ms and was interrupted",
+                        "the call ran past its deadline of {} ms and was interrupted; if \
+                         the plugin needs longer, raise `limits.call_timeout_ms` in its sidecar",
                         self.call_ticks * super::EPOCH_TICK.as_millis() as u64
                     ),
                 ),

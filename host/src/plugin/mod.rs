@@ -9,6 +9,7 @@
 mod bindings;
 mod cache;
 mod engine;
+mod function_cache;
 mod instance;
 mod loader;
 mod reload;
