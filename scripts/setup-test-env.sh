@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need and nothing installed by hand: the wasm32-wasip2 Rust target
-# and a project-local Python virtualenv (.venv) with moto's EventBridge/SQS server.
+# Installs what the tests need and nothing installed by hand: the wasm32-wasip2 Rust target,
+# a project-local Python virtualenv (.venv) with moto's EventBridge/SQS server, and
+# Debian's chromium (headless, for the health-page test).
 # Idempotent: a second run only checks.
 set -euo pipefail
 
@@ -16,4 +17,24 @@ if [[ ! -x "$venv/bin/moto_server" ]] || ! "$venv/bin/python" -c "import moto, s
     python3 -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
-echo "test environment ready: wasm32-wasip2, moto $MOTO_VERSION in $venv" >&2
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "installing chromium (Debian package, for the health-page test)" >&2
+    if [[ $(id -u) -eq 0 ]]; then
+        as_root=()
+    elif command -v sudo >/dev/null 2>&1; then
+        as_root=(sudo -n)
+    else
+        echo "error: chromium is missing and this user cannot install it; run" >&2
+        echo "       'apt-get install --no-install-recommends chromium' as root" >&2
+        exit 1
+    fi
+    apt_install() {
+        DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq \
+            --no-install-recommends chromium >&2
+    }
+    if ! apt_install; then
+        "${as_root[@]}" apt-get update -qq >&2
+        apt_install
+    fi
+fi
+echo "test environment ready: wasm32-wasip2, moto $MOTO_VERSION in $venv, $(chromium --version 2>/dev/null || echo chromium)" >&2

@@ -30,6 +30,7 @@ tests cargo test --workspace
 step "examples"
 scripts/build-plugins.sh target/example
 cargo run --quiet -p logbridge-examples --example embed -- target/example/plugins
+cargo run --quiet -p logbridge-examples --example axum_app -- target/example/plugins target/example/axum-out
 
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings

@@ -38,6 +38,10 @@ pub enum Error {
         "the host must be built inside a multi-threaded Tokio runtime (its delivery runs there)"
     )]
     NoRuntime,
+    /// The pipeline's queue stayed full for as long as the caller was willing to wait;
+    /// nothing was queued. Retry later, or give the host more workers.
+    #[error("the pipeline queue is full; retry later")]
+    Busy,
     /// The host is shutting down or has shut down; it takes no more events.
     #[error("the host has shut down and takes no more events")]
     ShutDown,

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::delivery::service::delivery_failure;
-use crate::delivery::{BatchLimits, DeliveryConfig, RetryPolicy, Routed, Sink, validate};
+use crate::delivery::{
+    BatchLimits, Delivered, DeliveryConfig, RetryPolicy, Routed, Sink, validate,
+};
 use crate::error::{Error, Result};
 use crate::event::{Envelope, Event, EventError};
 use crate::health::{
@@ -32,6 +34,9 @@ enum PluginSource {
     Dir(PathBuf),
     Set(PluginSet),
 }
+
+/// Delivered entries a [`Host::subscribe`] receiver may fall behind before it misses some.
+pub const SUBSCRIBER_BACKLOG: usize = 4096;
 
 /// Builds a [`Host`]. Start with [`Host::builder`].
 pub struct HostBuilder {
@@ -222,11 +227,13 @@ impl HostBuilder {
             workers.push(handle);
         }
         drop(routed_tx);
+        let delivered = tokio::sync::broadcast::channel(SUBSCRIBER_BACKLOG).0;
         let delivery = runtime.spawn(crate::delivery::service::run(
             routed_rx,
             sink,
             self.delivery,
             Arc::clone(&health),
+            delivered.clone(),
         ));
 
         let host = Host {
@@ -237,6 +244,7 @@ impl HostBuilder {
                 plugins_dir,
                 reload_lock: tokio::sync::Mutex::new(()),
                 reloads: tokio::sync::broadcast::channel(16).0,
+                delivered,
                 watcher: Mutex::new(None),
                 health,
                 workers: Mutex::new(workers),
@@ -326,6 +334,7 @@ struct Inner {
     plugins_dir: Option<PathBuf>,
     reload_lock: tokio::sync::Mutex<()>,
     reloads: tokio::sync::broadcast::Sender<ReloadOutcome>,
+    delivered: tokio::sync::broadcast::Sender<Delivered>,
     watcher: Mutex<Option<crate::watch::Watcher>>,
     health: Arc<Health>,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -385,6 +394,39 @@ impl Host {
             .map_err(|_| Error::ShutDown)?;
         self.inner.health.record_accepted();
         Ok(())
+    }
+
+    /// Queues `event` if the queue has room within `wait`; [`Error::Busy`] if it stays
+    /// full that long (nothing was queued).
+    pub async fn send_within(&self, event: Event, wait: std::time::Duration) -> Result<()> {
+        match tokio::time::timeout(wait, self.inner.ingress.send(event)).await {
+            Ok(Ok(())) => {
+                self.inner.health.record_accepted();
+                Ok(())
+            }
+            Ok(Err(_)) => Err(Error::ShutDown),
+            Err(_) => Err(Error::Busy),
+        }
+    }
+
+    /// Queues every event in order, waiting while the queue is full. On an error the
+    /// events before it were queued and the rest were not.
+    pub async fn send_batch(&self, events: impl IntoIterator<Item = Event>) -> Result<()> {
+        for event in events {
+            self.send(event).await?;
+        }
+        Ok(())
+    }
+
+    /// Events waiting for a worker.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.ingress.len()
+    }
+
+    /// Counts a record dropped as a duplicate of one already taken (same `log_id`, within
+    /// the receiver's window). It is not an accepted event.
+    pub fn record_duplicate(&self) {
+        self.inner.health.record_duplicate();
     }
 
     /// Maps one Auth0 log (bare, or a `{"log_id", "data"}` record) with the host's
@@ -464,6 +506,14 @@ impl Host {
         // Nobody listening is fine.
         let _ = self.inner.reloads.send(outcome.clone());
         Ok(outcome)
+    }
+
+    /// Receives every entry the sink accepts from now on, in-process, whatever the sink.
+    /// A subscriber that falls more than [`SUBSCRIBER_BACKLOG`] entries behind misses
+    /// the oldest (its next `recv` says how many); when every event must be seen, make a
+    /// [`ChannelSink`](crate::ChannelSink) the sink instead.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Delivered> {
+        self.inner.delivered.subscribe()
     }
 
     /// Receives the outcome of every reload from now on, whoever triggered it (the

@@ -29,6 +29,7 @@ mod host;
 pub mod ingest;
 pub mod pipeline;
 pub mod plugin;
+pub mod serve;
 mod watch;
 
 pub use delivery::{
@@ -38,7 +39,7 @@ pub use delivery::{
 pub use error::{Error, Result};
 pub use event::{Envelope, Event, EventError};
 pub use health::{HealthReport, Stage};
-pub use host::{DEFAULT_BUS, Host, HostBuilder};
+pub use host::{DEFAULT_BUS, Host, HostBuilder, SUBSCRIBER_BACKLOG};
 pub use plugin::{
     CompiledPlugin, PluginEngine, PluginError, PluginLimits, PluginSet, ReloadOutcome, Role,
 };

@@ -2,6 +2,7 @@
 //! real EventBridge API (moto) where delivery is involved.
 
 mod auth0;
+mod config;
 mod eventbridge;
 mod faults;
 mod loader;
@@ -9,3 +10,4 @@ mod pipeline;
 mod reload;
 mod replay;
 mod sandbox;
+mod serve;

@@ -149,3 +149,38 @@ async fn odd_but_valid_logs_pass_intact() {
         "the large edge cases made it through"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_see_every_delivered_entry_and_send_batch_applies_backpressure() {
+    use logbridge::{Envelope, JsonLinesSink};
+    let host = Host::builder()
+        .plugins_dir(plugins_dir())
+        .sink(JsonLinesSink::new(std::io::sink()))
+        .queue_capacity(2)
+        .build()
+        .unwrap();
+    let mut subscriber = host.subscribe();
+    let envelope = Envelope::default();
+    let events: Vec<_> = (0..50)
+        .map(|n| {
+            let log = serde_json::json!({"log_id": format!("sub-{n}"), "date": "2026-11-25T09:00:00Z",
+                                         "type": if n % 2 == 0 { "f" } else { "s" }});
+            envelope.auth0_event(&log.to_string()).unwrap()
+        })
+        .collect();
+    // 50 events through a queue of 2: send_batch waits for room instead of failing.
+    host.send_batch(events).await.unwrap();
+    let health = host.shutdown().await.unwrap();
+    assert_eq!(health.accepted, 50);
+    let mut seen = BTreeMap::new();
+    while let Ok(delivered) = subscriber.try_recv() {
+        seen.insert(delivered.event.id, delivered.bus);
+    }
+    assert_eq!(
+        seen.len(),
+        50,
+        "every delivered entry reached the subscriber"
+    );
+    assert_eq!(seen["sub-0"], "security");
+    assert_eq!(seen["sub-1"], "default");
+}

@@ -392,3 +392,145 @@ impl Drop for FaultProxy {
         let _ = self.child.wait();
     }
 }
+
+/// An HTTP answer: status, headers (names lowercased), body.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// The first header called `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Result<serde_json::Value> {
+        serde_json::from_str(&self.body).with_context(|| format!("not JSON: {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request to `addr` on a fresh connection (closed after the answer).
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<HttpAnswer> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    // A server may answer (413, say) before reading the whole body and close; the answer
+    // is still there to read.
+    let _ = stream.write_all(body).await;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .with_context(|| format!("a malformed HTTP answer: {answer:?}"))?;
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .context("no status line")?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect::<Vec<_>>();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_string()
+    };
+    Ok(HttpAnswer {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut text: &str) -> Result<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = text.split_once("\r\n").context("a malformed chunk")?;
+        let size = usize::from_str_radix(size.trim(), 16)?;
+        if size == 0 {
+            return Ok(out);
+        }
+        out.push_str(rest.get(..size).context("a short chunk")?);
+        text = rest.get(size + 2..).context("a short chunk")?;
+    }
+}
+
+/// A `logbridge serve` process, stopped (SIGTERM, then waited for) on drop.
+pub struct Served {
+    child: Option<tokio::process::Child>,
+    pub addr: SocketAddr,
+}
+
+impl Served {
+    /// Starts `logbridge serve --listen 127.0.0.1:0 ARGS` with `envs` and waits until it
+    /// says where it listens.
+    pub async fn start(args: &[&str], envs: Vec<(&'static str, String)>) -> Result<Served> {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(logbridge_bin()?)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(envs)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .context("logbridge serve did not start within 60 s")??
+            .context("logbridge serve exited before listening")?;
+        let addr = line
+            .strip_prefix("listening on http://")
+            .with_context(|| format!("unexpected first line: {line}"))?
+            .parse()?;
+        // Keep draining stdout (the local sink may write there).
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Served {
+            child: Some(child),
+            addr,
+        })
+    }
+
+    /// Stops it as an operator would (SIGTERM) and waits; returns whether it exited 0.
+    pub async fn stop(mut self) -> Result<bool> {
+        let mut child = self.child.take().context("already stopped")?;
+        if let Some(pid) = child.id() {
+            // SAFETY: signalling a child process this test started.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+            .await
+            .context("logbridge serve did not stop within 60 s of SIGTERM")??;
+        Ok(status.success())
+    }
+}

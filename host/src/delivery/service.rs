@@ -4,10 +4,12 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::batcher::{Batch, BatchLimits, Batcher};
+use super::local::Delivered;
 use super::retry::{RetryAction, RetryPolicy, SplitMix64};
 use super::sink::{EntryResult, Sink};
 use crate::event::Event;
@@ -80,11 +82,25 @@ pub(crate) struct BatchOutcome {
     pub failed: Vec<Failure>,
     /// Entry re-sends made.
     pub retried: u64,
+    /// `PutEvents` requests made, retries included.
+    pub requests: u64,
+    /// Entries those requests carried.
+    pub sent_entries: u64,
 }
 
 impl BatchOutcome {
-    fn record(self, bus: &str, health: &Health) {
+    fn record(self, bus: &str, health: &Health, subscribers: &broadcast::Sender<Delivered>) {
+        health.record_requests(bus, self.requests, self.sent_entries);
         health.record_delivered(bus, self.delivered.len() as u64);
+        if subscribers.receiver_count() > 0 {
+            for event in self.delivered {
+                // No receiver left since the check: nothing to do.
+                let _ = subscribers.send(Delivered {
+                    bus: bus.to_string(),
+                    event,
+                });
+            }
+        }
         if self.retried > 0 {
             health.record_retried(bus, self.retried);
         }
@@ -101,19 +117,20 @@ pub(crate) async fn run(
     sink: Arc<dyn Sink>,
     config: DeliveryConfig,
     health: Arc<Health>,
+    subscribers: broadcast::Sender<Delivered>,
 ) {
     let mut batcher = Batcher::new(config.batch);
     let mut in_flight: JoinSet<()> = JoinSet::new();
     let deadline: Arc<OnceLock<Instant>> = Arc::default();
     let send = |in_flight: &mut JoinSet<()>, batch: Batch| {
         let (sink, health) = (Arc::clone(&sink), Arc::clone(&health));
-        let deadline = Arc::clone(&deadline);
+        let (deadline, subscribers) = (Arc::clone(&deadline), subscribers.clone());
         in_flight.spawn(async move {
             let bus = batch.bus.clone();
             let rng = SplitMix64::from_entropy();
             send_with_retries(&*sink, batch, config.retry, rng, &deadline)
                 .await
-                .record(&bus, &health);
+                .record(&bus, &health, &subscribers);
         });
     };
     loop {
@@ -182,6 +199,8 @@ pub(crate) async fn send_with_retries(
     let mut attempt = 0u32;
     loop {
         let mut results = sink.put(&bus, &entries).await;
+        outcome.requests += 1;
+        outcome.sent_entries += entries.len() as u64;
         results.resize_with(entries.len(), || {
             EntryResult::failed(
                 "NoResult",
@@ -333,7 +352,7 @@ mod tests {
             &OnceLock::new(),
         )
         .await
-        .record("bus", &health);
+        .record("bus", &health, &broadcast::channel(1).0);
 
         assert_eq!(
             sink.calls(),
@@ -362,7 +381,7 @@ mod tests {
             &OnceLock::new(),
         )
         .await
-        .record("bus", &health);
+        .record("bus", &health, &broadcast::channel(1).0);
 
         assert_eq!(sink.calls().len(), 4, "the first attempt and 3 retries");
         let report = health.report();
@@ -388,7 +407,7 @@ mod tests {
             &OnceLock::new(),
         )
         .await
-        .record("bus", &health);
+        .record("bus", &health, &broadcast::channel(1).0);
         let bus = health.report().buses["bus"];
         assert_eq!((bus.delivered, bus.failed), (1, 1));
     }
@@ -407,7 +426,7 @@ mod tests {
             &deadline,
         )
         .await
-        .record("bus", &health);
+        .record("bus", &health, &broadcast::channel(1).0);
         assert_eq!(sink.calls().len(), 1);
         let failure = &health.report().recent_failures[0];
         assert_eq!(

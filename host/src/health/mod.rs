@@ -83,6 +83,10 @@ pub struct BusCounts {
     pub failed: u64,
     /// Entries re-sent after a retryable failure (each retry counts once per entry).
     pub retried: u64,
+    /// `PutEvents` requests made (or sink calls), retries included.
+    pub requests: u64,
+    /// Entries those requests carried: `sent_entries / requests` is the mean batch size.
+    pub sent_entries: u64,
 }
 
 /// A snapshot of a stream's health.
@@ -96,6 +100,9 @@ pub struct HealthReport {
     pub filtered_by: BTreeMap<String, u64>,
     /// Records that failed at ingest.
     pub failed_ingest: u64,
+    /// Records dropped as duplicates of a `log_id` already taken (not counted as
+    /// accepted).
+    pub duplicates: u64,
     /// Events a plugin failed on, per plugin.
     pub failed_by_plugin: BTreeMap<String, u64>,
     /// Events that left the pipeline for at least one bus.
@@ -391,6 +398,11 @@ impl Health {
         self.update(|r| r.accepted += 1);
     }
 
+    /// A duplicate record was dropped before it was accepted.
+    pub fn record_duplicate(&self) {
+        self.update(|r| r.duplicates += 1);
+    }
+
     /// `plugin` dropped an event.
     pub fn record_filtered(&self, plugin: &str) {
         self.update(|r| {
@@ -416,6 +428,15 @@ impl Health {
         {
             tracing::warn!(bus, "could not note a delivery in the failure log: {e}");
         }
+    }
+
+    /// `requests` calls carrying `entries` entries were made to `bus`.
+    pub fn record_requests(&self, bus: &str, requests: u64, entries: u64) {
+        self.update(|r| {
+            let counts = r.buses.entry(bus.to_string()).or_default();
+            counts.requests += requests;
+            counts.sent_entries += entries;
+        });
     }
 
     /// `count` entries for `bus` failed retryably and are being re-sent.

@@ -1,0 +1,111 @@
+//! The `logbridge` command: runs Auth0 logs through WebAssembly plugins to EventBridge
+//! or a local sink, and inspects and replays the failure log.
+
+mod args;
+mod config;
+mod failures;
+mod health;
+mod run;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use args::{ConfigArgs, ConfigCommand, FailuresArgs, HealthArgs, ReplayArgs, RunArgs, ServeArgs};
+use failures::{failures, replay_failures};
+use health::health;
+use run::run;
+use serve::serve;
+
+/// Run Auth0 tenant logs through WebAssembly plugins and deliver them to Amazon
+/// EventBridge (or a local sink).
+#[derive(Parser)]
+#[command(name = "logbridge", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read NDJSON Auth0 logs, run them through the plugins, and deliver them.
+    Run(RunArgs),
+    /// Receive Auth0 logs over HTTP (a custom-webhook log stream posts to it), run them
+    /// through the plugins and deliver them; also serves the health page and metrics.
+    Serve(ServeArgs),
+    /// List failed events from the failure log.
+    Failures(FailuresArgs),
+    /// Re-send failed deliveries from the failure log; what succeeds is marked replayed.
+    Replay(ReplayArgs),
+    /// Show the stream's health: the last run's counters and the failure log.
+    Health(HealthArgs),
+    /// Work with configuration files.
+    Config(ConfigArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,logbridge=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let sub = |name: &str| {
+        matches
+            .subcommand_matches(name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(mut args) => {
+                if let Some(path) = args.host.config.clone() {
+                    let file = config::load(&path)?;
+                    config::apply_host(&file, &sub("run"), &mut args.host);
+                }
+                run(args).await
+            }
+            Command::Serve(mut args) => {
+                if let Some(path) = args.host.config.clone() {
+                    let file = config::load(&path)?;
+                    config::apply_serve(&file, &sub("serve"), &mut args);
+                }
+                serve(args).await
+            }
+            Command::Config(ConfigArgs {
+                command: ConfigCommand::Check { file },
+            }) => {
+                config::load(&file)?;
+                println!("{}: ok", file.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Failures(args) => failures(args),
+            Command::Replay(args) => replay_failures(args).await,
+            Command::Health(args) => health(args),
+        }
+    });
+    // Everything accepted has been settled by now. A read of stdin may still be blocked
+    // (after Ctrl-C, say); do not wait for it.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! `POST /` and `POST /logs`: Auth0 log records from a custom-webhook log stream, in any of
+//! its three formats, checked, de-duplicated by `log_id` and queued for the pipeline.
+//!
+//! Answers: 200 with counts when every record was taken (or recorded as bad, or dropped
+//! as a duplicate); 401 for a missing or wrong `Authorization`, nothing taken; 413 for a
+//! body over the limit; 400 with the reason when nothing in the body is a record (the body
+//! is recorded as an ingest failure); 429 with `Retry-After` when the queue stays full,
+//! 503 when the host is shutting down — records taken before that are kept, and the
+//! sender's retry finds them as duplicates.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::value::RawValue;
+
+use super::AppState;
+use crate::error::Error;
+use crate::event::EventError;
+
+/// Where the failure log says HTTP records came from.
+const ORIGIN: &str = "http";
+/// How much of an unusable body the failure log keeps.
+const KEPT_BODY: usize = 64 << 10;
+
+/// The records in a webhook body: a JSON array (`JSONARRAY`), one JSON value
+/// (`JSONOBJECT`), or one record per line (`JSONLINES`). Each is returned as its own JSON
+/// text, unparsed. `Err` when the body is not UTF-8 or is an array that is not JSON.
+pub fn split_records(body: &[u8]) -> Result<Vec<&str>, String> {
+    let text = std::str::from_utf8(body).map_err(|e| format!("the body is not UTF-8: {e}"))?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        let records: Vec<&RawValue> = serde_json::from_str(text)
+            .map_err(|e| format!("the body starts like a JSON array but is not one: {e}"))?;
+        return Ok(records.into_iter().map(RawValue::get).collect());
+    }
+    if let Ok(one) = serde_json::from_str::<&RawValue>(text) {
+        return Ok(vec![one.get()]);
+    }
+    Ok(text.lines().filter(|l| !l.trim().is_empty()).collect())
+}
+
+/// The `log_id`s taken recently, to drop what an at-least-once sender sends twice.
+#[derive(Debug)]
+pub struct Dedupe {
+    window: Duration,
+    capacity: usize,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    at: HashMap<String, Instant>,
+    /// Claims in the order they were made; an entry whose id was released (or claimed
+    /// again later) no longer matches `at` and is skipped.
+    order: VecDeque<(Instant, String)>,
+}
+
+impl Seen {
+    fn forget_oldest(&mut self) {
+        if let Some((at, id)) = self.order.pop_front()
+            && self.at.get(&id) == Some(&at)
+        {
+            self.at.remove(&id);
+        }
+    }
+}
+
+impl Dedupe {
+    /// Remembers up to `capacity` ids for `window` each; a zero window remembers nothing.
+    pub fn new(window: Duration, capacity: usize) -> Self {
+        Dedupe {
+            window,
+            capacity,
+            seen: Mutex::default(),
+        }
+    }
+
+    /// Claims `id`: `true` if it was not taken within the window (and now is).
+    pub fn claim(&self, id: &str) -> bool {
+        if self.window.is_zero() || self.capacity == 0 {
+            return true;
+        }
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        while seen
+            .order
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) >= self.window)
+        {
+            seen.forget_oldest();
+        }
+        if seen.at.contains_key(id) {
+            return false;
+        }
+        while (seen.at.len() >= self.capacity || seen.order.len() >= 2 * self.capacity)
+            && !seen.order.is_empty()
+        {
+            seen.forget_oldest();
+        }
+        seen.at.insert(id.to_string(), now);
+        seen.order.push_back((now, id.to_string()));
+        true
+    }
+
+    /// Gives `id` back: it was claimed but could not be queued, so a retry must take it.
+    pub fn release(&self, id: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.at.remove(id);
+    }
+}
+
+/// Compares without an early exit, so timing does not tell how much of a secret matched.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = given.len() ^ expected.len();
+    for (i, e) in expected.iter().enumerate() {
+        diff |= usize::from(given.get(i).copied().unwrap_or(0) ^ e);
+    }
+    diff == 0
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    if matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    ) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    response
+}
+
+pub(crate) async fn receive(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(expected) = &state.config.authorization {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .map_or(&b""[..], |v| v.as_bytes());
+        if !same_secret(given, expected.as_bytes()) {
+            return answer(
+                StatusCode::UNAUTHORIZED,
+                serde_json::json!({"error": "missing or wrong Authorization header"}),
+            );
+        }
+    }
+    let host = &state.host;
+    let records = match split_records(&body) {
+        Ok(records) => records,
+        Err(reason) => {
+            let kept = String::from_utf8_lossy(&body[..body.len().min(KEPT_BODY)]);
+            host.record_ingest_failure(ORIGIN, &kept, &EventError::NotJson(reason.clone()));
+            return answer(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"error": reason}),
+            );
+        }
+    };
+    let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
+    let mut first_problem = None;
+    for record in records {
+        let event = match host.envelope().auth0_event(record) {
+            Ok(event) => event,
+            Err(error) => {
+                host.record_ingest_failure(ORIGIN, record, &error);
+                first_problem.get_or_insert_with(|| error.to_string());
+                rejected += 1;
+                continue;
+            }
+        };
+        if !state.dedupe.claim(&event.id) {
+            host.record_duplicate();
+            duplicates += 1;
+            continue;
+        }
+        let id = event.id.clone();
+        match host.send_within(event, state.config.queue_wait).await {
+            Ok(()) => accepted += 1,
+            Err(error) => {
+                state.dedupe.release(&id);
+                let (status, message) = match error {
+                    Error::Busy => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "the pipeline queue is full; retry the request",
+                    ),
+                    _ => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "logbridge is shutting down; retry the request",
+                    ),
+                };
+                return answer(
+                    status,
+                    serde_json::json!({"error": message, "accepted": accepted,
+                                       "duplicates": duplicates, "rejected": rejected}),
+                );
+            }
+        }
+    }
+    if accepted == 0 && duplicates == 0 && rejected > 0 {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": first_problem, "rejected": rejected}),
+        );
+    }
+    answer(
+        StatusCode::OK,
+        serde_json::json!({"accepted": accepted, "duplicates": duplicates, "rejected": rejected}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_three_webhook_formats_split_into_records() {
+        let a = r#"{"log_id":"1","data":{}}"#;
+        let b = r#"{"log_id":"2","data":{}}"#;
+        assert_eq!(
+            split_records(format!("[{a},{b}]").as_bytes()).unwrap(),
+            [a, b]
+        );
+        assert_eq!(
+            split_records(format!("{a}\n{b}\n").as_bytes()).unwrap(),
+            [a, b]
+        );
+        assert_eq!(split_records(a.as_bytes()).unwrap(), [a]);
+        let pretty = "{\n  \"log_id\": \"3\",\n  \"data\": {}\n}";
+        assert_eq!(split_records(pretty.as_bytes()).unwrap(), [pretty]);
+        assert!(split_records(b"[1, 2").unwrap_err().contains("array"));
+        assert!(split_records(&[0xff, 0xfe]).unwrap_err().contains("UTF-8"));
+    }
+
+    #[test]
+    fn a_log_id_is_taken_once_within_the_window_and_again_after_release() {
+        let dedupe = Dedupe::new(Duration::from_secs(60), 10);
+        assert!(dedupe.claim("a"));
+        assert!(!dedupe.claim("a"));
+        dedupe.release("a");
+        assert!(dedupe.claim("a"));
+        assert!(Dedupe::new(Duration::ZERO, 10).claim("a"));
+    }
+
+    #[test]
+    fn the_oldest_ids_go_first_past_capacity() {
+        let dedupe = Dedupe::new(Duration::from_secs(60), 2);
+        assert!(dedupe.claim("a"));
+        assert!(dedupe.claim("b"));
+        assert!(dedupe.claim("c"), "a is forgotten to make room");
+        assert!(dedupe.claim("a"));
+        assert!(!dedupe.claim("c"));
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"Bearer x", b"Bearer x"));
+        assert!(!same_secret(b"Bearer y", b"Bearer x"));
+        assert!(!same_secret(b"Bearer", b"Bearer x"));
+        assert!(!same_secret(b"Bearer xx", b"Bearer x"));
+        assert!(!same_secret(b"", b"Bearer x"));
+    }
+}
