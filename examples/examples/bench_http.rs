@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use logbridge::serve::ServeConfig;
 use logbridge::{ChannelSink, Host};
-use logbridge_tests::http;
+use logbridge_tests::{LocalServer, http};
 use serde_json::Value;
 
 const BATCH: usize = 100;
@@ -55,22 +55,12 @@ async fn in_process(plugins: Option<&Path>, records: &[String]) -> Result<f64> {
 /// The same records posted over HTTP in batches.
 async fn over_http(plugins: Option<&Path>, records: &[String]) -> Result<f64> {
     let (host, drain) = host(plugins)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
     let config = ServeConfig {
         queue_wait: Duration::from_secs(30),
-        dedupe_window: Duration::from_secs(600),
         ..ServeConfig::default()
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(logbridge::serve::serve(
-        listener,
-        host.clone(),
-        config,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = LocalServer::start(host.clone(), config).await?;
+    let addr = server.addr;
     let bodies: Vec<String> = records
         .chunks(BATCH)
         .map(|chunk| format!("[{}]", chunk.join(",")))
@@ -91,8 +81,7 @@ async fn over_http(plugins: Option<&Path>, records: &[String]) -> Result<f64> {
     for sender in senders {
         sender.await??;
     }
-    let _ = stop.send(());
-    server.await??;
+    server.stop().await?;
     let report = host.shutdown().await?;
     let elapsed = started.elapsed();
     drain.await?;

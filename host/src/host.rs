@@ -182,8 +182,17 @@ impl HostBuilder {
     pub fn build(self) -> Result<Host> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let sink = self.sink.ok_or(Error::NoSink)?;
+        // Every worker holds an instance of every plugin, and during a reload the old and
+        // the new set's: size the pool for that, with room for 32 plugins.
+        let limits = PluginLimits {
+            max_instances: self
+                .limits
+                .max_instances
+                .max(u32::try_from(self.workers.saturating_mul(32 * 2 + 4)).unwrap_or(u32::MAX)),
+            ..self.limits
+        };
         let engine = || -> Result<PluginEngine> {
-            let engine = PluginEngine::new(self.limits)?;
+            let engine = PluginEngine::new(limits)?;
             Ok(match &self.cache_dir {
                 Some(dir) => engine.with_cache(dir),
                 None => engine,

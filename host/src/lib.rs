@@ -4,18 +4,22 @@
 //! WebAssembly plugins that filter, transform and route them, and are delivered in
 //! batches to Amazon EventBridge — or to a local sink when there is no AWS account.
 //!
-//! ```no_run
+//! ```
 //! use logbridge::{Host, JsonLinesSink};
 //!
-//! # async fn demo() -> logbridge::Result<()> {
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> logbridge::Result<()> {
+//! // Add `.plugins_dir("plugins")` for a folder of WebAssembly plugins; without one every
+//! // event goes, unchanged, to the default bus.
 //! let host = Host::builder()
-//!     .plugins_dir("plugins-out/plugins")
 //!     .sink(JsonLinesSink::new(std::io::stdout()))
 //!     .build()?;
+//! let mut delivered = host.subscribe();
 //! let log = r#"{"log_id":"900201","date":"2026-11-01T00:00:00Z","type":"f","user_name":"jane@example.com"}"#;
 //! host.send_auth0(log, "example").await?;
-//! let health = host.shutdown().await?;
-//! assert!(health.settled());
+//! let health = host.shutdown().await?; // drains: every event delivered, filtered or failed
+//! assert!(health.settled() && health.delivered() == 1);
+//! assert_eq!(delivered.try_recv().unwrap().event.id, "900201");
 //! # Ok(())
 //! # }
 //! ```

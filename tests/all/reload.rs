@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use logbridge::{ChannelSink, Delivered, Host, PluginEngine, PluginLimits, PluginSet};
-use logbridge_tests::{fixture, generate_logs, plugins_dir};
+use logbridge_tests::{copy_of_plugins, fixture, generate_logs};
 use serde_json::json;
 use tokio::sync::mpsc::Receiver;
 
@@ -15,14 +15,7 @@ use crate::auth0::{AUDIT, DROPPED, SECURITY, log_of};
 
 /// A private copy of the example plugins folder.
 fn plugins_copy(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("reload-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(plugins_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-    }
-    dir
+    copy_of_plugins(Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("reload-{name}")))
 }
 
 fn log(id: &str, code: &str) -> String {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use logbridge::health::{FailureFilter, FailureLog, PluginStatus, StoredFailure};
 use logbridge::plugin::sha256_hex;
 use logbridge::{ChannelSink, Delivered, HealthReport, Host, Stage};
-use logbridge_tests::{fixture, generate_logs, plugins_dir};
+use logbridge_tests::{copy_of_plugins, fixture, generate_logs};
 use serde_json::{Value, json};
 
 use crate::auth0::{assert_redacted, expected_bus, log_of};
@@ -21,13 +21,8 @@ const HOSTILE_EVENTS: usize = 5;
 
 /// The example plugins plus `extra` (file stem, fixture, sidecar text), in a fresh folder.
 fn folder(name: &str, extra: &[(&str, &str, String)]) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sandbox-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(plugins_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-    }
+    let dir =
+        copy_of_plugins(Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sandbox-{name}")));
     for (stem, fixture_name, sidecar) in extra {
         std::fs::copy(fixture(fixture_name), dir.join(format!("{stem}.wasm"))).unwrap();
         std::fs::write(dir.join(format!("{stem}.toml")), sidecar).unwrap();
@@ -213,6 +208,8 @@ macro_rules! hostile {
 hostile! {
     an_infinite_loop_is_interrupted_at_its_deadline:
         "spin" => "deadline", "deadline of 50 ms";
+    a_plugin_may_not_sleep:
+        "sleep" => "blocking-call", "plugins may not block";
     a_memory_bomb_hits_the_memory_cap:
         "memory-bomb" + "[limits]\ncall_timeout_ms = 5000\n" => "memory-cap", "memory cap of 64 MiB";
     deep_recursion_overflows_the_stack_and_nothing_else:

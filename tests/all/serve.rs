@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use logbridge::serve::ServeConfig;
 use logbridge::{ChannelSink, Host};
-use logbridge_tests::{Moto, Served, generate_logs, http, logbridge_bin, plugins_dir};
+use logbridge_tests::{LocalServer, Moto, Served, generate_logs, http, logbridge_bin, plugins_dir};
 use serde_json::{Value, json};
 
 use crate::auth0::{assert_redacted, expected_bus, log_of};
@@ -98,7 +98,9 @@ async fn posted_batches_in_all_three_formats_reach_the_predicted_buses_once() ->
         "{answer}"
     );
 
-    let health = http(addr, "GET", "/health", &[], b"").await?.json()?;
+    let health = http(addr, "GET", "/health", &[("Authorization", AUTH)], b"")
+        .await?
+        .json()?;
     ensure!(health["report"]["accepted"] == 300, "{health}");
     ensure!(health["report"]["duplicates"] == 100, "{health}");
     ensure!(
@@ -177,10 +179,17 @@ async fn the_receiver_refuses_what_it_must_and_records_garbage() -> Result<()> {
     let big = vec![b' '; 8 << 10];
     let too_big = http(addr, "POST", "/logs", &[("Authorization", AUTH)], &big).await?;
     ensure!(too_big.status == 413, "oversize: {too_big:?}");
-    let health = http(addr, "GET", "/health", &[], b"").await?.json()?;
+    let health = http(addr, "GET", "/health", &[("Authorization", AUTH)], b"")
+        .await?
+        .json()?;
     ensure!(
         health["report"]["accepted"] == 0,
         "nothing taken so far: {health}"
+    );
+    let anonymous = http(addr, "GET", "/metrics", &[], b"").await?;
+    ensure!(
+        anonymous.status == 401,
+        "the pages need the secret too: {anonymous:?}"
     );
 
     let garbage = http(
@@ -211,7 +220,7 @@ async fn the_receiver_refuses_what_it_must_and_records_garbage() -> Result<()> {
         "{good:?}"
     );
 
-    let page = http(addr, "GET", "/", &[], b"").await?;
+    let page = http(addr, "GET", "/", &[("Authorization", AUTH)], b"").await?;
     ensure!(
         page.status == 200
             && page
@@ -223,7 +232,7 @@ async fn the_receiver_refuses_what_it_must_and_records_garbage() -> Result<()> {
         "{}",
         page.body
     );
-    let metrics = http(addr, "GET", "/metrics", &[], b"").await?;
+    let metrics = http(addr, "GET", "/metrics", &[("Authorization", AUTH)], b"").await?;
     ensure!(
         metrics.body.contains("logbridge_events_accepted_total 2"),
         "{}",
@@ -265,21 +274,12 @@ async fn a_full_queue_answers_429_and_nothing_is_lost_once_the_sender_retries() 
         .workers(1)
         .queue_capacity(2)
         .build()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
     let config = ServeConfig {
         queue_wait: Duration::from_millis(50),
         ..ServeConfig::default()
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(logbridge::serve::serve(
-        listener,
-        host.clone(),
-        config,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = LocalServer::start(host.clone(), config).await?;
+    let addr = server.addr;
 
     let records = records(200, 9)?;
     let body = serde_json::to_string(&records)?;
@@ -316,8 +316,7 @@ async fn a_full_queue_answers_429_and_nothing_is_lost_once_the_sender_retries() 
         ensure!(retries < 100, "still refused after 100 retries");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = stop.send(());
-    server.await??;
+    server.stop().await?;
     let health = host.shutdown().await?;
     let ids = reader.await?;
     let unique: BTreeSet<&String> = ids.iter().collect();

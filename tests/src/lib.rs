@@ -13,6 +13,19 @@ use anyhow::{Context, Result, bail};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_eventbridge::config::Credentials;
 
+/// Makes `dir` afresh (removing what was there) holding a copy of the example plugins
+/// folder, and returns it.
+pub fn copy_of_plugins(dir: PathBuf) -> PathBuf {
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    for entry in std::fs::read_dir(plugins_dir()).expect("the built plugins") {
+        let path = entry.expect("a plugins folder entry").path();
+        let name = path.file_name().expect("a file name");
+        std::fs::copy(&path, dir.join(name)).expect("a copied plugin");
+    }
+    dir
+}
+
 /// The folder with the three example plugins, built from `plugins/` by `build.rs`.
 pub fn plugins_dir() -> PathBuf {
     PathBuf::from(env!("LOGBRIDGE_TEST_PLUGINS"))
@@ -532,5 +545,41 @@ impl Served {
             .await
             .context("logbridge serve did not stop within 60 s of SIGTERM")??;
         Ok(status.success())
+    }
+}
+
+/// `logbridge::serve::serve` for `host`, in this process, on a free loopback port.
+pub struct LocalServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl LocalServer {
+    pub async fn start(
+        host: logbridge::Host,
+        config: logbridge::serve::ServeConfig,
+    ) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(logbridge::serve::serve(listener, host, config, async {
+            let _ = stopped.await;
+        }));
+        Ok(LocalServer {
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// Stops taking requests, finishes those in progress, and waits (the host keeps
+    /// running).
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await??;
+        Ok(())
     }
 }

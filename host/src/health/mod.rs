@@ -87,6 +87,9 @@ pub struct BusCounts {
     pub requests: u64,
     /// Entries those requests carried: `sent_entries / requests` is the mean batch size.
     pub sent_entries: u64,
+    /// Whether the latest outcome for this bus was a failed entry (a delivery since
+    /// clears it).
+    pub failing: bool,
 }
 
 /// A snapshot of a stream's health.
@@ -231,6 +234,9 @@ pub struct PluginCounters {
     busy_ns: AtomicU64,
     instances: AtomicU64,
     /// Outcomes recorded so far; the next one goes to bit `outcomes % 64` of `window`.
+    /// The slot is taken and written in two steps, so a worker preempted between them
+    /// for 64 calls may write over a newer outcome: the status is a close estimate, which
+    /// is what it is for.
     outcomes: AtomicU64,
     /// The last [`STATUS_WINDOW`] outcomes, one bit each, set for a failure.
     window: AtomicU64,
@@ -421,7 +427,13 @@ impl Health {
 
     /// `bus` accepted an entry.
     pub fn record_delivered(&self, bus: &str, count: u64) {
-        self.update(|r| r.buses.entry(bus.to_string()).or_default().delivered += count);
+        self.update(|r| {
+            let counts = r.buses.entry(bus.to_string()).or_default();
+            counts.delivered += count;
+            if count > 0 {
+                counts.failing = false;
+            }
+        });
         if count > 0
             && let Some(store) = &self.store
             && let Err(e) = store.record_delivered(bus, SystemTime::now())
@@ -463,7 +475,11 @@ impl Health {
                     .entry(failure.origin.clone())
                     .or_default() += 1
             }
-            Stage::Delivery => r.buses.entry(failure.origin.clone()).or_default().failed += 1,
+            Stage::Delivery => {
+                let counts = r.buses.entry(failure.origin.clone()).or_default();
+                counts.failed += 1;
+                counts.failing = true;
+            }
         });
         self.remember(failure);
     }

@@ -204,6 +204,7 @@ impl PluginEngine {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(PluginError::engine)?;
+        refuse_blocking_waits(&mut linker).map_err(PluginError::engine)?;
         log::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(PluginError::engine)?;
 
@@ -333,6 +334,42 @@ fn ticks(duration: Duration) -> u64 {
     let ticks = duration.as_micros() / EPOCH_TICK.as_micros();
     u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
 }
+
+/// A trap raised by the host because a plugin tried to wait (sleep, or block on a
+/// pollable): the deadline cannot interrupt a wait inside the host, so none is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the plugin tried to wait (sleep or block on a pollable); plugins may not block, since \
+     the call deadline cannot interrupt a wait"
+)]
+pub struct BlockingWaitRefused;
+
+/// Replaces WASI's two blocking waits — `poll` and `pollable.block`, which a sleep comes
+/// down to — with traps. Everything else of WASI stays as it is.
+fn refuse_blocking_waits(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::DynPollable;
+    linker.allow_shadowing(true);
+    let mut poll = linker.instance(WASI_POLL)?;
+    poll.func_wrap(
+        "poll",
+        |_, (_,): (Vec<Resource<DynPollable>>,)| -> wasmtime::Result<(Vec<u32>,)> {
+            Err(BlockingWaitRefused.into())
+        },
+    )?;
+    poll.func_wrap(
+        "[method]pollable.block",
+        |_, (_,): (Resource<DynPollable>,)| -> wasmtime::Result<()> {
+            Err(BlockingWaitRefused.into())
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// The `wasi:io/poll` interface as wasmtime-wasi defines it (imports of earlier 0.2
+/// versions resolve to it).
+const WASI_POLL: &str = "wasi:io/poll@0.2.12";
 
 fn spawn_epoch_ticker(engine: &Engine) -> Result<(), PluginError> {
     let weak = engine.weak();

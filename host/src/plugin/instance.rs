@@ -11,7 +11,7 @@ use std::sync::Arc;
 use wasmtime::{Store, Trap};
 
 use super::bindings::{Destination, Event, filter, router, transformer};
-use super::engine::{MemoryCapReached, PluginState};
+use super::engine::{BlockingWaitRefused, MemoryCapReached, PluginState};
 use super::loader::{CompiledPlugin, RoleIndices};
 use super::{PluginError, Role};
 
@@ -27,7 +27,8 @@ enum RoleExports {
 pub struct CallError {
     /// The plugin's name.
     pub plugin: String,
-    /// What kind of trap: `deadline`, `memory-cap`, `stack-overflow`, `panic` or `trap`.
+    /// What kind of trap: `deadline`, `memory-cap`, `blocking-call`, `stack-overflow`,
+    /// `panic` or `trap`.
     pub code: &'static str,
     /// What happened, for a person; a panic's message when the plugin printed one.
     pub reason: String,
@@ -141,6 +142,8 @@ impl PluginInstance {
         let panic = stderr.iter().position(|line| line.contains("panicked at"));
         let (code, reason) = if let Some(cap) = error.downcast_ref::<MemoryCapReached>() {
             ("memory-cap", cap.to_string())
+        } else if let Some(refused) = error.downcast_ref::<BlockingWaitRefused>() {
+            ("blocking-call", refused.to_string())
         } else {
             match error.downcast_ref::<Trap>() {
                 Some(Trap::Interrupt) => (

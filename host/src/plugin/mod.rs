@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 pub(crate) use bindings::{Destination as WitDestination, Event as WitEvent};
 pub use cache::{CacheStats, ModuleCache, sha256_hex};
-pub use engine::{EPOCH_TICK, MemoryCapReached, PluginEngine, PluginLimits};
+pub use engine::{BlockingWaitRefused, EPOCH_TICK, MemoryCapReached, PluginEngine, PluginLimits};
 pub use instance::{CallError, PluginInstance};
 pub use loader::{CompiledPlugin, PluginSet};
 pub use reload::{PluginLoadFailure, ReloadOutcome, reload_dir};

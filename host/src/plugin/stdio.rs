@@ -10,7 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use wasmtime_wasi::async_trait;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 /// Lines a plugin may log per second, on average.
 pub const LINES_PER_SECOND: f64 = 20.0;
@@ -128,7 +128,7 @@ struct LineWriter {
 }
 
 impl LineWriter {
-    fn emit(&mut self, line: &[u8]) {
+    fn emit(&self, line: &[u8]) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let cut = line.len().min(MAX_LINE);
         let text = String::from_utf8_lossy(&line[..cut]);
@@ -162,13 +162,25 @@ impl LineWriter {
     }
 }
 
+/// Most bytes one write may carry: what `check_write` promises.
+const WRITE_PERMIT: usize = 64 * 1024;
+
 impl OutputStream for LineWriter {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.pending.extend_from_slice(&bytes);
-        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            self.emit(&line[..end]);
+        if bytes.len() > WRITE_PERMIT {
+            return Err(StreamError::trap(
+                "the plugin wrote more to stdout/stderr at once than the stream allowed",
+            ));
         }
+        self.pending.extend_from_slice(&bytes);
+        // One pass over what is pending, one drain at the end.
+        let mut start = 0;
+        while let Some(offset) = self.pending[start..].iter().position(|&b| b == b'\n') {
+            let end = start + offset;
+            self.emit(&self.pending[start..end]);
+            start = end + 1;
+        }
+        self.pending.drain(..start);
         // A line that never ends is logged in pieces rather than held without bound.
         if self.pending.len() > MAX_LINE {
             let line = std::mem::take(&mut self.pending);
@@ -182,7 +194,7 @@ impl OutputStream for LineWriter {
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        Ok(64 * 1024)
+        Ok(WRITE_PERMIT)
     }
 }
 
@@ -226,6 +238,15 @@ mod tests {
             .unwrap();
         let tail: Vec<String> = tail.lock().unwrap().iter().cloned().collect();
         assert_eq!(tail, ["two", "three", "four", "five"]);
+    }
+
+    #[test]
+    fn many_lines_in_one_write_are_split_in_one_pass_and_oversize_writes_refused() {
+        let (mut w, tail, _) = writer(Stdio::Stderr);
+        w.write(Bytes::from(b"x\n".repeat(30_000))).unwrap();
+        assert!(w.pending.is_empty());
+        assert_eq!(tail.lock().unwrap().len(), TAIL_LINES);
+        assert!(w.write(Bytes::from(vec![b'\n'; WRITE_PERMIT + 1])).is_err());
     }
 
     #[test]

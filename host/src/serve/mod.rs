@@ -24,15 +24,16 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
-pub use receiver::{Dedupe, split_records};
+pub use receiver::{Claim, ClaimGuard, Dedupe, split_records};
 
 use crate::host::Host;
 
 /// How the receiver treats what is posted to it.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// The `Authorization` header value senders must present, compared in constant
-    /// time; `None` accepts any sender (keep the listener on loopback then).
+    /// The `Authorization` header value every request must present — posts, the health
+    /// page and metrics alike — compared in constant time; `None` accepts anyone (keep
+    /// the listener on loopback then). An empty value refuses every request.
     pub authorization: Option<String>,
     /// The largest request body taken; larger ones get 413.
     pub max_body_bytes: usize,
@@ -44,6 +45,8 @@ pub struct ServeConfig {
     pub dedupe_window: Duration,
     /// The most `log_id`s remembered for de-duplication; the oldest go first.
     pub dedupe_capacity: usize,
+    /// The most requests in progress at once; more get 503 with `Retry-After`.
+    pub max_requests: usize,
 }
 
 impl Default for ServeConfig {
@@ -54,6 +57,7 @@ impl Default for ServeConfig {
             queue_wait: Duration::from_secs(1),
             dedupe_window: Duration::from_secs(600),
             dedupe_capacity: 1_000_000,
+            max_requests: 256,
         }
     }
 }
@@ -63,6 +67,7 @@ pub(crate) struct AppState {
     pub(crate) host: Host,
     pub(crate) config: ServeConfig,
     pub(crate) dedupe: Dedupe,
+    pub(crate) in_progress: tokio::sync::Semaphore,
 }
 
 /// The routes: `POST /` and `POST /logs` take Auth0 log records (`JSONARRAY`,
@@ -71,6 +76,7 @@ pub(crate) struct AppState {
 pub fn router(host: Host, config: ServeConfig) -> Router {
     let state = Arc::new(AppState {
         dedupe: Dedupe::new(config.dedupe_window, config.dedupe_capacity),
+        in_progress: tokio::sync::Semaphore::new(config.max_requests.max(1)),
         host,
         config,
     });
@@ -81,6 +87,10 @@ pub fn router(host: Host, config: ServeConfig) -> Router {
         .route("/health", get(pages::health_json))
         .route("/metrics", get(metrics::metrics))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            receiver::guard,
+        ))
         .with_state(state)
 }
 

@@ -25,9 +25,10 @@ pub(crate) async fn health_json(State(state): State<Arc<AppState>>) -> impl Into
     )
 }
 
-/// `ok`, or `degraded` when a bus has failed entries or a plugin is degraded.
+/// `ok`, or `degraded` when a bus's latest outcome was a failure or a plugin is
+/// degraded.
 fn overall(report: &HealthReport) -> &'static str {
-    let degraded = report.buses.values().any(|b| b.failed > 0)
+    let degraded = report.buses.values().any(|b| b.failing)
         || report
             .plugins
             .iter()

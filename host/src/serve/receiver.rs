@@ -2,7 +2,8 @@
 //! its three formats, checked, de-duplicated by `log_id` and queued for the pipeline.
 //!
 //! Answers: 200 with counts when every record was taken (or recorded as bad, or dropped
-//! as a duplicate); 401 for a missing or wrong `Authorization`, nothing taken; 413 for a
+//! as a duplicate); 401 for a missing or wrong `Authorization` (checked on every route,
+//! before the body is read), nothing taken; 413 for a
 //! body over the limit; 400 with the reason when nothing in the body is a record (the body
 //! is recorded as an ingest failure); 429 with `Retry-After` when the queue stays full,
 //! 503 when the host is shutting down — records taken before that are kept, and the
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::value::RawValue;
 
@@ -45,6 +46,10 @@ pub fn split_records(body: &[u8]) -> Result<Vec<&str>, String> {
 }
 
 /// The `log_id`s taken recently, to drop what an at-least-once sender sends twice.
+///
+/// A claim is pending until the record is queued, and released if it never is — even
+/// when the request is dropped half-way (the sender hung up): a retry must find it free,
+/// not a duplicate. A second request for an id still pending is told to retry later.
 #[derive(Debug)]
 pub struct Dedupe {
     window: Duration,
@@ -52,9 +57,50 @@ pub struct Dedupe {
     seen: Mutex<Seen>,
 }
 
+/// What [`Dedupe::claim`] found.
+#[derive(Debug)]
+pub enum Claim<'a> {
+    /// The id is this request's; commit the guard once the record is queued.
+    New(ClaimGuard<'a>),
+    /// The id was taken within the window: a duplicate.
+    Duplicate,
+    /// Another request holds the id and has not queued it yet: retry later.
+    Pending,
+}
+
+/// A pending claim; released on drop unless committed.
+#[derive(Debug)]
+pub struct ClaimGuard<'a> {
+    dedupe: &'a Dedupe,
+    id: String,
+    committed: bool,
+}
+
+impl ClaimGuard<'_> {
+    /// The record was queued: the id stays taken for the window.
+    pub fn commit(mut self) {
+        if let Some(entry) = self.dedupe.lock().at.get_mut(&self.id) {
+            entry.1 = true;
+        }
+        self.committed = true;
+    }
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.dedupe.lock().at.remove(&self.id);
+        }
+    }
+}
+
+/// Ids longer than this are not remembered (no Auth0 log id comes near it).
+const MAX_ID_BYTES: usize = 256;
+
 #[derive(Debug, Default)]
 struct Seen {
-    at: HashMap<String, Instant>,
+    /// When each id was claimed, and whether its record was queued.
+    at: HashMap<String, (Instant, bool)>,
     /// Claims in the order they were made; an entry whose id was released (or claimed
     /// again later) no longer matches `at` and is skipped.
     order: VecDeque<(Instant, String)>,
@@ -63,7 +109,7 @@ struct Seen {
 impl Seen {
     fn forget_oldest(&mut self) {
         if let Some((at, id)) = self.order.pop_front()
-            && self.at.get(&id) == Some(&at)
+            && self.at.get(&id).is_some_and(|(when, _)| *when == at)
         {
             self.at.remove(&id);
         }
@@ -80,13 +126,25 @@ impl Dedupe {
         }
     }
 
-    /// Claims `id`: `true` if it was not taken within the window (and now is).
-    pub fn claim(&self, id: &str) -> bool {
-        if self.window.is_zero() || self.capacity == 0 {
-            return true;
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims `id` for a record about to be queued.
+    pub fn claim(&self, id: &str) -> Claim<'_> {
+        let guard = |remembered: bool| {
+            Claim::New(ClaimGuard {
+                dedupe: self,
+                id: id.to_string(),
+                // An id not remembered has nothing to release.
+                committed: !remembered,
+            })
+        };
+        if self.window.is_zero() || self.capacity == 0 || id.len() > MAX_ID_BYTES {
+            return guard(false);
         }
         let now = Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.lock();
         while seen
             .order
             .front()
@@ -94,28 +152,29 @@ impl Dedupe {
         {
             seen.forget_oldest();
         }
-        if seen.at.contains_key(id) {
-            return false;
+        match seen.at.get(id) {
+            Some((_, true)) => return Claim::Duplicate,
+            Some((_, false)) => return Claim::Pending,
+            None => {}
         }
         while (seen.at.len() >= self.capacity || seen.order.len() >= 2 * self.capacity)
             && !seen.order.is_empty()
         {
             seen.forget_oldest();
         }
-        seen.at.insert(id.to_string(), now);
+        seen.at.insert(id.to_string(), (now, false));
         seen.order.push_back((now, id.to_string()));
-        true
-    }
-
-    /// Gives `id` back: it was claimed but could not be queued, so a retry must take it.
-    pub fn release(&self, id: &str) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.at.remove(id);
+        drop(seen);
+        guard(true)
     }
 }
 
 /// Compares without an early exit, so timing does not tell how much of a secret matched.
+/// An empty `expected` matches nothing.
 fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    if expected.is_empty() {
+        return false;
+    }
     let mut diff = given.len() ^ expected.len();
     for (i, e) in expected.iter().enumerate() {
         diff |= usize::from(given.get(i).copied().unwrap_or(0) ^ e);
@@ -141,13 +200,16 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     response
 }
 
-pub(crate) async fn receive(
+/// Checks the `Authorization` header, when one is configured, on every route — before a
+/// request body is read — and bounds the requests in progress.
+pub(crate) async fn guard(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
 ) -> Response {
     if let Some(expected) = &state.config.authorization {
-        let given = headers
+        let given = request
+            .headers()
             .get(header::AUTHORIZATION)
             .map_or(&b""[..], |v| v.as_bytes());
         if !same_secret(given, expected.as_bytes()) {
@@ -157,6 +219,26 @@ pub(crate) async fn receive(
             );
         }
     }
+    let Ok(_permit) = state.in_progress.try_acquire() else {
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": "too many requests in progress; retry the request"}),
+        );
+    };
+    next.run(request).await
+}
+
+/// The answer to a request cut short: what was taken so far, and when to retry.
+fn cut_short(status: StatusCode, message: &str, counts: [u64; 3]) -> Response {
+    let [accepted, duplicates, rejected] = counts;
+    answer(
+        status,
+        serde_json::json!({"error": message, "accepted": accepted,
+                           "duplicates": duplicates, "rejected": rejected}),
+    )
+}
+
+pub(crate) async fn receive(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let host = &state.host;
     let records = match split_records(&body) {
         Ok(records) => records,
@@ -181,16 +263,29 @@ pub(crate) async fn receive(
                 continue;
             }
         };
-        if !state.dedupe.claim(&event.id) {
-            host.record_duplicate();
-            duplicates += 1;
-            continue;
-        }
-        let id = event.id.clone();
+        let claim = match state.dedupe.claim(&event.id) {
+            Claim::New(claim) => claim,
+            Claim::Duplicate => {
+                host.record_duplicate();
+                duplicates += 1;
+                continue;
+            }
+            Claim::Pending => {
+                return cut_short(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "a record of this batch is being taken by another request; retry",
+                    [accepted, duplicates, rejected],
+                );
+            }
+        };
+        // If the sender hangs up while this waits, the request is dropped here and the
+        // claim released with it.
         match host.send_within(event, state.config.queue_wait).await {
-            Ok(()) => accepted += 1,
+            Ok(()) => {
+                claim.commit();
+                accepted += 1;
+            }
             Err(error) => {
-                state.dedupe.release(&id);
                 let (status, message) = match error {
                     Error::Busy => (
                         StatusCode::TOO_MANY_REQUESTS,
@@ -201,11 +296,7 @@ pub(crate) async fn receive(
                         "logbridge is shutting down; retry the request",
                     ),
                 };
-                return answer(
-                    status,
-                    serde_json::json!({"error": message, "accepted": accepted,
-                                       "duplicates": duplicates, "rejected": rejected}),
-                );
+                return cut_short(status, message, [accepted, duplicates, rejected]);
             }
         }
     }
@@ -244,24 +335,45 @@ mod tests {
         assert!(split_records(&[0xff, 0xfe]).unwrap_err().contains("UTF-8"));
     }
 
+    fn taken(claim: Claim<'_>) -> bool {
+        match claim {
+            Claim::New(guard) => {
+                guard.commit();
+                true
+            }
+            _ => false,
+        }
+    }
+
     #[test]
-    fn a_log_id_is_taken_once_within_the_window_and_again_after_release() {
+    fn a_log_id_is_taken_once_within_the_window() {
         let dedupe = Dedupe::new(Duration::from_secs(60), 10);
-        assert!(dedupe.claim("a"));
-        assert!(!dedupe.claim("a"));
-        dedupe.release("a");
-        assert!(dedupe.claim("a"));
-        assert!(Dedupe::new(Duration::ZERO, 10).claim("a"));
+        assert!(taken(dedupe.claim("a")));
+        assert!(matches!(dedupe.claim("a"), Claim::Duplicate));
+        assert!(taken(Dedupe::new(Duration::ZERO, 10).claim("a")));
+    }
+
+    #[test]
+    fn a_claim_never_committed_is_released_and_a_pending_one_is_not_a_duplicate() {
+        let dedupe = Dedupe::new(Duration::from_secs(60), 10);
+        let first = dedupe.claim("a");
+        assert!(
+            matches!(dedupe.claim("a"), Claim::Pending),
+            "retry later, not a duplicate"
+        );
+        drop(first); // the request went away before the record was queued
+        assert!(taken(dedupe.claim("a")), "free again");
+        assert!(matches!(dedupe.claim("a"), Claim::Duplicate));
     }
 
     #[test]
     fn the_oldest_ids_go_first_past_capacity() {
         let dedupe = Dedupe::new(Duration::from_secs(60), 2);
-        assert!(dedupe.claim("a"));
-        assert!(dedupe.claim("b"));
-        assert!(dedupe.claim("c"), "a is forgotten to make room");
-        assert!(dedupe.claim("a"));
-        assert!(!dedupe.claim("c"));
+        assert!(taken(dedupe.claim("a")));
+        assert!(taken(dedupe.claim("b")));
+        assert!(taken(dedupe.claim("c")), "a is forgotten to make room");
+        assert!(taken(dedupe.claim("a")));
+        assert!(matches!(dedupe.claim("c"), Claim::Duplicate));
     }
 
     #[test]
@@ -271,5 +383,6 @@ mod tests {
         assert!(!same_secret(b"Bearer", b"Bearer x"));
         assert!(!same_secret(b"Bearer xx", b"Bearer x"));
         assert!(!same_secret(b"", b"Bearer x"));
+        assert!(!same_secret(b"", b""), "an empty secret refuses everyone");
     }
 }

@@ -30,15 +30,10 @@ pub(crate) struct SinkArgs {
     #[arg(long)]
     pub(crate) eventbridge: bool,
     /// EventBridge endpoint override, e.g. a local EventBridge-compatible server.
-    #[arg(
-        long,
-        value_name = "URL",
-        requires = "eventbridge",
-        env = "LOGBRIDGE_ENDPOINT_URL"
-    )]
+    #[arg(long, value_name = "URL", env = "LOGBRIDGE_ENDPOINT_URL")]
     pub(crate) endpoint_url: Option<String>,
     /// AWS region override.
-    #[arg(long, requires = "eventbridge")]
+    #[arg(long)]
     pub(crate) region: Option<String>,
     /// Timeout of one PutEvents attempt, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
@@ -141,7 +136,7 @@ pub(crate) struct HostArgs {
     pub(crate) workers: Option<usize>,
     /// Reload plugins when a `.wasm` or sidecar in the plugins folder is added, changed or
     /// removed, without stopping (compiled plugins are cached in DATA_DIR/plugin-cache).
-    #[arg(long, requires = "plugins")]
+    #[arg(long)]
     pub(crate) watch: bool,
 }
 

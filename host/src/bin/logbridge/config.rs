@@ -125,6 +125,12 @@ fn parse(text: &str, base: &Path) -> Result<Config, String> {
         logbridge::Envelope::new(logbridge::event::DEFAULT_SOURCE, detail_type.clone())
             .map_err(|e| key("detail_type", e.to_string()))?;
     }
+    if raw.serve.authorization.as_deref() == Some("") {
+        return Err(key(
+            "serve.authorization",
+            "is empty; give the exact Authorization header value the log stream sends".into(),
+        ));
+    }
     if raw.workers == Some(0) {
         return Err(key("workers", "must be at least 1".into()));
     }

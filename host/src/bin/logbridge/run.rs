@@ -43,6 +43,17 @@ pub(crate) async fn make_sink(args: &SinkArgs, append: bool) -> anyhow::Result<A
 
 /// The host the arguments describe, with the failure log it writes to.
 pub(crate) async fn build_host(args: HostArgs) -> anyhow::Result<(Host, Arc<FailureLog>)> {
+    // Checked here rather than by clap, so a setting may come from the config file.
+    anyhow::ensure!(
+        !args.watch || args.plugins.is_some(),
+        "--watch (or `watch = true`) needs a plugins folder: give --plugins DIR"
+    );
+    if !args.sink.eventbridge && (args.sink.endpoint_url.is_some() || args.sink.region.is_some()) {
+        tracing::warn!(
+            "an EventBridge endpoint or region is set but delivery is to the local sink; add \
+             --eventbridge (or `sink.eventbridge = true`) to use them"
+        );
+    }
     let envelope = Envelope::new(args.source, args.detail_type)?;
     let log = Arc::new(FailureLog::open(&args.data.data_dir)?);
     let mut builder = Host::builder()

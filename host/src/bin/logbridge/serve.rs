@@ -33,6 +33,11 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+    anyhow::ensure!(
+        args.authorization.as_deref() != Some(""),
+        "the authorization value is empty; give the exact Authorization header value the \
+         log stream sends, or leave it unset on a loopback listener"
+    );
     let (host, log) = build_host(args.host).await?;
     if args.authorization.is_none() && !address.ip().is_loopback() {
         tracing::warn!(

@@ -6,7 +6,7 @@
 //! `recursion` (overflows the stack), `panic`, `huge-output` (a 10 MiB detail),
 //! `not-json` (a detail that is not JSON), `read-file` (reads the sidecar's `path`),
 //! `env` (reads the environment), `socket` (connects to the sidecar's `address`),
-//! `error` (returns `Err`), `hoard` (keeps 4 MiB more on every call, and passes the event). What it can read or reach it puts into the detail, so a test
+//! `error` (returns `Err`), `sleep` (an hour), `hoard` (keeps 4 MiB more on every call, and passes the event). What it can read or reach it puts into the detail, so a test
 //! sees a leak; what fails it returns as an `Err` naming the error.
 
 use std::hint::black_box;
@@ -122,6 +122,10 @@ impl Transformer for Hostile {
                 Err(e) => Err(format!("cannot connect to {}: {e}", settings.address)),
             },
             "error" => Err(format!("refusing {}", event.id)),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Ok(event)
+            }
             "hoard" => {
                 let mut hoard = HOARD.lock().unwrap_or_else(|e| e.into_inner());
                 hoard.push(vec![1u8; 4 << 20]);
