@@ -8,23 +8,19 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
-use crate::delivery::service::delivery_failure;
-use crate::delivery::{
-    BatchLimits, Delivered, DeliveryConfig, RetryPolicy, Routed, Sink, validate,
-};
+use crate::delivery::{BatchLimits, Delivered, DeliveryConfig, RetryPolicy, Routed, Sink};
 use crate::error::{Error, Result};
 use crate::event::{Envelope, Event, EventError};
 use crate::health::{
-    Failure, FailureLog, FailureStore, Health, HealthReport, PluginCalls, PluginCounters,
-    PluginInfo, PluginLoadError, Stage, rfc3339,
+    Failure, FailureLog, FailureStore, Health, HealthReport, PluginLoadError, Stage, rfc3339,
 };
-use crate::pipeline::{Outcome, OutputRules, Pipeline};
+use crate::pipeline::OutputRules;
 use crate::plugin::{
-    CompiledPlugin, OnError, PluginEngine, PluginLimits, PluginSet, ReloadOutcome, reload_dir,
+    CompiledPlugin, PluginEngine, PluginLimits, PluginSet, ReloadOutcome, reload_dir,
 };
+use crate::worker::{PluginSlot, plugin_infos, run_worker};
 
 /// The bus EventBridge calls `default`, and ours when none is configured.
 pub const DEFAULT_BUS: &str = "default";
@@ -265,75 +261,6 @@ impl HostBuilder {
         }
         Ok(host)
     }
-}
-
-/// The running plugin set, swapped whole on reload. Workers compare the generation before
-/// each event and rebuild their pipeline when it moved, so an event runs entirely on one
-/// set: the one current when it started.
-pub(crate) struct PluginSlot {
-    set: RwLock<Arc<PluginSet>>,
-    generation: AtomicU64,
-}
-
-impl PluginSlot {
-    fn new(set: PluginSet) -> Self {
-        PluginSlot {
-            set: RwLock::new(Arc::new(set)),
-            generation: AtomicU64::new(0),
-        }
-    }
-
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    fn current(&self) -> (u64, Arc<PluginSet>) {
-        let set = self.set.read().unwrap_or_else(|e| e.into_inner());
-        (self.generation(), Arc::clone(&set))
-    }
-
-    fn swap(&self, next: PluginSet) {
-        let mut set = self.set.write().unwrap_or_else(|e| e.into_inner());
-        *set = Arc::new(next);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-    }
-}
-
-fn plugin_infos(set: &PluginSet) -> Vec<(PluginInfo, Arc<PluginCounters>)> {
-    set.plugins()
-        .iter()
-        .map(|p| {
-            let limits = set.engine().limits();
-            let settings = p.settings();
-            let info = PluginInfo {
-                name: p.name().to_string(),
-                role: p.role().to_string(),
-                hash: p.hash().to_string(),
-                loaded_at: rfc3339(p.loaded_at()),
-                call_timeout_ms: u64::try_from(
-                    settings
-                        .call_timeout
-                        .unwrap_or(limits.call_timeout)
-                        .as_millis(),
-                )
-                .unwrap_or(u64::MAX),
-                max_memory_mib: (settings.max_memory_bytes.unwrap_or(limits.max_memory_bytes) >> 20)
-                    as u64,
-                on_error: match settings.on_error {
-                    OnError::FailEvent => "fail-event",
-                    OnError::Skip => "skip",
-                }
-                .to_string(),
-                grants: settings
-                    .read_only
-                    .iter()
-                    .map(|g| format!("read-only {} = {}", g.guest, g.host.display()))
-                    .collect(),
-                calls: PluginCalls::default(),
-            };
-            (info, Arc::clone(p.counters()))
-        })
-        .collect()
 }
 
 struct Inner {
@@ -579,73 +506,5 @@ impl Host {
                 .map_err(|_| Error::Panicked("delivery task"))?;
         }
         Ok(self.health())
-    }
-}
-
-/// A worker: takes events, runs them through its pipeline, passes routed entries on.
-fn run_worker(
-    slot: &PluginSlot,
-    default_bus: &str,
-    rules: &OutputRules,
-    work: &async_channel::Receiver<Event>,
-    routed: &async_channel::Sender<Routed>,
-    health: &Health,
-) {
-    let (mut generation, set) = slot.current();
-    let mut pipeline = Pipeline::with_rules(set, default_bus, rules.clone());
-    while let Ok(event) = work.recv_blocking() {
-        if slot.generation() != generation {
-            let (now, set) = slot.current();
-            generation = now;
-            pipeline = Pipeline::with_rules(set, default_bus, rules.clone());
-        }
-        match pipeline.run(event) {
-            Outcome::Filtered { plugin } => health.record_filtered(&plugin),
-            Outcome::Failed(failure) => {
-                let failure = *failure;
-                health.record_failure(Failure {
-                    stage: Stage::Plugin,
-                    event_id: Some(failure.event.id.clone()),
-                    origin: failure.plugin,
-                    version: Some(failure.version),
-                    code: failure.code,
-                    message: failure.reason,
-                    attempts: 1,
-                    first_attempt: std::time::SystemTime::now(),
-                    event: Some(failure.event),
-                    input: None,
-                })
-            }
-            Outcome::Routed { entries, checked } => {
-                health.record_routed(entries.len());
-                for entry in entries {
-                    // Checked here, on the worker threads, rather than in the one
-                    // delivery task: it parses the detail. A transformer's output was
-                    // checked as it left the transformer.
-                    if !checked && let Err(problem) = validate(&entry.event) {
-                        health.record_failure(delivery_failure(
-                            &entry.bus,
-                            entry.event,
-                            problem.code(),
-                            problem.to_string(),
-                            0,
-                            std::time::SystemTime::now(),
-                        ));
-                        continue;
-                    }
-                    if let Err(lost) = routed.send_blocking(entry) {
-                        let entry = lost.into_inner();
-                        health.record_failure(delivery_failure(
-                            &entry.bus,
-                            entry.event,
-                            "DeliveryStopped",
-                            "the delivery task stopped before this entry was sent".into(),
-                            0,
-                            std::time::SystemTime::now(),
-                        ));
-                    }
-                }
-            }
-        }
     }
 }

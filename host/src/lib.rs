@@ -35,6 +35,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod serve;
 mod watch;
+mod worker;
 
 pub use delivery::{
     BatchLimits, ChannelSink, Delivered, EntryResult, EventBridgeOptions, EventBridgeSink,

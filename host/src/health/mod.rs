@@ -5,17 +5,20 @@
 //! every routed entry is delivered, failed, or still in flight.
 
 mod failure_log;
+mod plugin_counters;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::Serialize;
 
 pub use failure_log::{
     BusState, FAILURE_LOG_FILE, FailureFilter, FailureLog, FailureLogError, FailureStore,
     StoredEvent, StoredFailure, rfc3339,
+};
+pub use plugin_counters::{
+    PluginCalls, PluginCounters, PluginStatus, STATUS_MIN_CALLS, STATUS_WINDOW,
 };
 
 use crate::event::Event;
@@ -182,153 +185,6 @@ pub struct PluginInfo {
     /// What this version of the plugin has done since it was loaded.
     #[serde(flatten)]
     pub calls: PluginCalls,
-}
-
-/// Whether a plugin is healthy, judged on its recent calls.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PluginStatus {
-    /// Few or none of its recent calls failed.
-    #[default]
-    Ok,
-    /// More than its allowed share of its recent calls failed.
-    Degraded,
-}
-
-/// How many recent calls a plugin's status is judged on.
-pub const STATUS_WINDOW: u64 = 64;
-/// Calls a plugin must have made before it can be judged degraded.
-pub const STATUS_MIN_CALLS: u64 = 10;
-
-/// What one loaded plugin version has done: a snapshot of its [`PluginCounters`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct PluginCalls {
-    /// `degraded` when more than its allowed share of the last [`STATUS_WINDOW`] calls
-    /// failed.
-    pub status: PluginStatus,
-    /// Failed calls among the last [`STATUS_WINDOW`].
-    pub recent_errors: u64,
-    /// Instances started: the first per worker, then one after each trap or recycling.
-    pub instances: u64,
-    /// Calls made into it (instantiations that failed count as calls).
-    pub calls: u64,
-    /// Events a filter kept.
-    pub kept: u64,
-    /// Events a filter dropped.
-    pub dropped: u64,
-    /// Calls that failed: a trap, the deadline, an `Err` from `transform`, or an
-    /// instance that could not be made.
-    pub errors: u64,
-    /// Mean time of a call, in microseconds (0 before the first call).
-    pub mean_call_us: u64,
-}
-
-/// Live counters of one loaded plugin version, updated by every worker without a lock.
-/// A replaced plugin gets fresh counters; an unchanged one keeps its own across reloads.
-#[derive(Debug)]
-pub struct PluginCounters {
-    calls: AtomicU64,
-    kept: AtomicU64,
-    dropped: AtomicU64,
-    errors: AtomicU64,
-    busy_ns: AtomicU64,
-    instances: AtomicU64,
-    /// Outcomes recorded so far; the next one goes to bit `outcomes % 64` of `window`.
-    /// The slot is taken and written in two steps, so a worker preempted between them
-    /// for 64 calls may write over a newer outcome: the status is a close estimate, which
-    /// is what it is for.
-    outcomes: AtomicU64,
-    /// The last [`STATUS_WINDOW`] outcomes, one bit each, set for a failure.
-    window: AtomicU64,
-    degraded_permille: u64,
-}
-
-impl Default for PluginCounters {
-    fn default() -> Self {
-        Self::new(500)
-    }
-}
-
-impl PluginCounters {
-    /// Fresh counters; the plugin is `degraded` when more than `degraded_permille`
-    /// thousandths of its recent calls failed.
-    pub fn new(degraded_permille: u16) -> Self {
-        PluginCounters {
-            calls: AtomicU64::new(0),
-            kept: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            busy_ns: AtomicU64::new(0),
-            instances: AtomicU64::new(0),
-            outcomes: AtomicU64::new(0),
-            window: AtomicU64::new(0),
-            degraded_permille: u64::from(degraded_permille),
-        }
-    }
-
-    fn push_outcome(&self, failed: bool) {
-        let n = self.outcomes.fetch_add(1, Ordering::Relaxed);
-        let bit = 1u64 << (n % STATUS_WINDOW);
-        if failed {
-            self.window.fetch_or(bit, Ordering::Relaxed);
-        } else {
-            self.window.fetch_and(!bit, Ordering::Relaxed);
-        }
-    }
-
-    /// An instance was started.
-    pub fn record_instance(&self) {
-        self.instances.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A call gave a usable answer (a filter's verdict counts through
-    /// [`record_verdict`](Self::record_verdict) instead).
-    pub fn record_ok(&self) {
-        self.push_outcome(false);
-    }
-    /// A call returned (or failed) after `elapsed`.
-    pub fn record_call(&self, elapsed: Duration) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.busy_ns.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    /// A filter kept (`true`) or dropped (`false`) an event.
-    pub fn record_verdict(&self, kept: bool) {
-        let counter = if kept { &self.kept } else { &self.dropped };
-        counter.fetch_add(1, Ordering::Relaxed);
-        self.push_outcome(false);
-    }
-
-    /// A call failed.
-    pub fn record_error(&self) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-        self.push_outcome(true);
-    }
-
-    /// The counters now.
-    pub fn snapshot(&self) -> PluginCalls {
-        let calls = self.calls.load(Ordering::Relaxed);
-        let busy_ns = self.busy_ns.load(Ordering::Relaxed);
-        let seen = self.outcomes.load(Ordering::Relaxed).min(STATUS_WINDOW);
-        let recent_errors = u64::from(self.window.load(Ordering::Relaxed).count_ones());
-        let degraded =
-            seen >= STATUS_MIN_CALLS && recent_errors * 1000 > self.degraded_permille * seen;
-        PluginCalls {
-            status: if degraded {
-                PluginStatus::Degraded
-            } else {
-                PluginStatus::Ok
-            },
-            recent_errors,
-            instances: self.instances.load(Ordering::Relaxed),
-            calls,
-            kept: self.kept.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
-            mean_call_us: busy_ns.checked_div(calls).unwrap_or(0) / 1_000,
-        }
-    }
 }
 
 /// A plugin that failed to load on a reload.
