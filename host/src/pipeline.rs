@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use crate::delivery::Routed;
-use crate::delivery::validate;
-use crate::event::{Event, MAX_DETAIL_TYPE_CHARS};
+use crate::delivery::{EntryProblem, check_detail_type, check_source, validate};
+use crate::event::Event;
 use crate::plugin::{
     CallError, OnError, PluginInstance, PluginSet, Role, WitDestination, WitEvent,
 };
@@ -335,25 +335,13 @@ impl Pipeline {
                         ),
                     ));
                 }
-                if let Some(source) = &destination.source
-                    && (source.is_empty() || source.starts_with("aws."))
-                {
-                    return Err(Fault::new(
-                        "malformed-output",
-                        format!("source {source:?} is empty or starts with `aws.`"),
-                    ));
+                let malformed =
+                    |problem: EntryProblem| Fault::new("malformed-output", problem.to_string());
+                if let Some(source) = &destination.source {
+                    check_source(source).map_err(malformed)?;
                 }
                 if let Some(detail_type) = &destination.detail_type {
-                    let chars = detail_type.chars().count();
-                    if chars == 0 || chars > MAX_DETAIL_TYPE_CHARS {
-                        return Err(Fault::new(
-                            "malformed-output",
-                            format!(
-                                "detail-type must be 1 to {MAX_DETAIL_TYPE_CHARS} characters, \
-                                 got {chars}"
-                            ),
-                        ));
-                    }
+                    check_detail_type(detail_type).map_err(malformed)?;
                 }
                 Ok(destination)
             })
@@ -361,8 +349,8 @@ impl Pipeline {
     }
 
     /// Calls plugin `index` through `f`, instantiating it first if needed, and counts
-    /// the call. A trapped instance is dropped so the next call gets a fresh one, and so
-    /// is a worn-out one.
+    /// the call. A worn-out instance is dropped here; a failed one by
+    /// [`contain`](Self::contain), which every failure goes through.
     fn call<T>(
         &mut self,
         index: usize,
@@ -398,10 +386,10 @@ impl Pipeline {
                 }
                 Ok(value)
             }
+            // `contain` drops the instance, as it does after any failure.
             Err(trap) => {
                 tracing::warn!(plugin = %trap.plugin, code = trap.code, reason = %trap.reason,
                     "plugin trapped; replacing its instance");
-                *slot = None;
                 Err(Fault::new(trap.code, trap.reason))
             }
         }

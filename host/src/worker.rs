@@ -49,22 +49,16 @@ pub(crate) fn plugin_infos(set: &PluginSet) -> Vec<(PluginInfo, Arc<PluginCounte
     set.plugins()
         .iter()
         .map(|p| {
-            let limits = set.engine().limits();
+            let engine = set.engine();
             let settings = p.settings();
             let info = PluginInfo {
                 name: p.name().to_string(),
                 role: p.role().to_string(),
                 hash: p.hash().to_string(),
                 loaded_at: rfc3339(p.loaded_at()),
-                call_timeout_ms: u64::try_from(
-                    settings
-                        .call_timeout
-                        .unwrap_or(limits.call_timeout)
-                        .as_millis(),
-                )
-                .unwrap_or(u64::MAX),
-                max_memory_mib: (settings.max_memory_bytes.unwrap_or(limits.max_memory_bytes) >> 20)
-                    as u64,
+                call_timeout_ms: u64::try_from(engine.call_timeout(p).as_millis())
+                    .unwrap_or(u64::MAX),
+                max_memory_mib: (engine.max_memory_bytes(p) >> 20) as u64,
                 on_error: match settings.on_error {
                     OnError::FailEvent => "fail-event",
                     OnError::Skip => "skip",

@@ -403,14 +403,7 @@ async fn health_counts_calls_per_plugin_version() {
     }
 
     let health = host.health();
-    let by_name = |name: &str| {
-        health
-            .plugins
-            .iter()
-            .find(|p| p.name == name)
-            .unwrap()
-            .calls
-    };
+    let by_name = |name: &str| health.plugin(name).unwrap().calls;
     let filter = by_name("10-drop-noise");
     assert_eq!(
         (filter.calls, filter.kept, filter.dropped, filter.errors),
@@ -431,14 +424,7 @@ async fn health_counts_calls_per_plugin_version() {
         Some("security-v2")
     );
     let health = host.shutdown().await.unwrap();
-    let by_name = |name: &str| {
-        health
-            .plugins
-            .iter()
-            .find(|p| p.name == name)
-            .unwrap()
-            .calls
-    };
+    let by_name = |name: &str| health.plugin(name).unwrap().calls;
     assert_eq!(by_name("30-route-by-category").calls, 1);
     assert_eq!(by_name("10-drop-noise").calls, EVENTS as u64 + 1);
 }

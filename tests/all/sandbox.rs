@@ -167,12 +167,7 @@ impl Run {
             HOSTILE_EVENTS,
             "only the hostile events failed"
         );
-        let info = self
-            .health
-            .plugins
-            .iter()
-            .find(|p| p.name == plugin)
-            .unwrap();
+        let info = self.health.plugin(plugin).unwrap();
         assert_eq!(info.calls.errors, HOSTILE_EVENTS as u64);
     }
 
@@ -286,12 +281,7 @@ async fn a_granted_directory_is_readable_and_shown_in_health() {
         let detail: Value = serde_json::from_str(&d.event.detail).unwrap();
         assert_eq!(detail["data"]["value"], "granted on purpose");
     }
-    let info = run
-        .health
-        .plugins
-        .iter()
-        .find(|p| p.name == HOSTILE)
-        .unwrap();
+    let info = run.health.plugin(HOSTILE).unwrap();
     assert_eq!(
         info.grants,
         [format!("read-only /data = {}", shared.display())]
@@ -321,12 +311,7 @@ async fn a_skipped_plugin_lets_its_events_through_unchanged() {
             "still redacted"
         );
     }
-    let info = run
-        .health
-        .plugins
-        .iter()
-        .find(|p| p.name == HOSTILE)
-        .unwrap();
+    let info = run.health.plugin(HOSTILE).unwrap();
     assert_eq!(info.calls.errors, HOSTILE_EVENTS as u64);
     assert_eq!(info.on_error, "skip");
 }
@@ -343,12 +328,7 @@ async fn a_plugin_failing_most_recent_calls_is_degraded_then_recovers() {
         .unwrap();
     let status = |host: &Host| {
         let health = host.health();
-        let info = health
-            .plugins
-            .iter()
-            .find(|p| p.name == HOSTILE)
-            .unwrap()
-            .calls;
+        let info = health.plugin(HOSTILE).unwrap().calls;
         (info.status, info.recent_errors)
     };
     let settle = |host: Host| async move {
@@ -369,12 +349,7 @@ async fn a_plugin_failing_most_recent_calls_is_degraded_then_recovers() {
     let host = settle(host).await;
     assert_eq!(status(&host), (PluginStatus::Ok, 0));
     let health = host.health();
-    let calls = health
-        .plugins
-        .iter()
-        .find(|p| p.name == HOSTILE)
-        .unwrap()
-        .calls;
+    let calls = health.plugin(HOSTILE).unwrap().calls;
     assert_eq!(
         calls.instances, 21,
         "one instance to start, and a fresh one after each of the 20 failures"
@@ -400,14 +375,7 @@ async fn instances_are_recycled_by_calls_and_by_memory_high_water() {
     let run = run(&dir).await;
     assert!(run.failures.is_empty(), "{:#?}", run.failures);
     run.assert_others_unaffected();
-    let calls = |name: &str| {
-        run.health
-            .plugins
-            .iter()
-            .find(|p| p.name == name)
-            .unwrap()
-            .calls
-    };
+    let calls = |name: &str| run.health.plugin(name).unwrap().calls;
     let redact = calls("20-redact");
     assert!(
         redact.instances >= redact.calls / 10,

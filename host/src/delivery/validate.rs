@@ -35,15 +35,27 @@ impl EntryProblem {
     }
 }
 
-/// Checks `event` as a `PutEvents` entry.
-pub fn validate(event: &Event) -> Result<(), EntryProblem> {
-    if event.source.is_empty() || event.source.starts_with("aws.") {
-        return Err(EntryProblem::Source(event.source.clone()));
+/// Checks an entry's `Source`.
+pub fn check_source(source: &str) -> Result<(), EntryProblem> {
+    if source.is_empty() || source.starts_with("aws.") {
+        return Err(EntryProblem::Source(source.to_string()));
     }
-    let chars = event.detail_type.chars().count();
+    Ok(())
+}
+
+/// Checks an entry's `DetailType`.
+pub fn check_detail_type(detail_type: &str) -> Result<(), EntryProblem> {
+    let chars = detail_type.chars().count();
     if chars == 0 || chars > MAX_DETAIL_TYPE_CHARS {
         return Err(EntryProblem::DetailType(chars));
     }
+    Ok(())
+}
+
+/// Checks `event` as a `PutEvents` entry.
+pub fn validate(event: &Event) -> Result<(), EntryProblem> {
+    check_source(&event.source)?;
+    check_detail_type(&event.detail_type)?;
     if !event.detail.trim_start().starts_with('{') {
         return Err(EntryProblem::Detail("it must be a JSON object".into()));
     }

@@ -130,6 +130,11 @@ pub struct HealthReport {
 }
 
 impl HealthReport {
+    /// The running plugin called `name`, if there is one.
+    pub fn plugin(&self, name: &str) -> Option<&PluginInfo> {
+        self.plugins.iter().find(|p| p.name == name)
+    }
+
     /// Events a plugin failed on, all plugins together.
     pub fn failed_plugin(&self) -> u64 {
         self.failed_by_plugin.values().sum()

@@ -310,14 +310,17 @@ impl PluginEngine {
             .unwrap_or(self.limits.max_memory_bytes)
     }
 
+    /// `plugin`'s call deadline: its sidecar's, or the host's default.
+    pub(crate) fn call_timeout(&self, plugin: &CompiledPlugin) -> Duration {
+        plugin
+            .settings()
+            .call_timeout
+            .unwrap_or(self.limits.call_timeout)
+    }
+
     /// Epoch ticks that make up one call's deadline for `plugin`.
     pub(crate) fn call_ticks(&self, plugin: &CompiledPlugin) -> u64 {
-        ticks(
-            plugin
-                .settings()
-                .call_timeout
-                .unwrap_or(self.limits.call_timeout),
-        )
+        ticks(self.call_timeout(plugin))
     }
 
     /// Epoch ticks allowed for instantiating `plugin` and running its `init`: ten call

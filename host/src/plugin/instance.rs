@@ -42,6 +42,9 @@ pub struct PluginInstance {
     call_ticks: u64,
     deadlines: bool,
     calls: u64,
+    /// Replaced after this many calls, or once memory passed this many bytes.
+    max_calls: Option<u64>,
+    high_water: Option<usize>,
 }
 
 impl std::fmt::Debug for PluginInstance {
@@ -98,20 +101,24 @@ impl PluginInstance {
             call_ticks: engine.call_ticks(plugin),
             deadlines,
             calls: 0,
+            max_calls: plugin
+                .settings()
+                .recycle_after_calls
+                .or(engine.limits().recycle_after_calls),
+            high_water: plugin
+                .settings()
+                .recycle_memory_bytes
+                .or(engine.limits().recycle_memory_bytes),
         })
     }
 
     /// Whether this instance should be replaced by a fresh one before the next call: it
     /// served its number of calls, or its memory grew past the high-water mark.
     pub fn worn_out(&self) -> bool {
-        let limits = self.plugin.engine.limits();
-        let settings = self.plugin.settings();
-        let max_calls = settings.recycle_after_calls.or(limits.recycle_after_calls);
-        let high_water = settings
-            .recycle_memory_bytes
-            .or(limits.recycle_memory_bytes);
-        max_calls.is_some_and(|max| self.calls >= max)
-            || high_water.is_some_and(|mark| self.store.data().limiter.peak > mark)
+        self.max_calls.is_some_and(|max| self.calls >= max)
+            || self
+                .high_water
+                .is_some_and(|mark| self.store.data().limiter.peak > mark)
     }
 
     /// The most linear memory this instance has grown to, in bytes.
@@ -130,55 +137,58 @@ impl PluginInstance {
     }
 
     fn trapped(&self, error: wasmtime::Error) -> CallError {
-        let stderr: Vec<String> = self
-            .store
-            .data()
-            .stderr
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect();
-        let panic = stderr.iter().position(|line| line.contains("panicked at"));
+        let trap = error.downcast_ref::<Trap>();
         let (code, reason) = if let Some(cap) = error.downcast_ref::<MemoryCapReached>() {
             ("memory-cap", cap.to_string())
         } else if let Some(refused) = error.downcast_ref::<BlockingWaitRefused>() {
             ("blocking-call", refused.to_string())
+        } else if trap == Some(&Trap::Interrupt) {
+            (
+                "deadline",
+                format!(
+                    "the call ran past its deadline of {} ms and was interrupted; if the \
+                     plugin needs longer, raise `limits.call_timeout_ms` in its sidecar",
+                    self.plugin.engine.call_timeout(&self.plugin).as_millis()
+                ),
+            )
+        } else if trap == Some(&Trap::StackOverflow) {
+            (
+                "stack-overflow",
+                "the call overflowed its stack".to_string(),
+            )
+        } else if let Some(message) = self.panic_message() {
+            ("panic", message)
         } else {
-            match error.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => (
-                    "deadline",
-                    format!(
-                        "the call ran past its deadline of {} ms and was interrupted; if \
-                         the plugin needs longer, raise `limits.call_timeout_ms` in its sidecar",
-                        self.call_ticks * super::EPOCH_TICK.as_millis() as u64
-                    ),
-                ),
-                Some(Trap::StackOverflow) => (
-                    "stack-overflow",
-                    "the call overflowed its stack".to_string(),
-                ),
-                _ => match panic {
-                    Some(at) => {
-                        let message: Vec<&str> = stderr[at..]
-                            .iter()
-                            .map(String::as_str)
-                            .filter(|line| !line.starts_with("note: run with"))
-                            .collect();
-                        ("panic", message.join(" "))
-                    }
-                    None => match error.downcast_ref::<Trap>() {
-                        Some(trap) => ("trap", trap.to_string()),
-                        None => ("trap", format!("{error:#}")),
-                    },
-                },
-            }
+            (
+                "trap",
+                trap.map_or_else(|| format!("{error:#}"), Trap::to_string),
+            )
         };
         CallError {
             plugin: self.plugin.name().to_string(),
             code,
             reason,
         }
+    }
+
+    /// What a Rust `panic!` printed to stderr before the trap, if it did.
+    fn panic_message(&self) -> Option<String> {
+        let stderr = self
+            .store
+            .data()
+            .stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let at = stderr
+            .iter()
+            .position(|line| line.contains("panicked at"))?;
+        let message: Vec<&str> = stderr
+            .iter()
+            .skip(at)
+            .map(String::as_str)
+            .filter(|line| !line.starts_with("note: run with"))
+            .collect();
+        Some(message.join(" "))
     }
 
     fn arm_deadline(&mut self) {

@@ -205,78 +205,126 @@ fn given(matches: &ArgMatches, id: &str) -> bool {
     )
 }
 
+/// Sets `$field` to the file's `$value`, when there is one and the argument `$id` was
+/// not given.
+macro_rules! take {
+    ($matches:expr, $id:literal, $field:expr, $value:expr) => {
+        if !given($matches, $id)
+            && let Some(value) = $value
+        {
+            $field = value;
+        }
+    };
+}
+
 /// Sets from `config` every host argument the command line left at its default.
 pub(crate) fn apply_host(config: &Config, matches: &ArgMatches, args: &mut HostArgs) {
     let raw = &config.raw;
-    macro_rules! take {
-        ($id:literal, $field:expr, $value:expr) => {
-            if !given(matches, $id)
-                && let Some(value) = $value
-            {
-                $field = value;
-            }
-        };
-    }
-    take!("plugins", args.plugins, raw.plugins.clone().map(Some));
-    take!("data_dir", args.data.data_dir, raw.data_dir.clone());
-    take!("source", args.source, raw.source.clone());
-    take!("detail_type", args.detail_type, raw.detail_type.clone());
-    take!("default_bus", args.default_bus, raw.default_bus.clone());
-    take!("buses", args.buses, raw.buses.clone());
-    take!("workers", args.workers, raw.workers.map(Some));
-    take!("watch", args.watch, raw.watch);
+    take!(
+        matches,
+        "plugins",
+        args.plugins,
+        raw.plugins.clone().map(Some)
+    );
+    take!(
+        matches,
+        "data_dir",
+        args.data.data_dir,
+        raw.data_dir.clone()
+    );
+    take!(matches, "source", args.source, raw.source.clone());
+    take!(
+        matches,
+        "detail_type",
+        args.detail_type,
+        raw.detail_type.clone()
+    );
+    take!(
+        matches,
+        "default_bus",
+        args.default_bus,
+        raw.default_bus.clone()
+    );
+    take!(matches, "buses", args.buses, raw.buses.clone());
+    take!(matches, "workers", args.workers, raw.workers.map(Some));
+    take!(matches, "watch", args.watch, raw.watch);
     // A local output given on the command line turns the file's EventBridge off.
     if !given(matches, "output") {
-        take!("eventbridge", args.sink.eventbridge, raw.sink.eventbridge);
         take!(
+            matches,
+            "eventbridge",
+            args.sink.eventbridge,
+            raw.sink.eventbridge
+        );
+        take!(
+            matches,
             "output",
             args.sink.output,
             raw.sink.output.clone().map(Some)
         );
     }
     take!(
+        matches,
         "endpoint_url",
         args.sink.endpoint_url,
         raw.sink.endpoint_url.clone().map(Some)
     );
     take!(
+        matches,
         "region",
         args.sink.region,
         raw.sink.region.clone().map(Some)
     );
     take!(
+        matches,
         "attempt_timeout_ms",
         args.sink.attempt_timeout_ms,
         raw.sink.attempt_timeout_ms
     );
     take!(
+        matches,
         "max_request_size",
         args.delivery.max_request_size,
         config.max_request_size
     );
-    take!("linger_ms", args.delivery.linger_ms, raw.delivery.linger_ms);
-    take!("retries", args.delivery.retries, raw.delivery.retries);
     take!(
+        matches,
+        "linger_ms",
+        args.delivery.linger_ms,
+        raw.delivery.linger_ms
+    );
+    take!(
+        matches,
+        "retries",
+        args.delivery.retries,
+        raw.delivery.retries
+    );
+    take!(
+        matches,
         "retry_base_ms",
         args.delivery.retry_base_ms,
         raw.delivery.retry_base_ms
     );
     take!(
+        matches,
         "retry_cap_ms",
         args.delivery.retry_cap_ms,
         raw.delivery.retry_cap_ms
     );
     take!(
+        matches,
         "shutdown_timeout_ms",
         args.delivery.shutdown_timeout_ms,
         raw.delivery.shutdown_timeout_ms
     );
     take!(
+        matches,
         "plugin_timeout_ms",
         args.plugin_timeout_ms,
         raw.plugin_limits.timeout_ms
     );
     take!(
+        matches,
         "plugin_memory_mib",
         args.plugin_memory_mib,
         raw.plugin_limits.memory_mib
@@ -286,31 +334,26 @@ pub(crate) fn apply_host(config: &Config, matches: &ArgMatches, args: &mut HostA
 /// Sets from `config` every `serve` argument the command line left at its default.
 pub(crate) fn apply_serve(config: &Config, matches: &ArgMatches, args: &mut ServeArgs) {
     let raw = &config.raw.serve;
-    if !given(matches, "listen")
-        && let Some(listen) = config.listen
-    {
-        args.listen = listen;
-    }
-    if !given(matches, "authorization")
-        && let Some(authorization) = &raw.authorization
-    {
-        args.authorization = Some(authorization.clone());
-    }
-    if !given(matches, "max_body")
-        && let Some(max_body) = config.max_body
-    {
-        args.max_body = max_body;
-    }
-    if !given(matches, "queue_wait_ms")
-        && let Some(wait) = raw.queue_wait_ms
-    {
-        args.queue_wait_ms = wait;
-    }
-    if !given(matches, "dedupe_window")
-        && let Some(window) = config.dedupe_window
-    {
-        args.dedupe_window = window;
-    }
+    take!(matches, "listen", args.listen, config.listen);
+    take!(
+        matches,
+        "authorization",
+        args.authorization,
+        raw.authorization.clone().map(Some)
+    );
+    take!(matches, "max_body", args.max_body, config.max_body);
+    take!(
+        matches,
+        "queue_wait_ms",
+        args.queue_wait_ms,
+        raw.queue_wait_ms
+    );
+    take!(
+        matches,
+        "dedupe_window",
+        args.dedupe_window,
+        config.dedupe_window
+    );
     apply_host(config, matches, &mut args.host);
 }
 
