@@ -171,19 +171,7 @@ impl Moto {
 
     /// An AWS SDK configuration for this moto (or, with `endpoint`, a proxy before it).
     pub async fn sdk_config_for(&self, endpoint: &str) -> aws_config::SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-            .endpoint_url(endpoint)
-            .http_client(
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                    ))
-                    .build_https(),
-            )
-            .load()
-            .await
+        local_sdk_config(endpoint).await
     }
 
     /// An EventBridge admin client for this moto.
@@ -582,4 +570,22 @@ impl LocalServer {
         (&mut self.task).await??;
         Ok(())
     }
+}
+
+/// An AWS SDK configuration for a server on this machine at `endpoint`: a fixed region,
+/// test credentials and the one TLS stack the host uses.
+pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .endpoint_url(endpoint)
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https(),
+        )
+        .load()
+        .await
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{
     CacheStore, Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
-    ResourceLimiter, Store,
+    ProfilingStrategy, ResourceLimiter, Store,
 };
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
@@ -88,6 +88,10 @@ pub struct MemoryCapReached {
 
 /// Elements one instance's tables may grow to.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Set to `1`, the engine writes `/tmp/perf-PID.map` so `perf report` names the
+/// functions of plugins rather than showing bare JIT addresses.
+pub const PERFMAP_VAR: &str = "LOGBRIDGE_PERFMAP";
 
 /// Enforces one plugin's memory cap and remembers how far its memory grew.
 pub(crate) struct PluginLimiter {
@@ -193,6 +197,10 @@ impl PluginEngine {
             .epoch_interruption(limits.deadlines)
             .cranelift_opt_level(OptLevel::Speed)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if std::env::var_os(PERFMAP_VAR).is_some_and(|v| v == "1") {
+            // `perf` then names plugin functions: /tmp/perf-PID.map.
+            config.profiler(ProfilingStrategy::PerfMap);
+        }
         let functions = (limits.function_cache_bytes > 0)
             .then(|| Arc::new(FunctionCache::new(limits.function_cache_bytes)));
         if let Some(functions) = &functions {

@@ -3,48 +3,32 @@
 //! EventBridge bills per event, and a tenant's token exchanges and management-API reads
 //! can outnumber every other log many times over. The types to drop come from the
 //! `drop_types` key of the sidecar `[config]` table (comma-separated); without it, the
-//! defaults in [`DEFAULT_DROP_TYPES`] apply. An event whose log type cannot be read is
+//! defaults in `auth0_rules::DEFAULT_DROP_TYPES` apply. An event whose log type cannot be read is
 //! kept: a filter that is unsure never throws data away.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use exports::logbridge::plugin::filter::{Event, Guest as Filter};
 use exports::logbridge::plugin::lifecycle::Guest as Lifecycle;
 use logbridge::plugin::log::{Level, log};
-use serde::Deserialize;
 
 wit_bindgen::generate!({
     path: "../../wit",
     world: "configurable-filter-plugin",
 });
 
-/// Dropped when the sidecar names no types: successful token exchanges (access token,
-/// client credentials, refresh token) and management-API reads.
-pub const DEFAULT_DROP_TYPES: &[&str] = &["seacft", "seccft", "sertft", "mgmt_api_read"];
-
 static DROP_TYPES: OnceLock<HashSet<String>> = OnceLock::new();
 
 fn default_drop_types() -> HashSet<String> {
-    DEFAULT_DROP_TYPES.iter().map(|t| t.to_string()).collect()
+    auth0_rules::DEFAULT_DROP_TYPES
+        .iter()
+        .map(|t| t.to_string())
+        .collect()
 }
 
 fn drop_types() -> &'static HashSet<String> {
     DROP_TYPES.get_or_init(default_drop_types)
-}
-
-/// The one field this filter reads: `detail.data.type`.
-#[derive(Deserialize)]
-struct Detail<'a> {
-    #[serde(borrow)]
-    data: LogType<'a>,
-}
-
-#[derive(Deserialize)]
-struct LogType<'a> {
-    #[serde(rename = "type", borrow)]
-    code: Cow<'a, str>,
 }
 
 struct DropNoise;
@@ -81,9 +65,9 @@ impl Lifecycle for DropNoise {
 
 impl Filter for DropNoise {
     fn filter(event: Event) -> bool {
-        match serde_json::from_str::<Detail>(&event.detail) {
-            Ok(detail) => !drop_types().contains(detail.data.code.as_ref()),
-            Err(_) => true,
+        match auth0_rules::log_type(&event.detail) {
+            Some(code) => !drop_types().contains(code.as_ref()),
+            None => true,
         }
     }
 }

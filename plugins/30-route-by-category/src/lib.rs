@@ -6,37 +6,16 @@
 //! sees leaves with that detail-type (the default bus included) — a way to tell which
 //! version of the routing rules handled an event.
 
-use std::borrow::Cow;
 use std::sync::OnceLock;
 
+use auth0_rules::Category;
 use exports::logbridge::plugin::lifecycle::Guest as Lifecycle;
 use exports::logbridge::plugin::router::{Destination, Event, Guest as Router};
-use serde::Deserialize;
 
 wit_bindgen::generate!({
     path: "../../wit",
     world: "configurable-router-plugin",
 });
-
-/// Auth0 log types routed to the security bus: failed logins and signups, failed token
-/// exchanges, password changes, rate limits, breached passwords and failed MFA.
-pub const SECURITY_TYPES: &[&str] = &[
-    "f",
-    "fp",
-    "fu",
-    "fs",
-    "feacft",
-    "feccft",
-    "fertft",
-    "fcp",
-    "limit_wc",
-    "limit_mu",
-    "pwd_leak",
-    "gd_auth_failed",
-];
-
-/// Auth0 log types routed to the audit bus: management API calls, successful or not.
-pub const AUDIT_TYPES: &[&str] = &["sapi", "fapi"];
 
 struct Settings {
     security: String,
@@ -52,19 +31,6 @@ fn settings() -> &'static Settings {
         audit: "audit".into(),
         detail_type: None,
     })
-}
-
-/// The one field this router reads: `detail.data.type`.
-#[derive(Deserialize)]
-struct Detail<'a> {
-    #[serde(borrow)]
-    data: Log<'a>,
-}
-
-#[derive(Deserialize)]
-struct Log<'a> {
-    #[serde(rename = "type", borrow)]
-    code: Cow<'a, str>,
 }
 
 struct RouteByCategory;
@@ -126,16 +92,12 @@ fn to(bus: &str) -> Vec<Destination> {
 
 impl Router for RouteByCategory {
     fn route(event: Event) -> Vec<Destination> {
-        let code = serde_json::from_str::<Detail>(&event.detail)
-            .map(|detail| detail.data.code)
-            .unwrap_or_default();
+        let code = auth0_rules::log_type(&event.detail).unwrap_or_default();
         let settings = settings();
-        if SECURITY_TYPES.contains(&code.as_ref()) {
-            to(&settings.security)
-        } else if AUDIT_TYPES.contains(&code.as_ref()) {
-            to(&settings.audit)
-        } else {
-            to("")
+        match auth0_rules::category(&code) {
+            Category::Security => to(&settings.security),
+            Category::Audit => to(&settings.audit),
+            Category::Other => to(""),
         }
     }
 }
