@@ -505,6 +505,7 @@ impl Host {
                 .await
                 .map_err(|_| Error::Panicked("delivery task"))?;
         }
+        self.inner.health.note_deliveries();
         Ok(self.health())
     }
 }

@@ -20,9 +20,14 @@ use std::time::Instant;
 pub use crate::delivery::Routed;
 use crate::delivery::{EntryProblem, check_detail_type, check_source, validate};
 use crate::event::Event;
+use crate::health::PluginTally;
 use crate::plugin::{
-    CallError, OnError, PluginInstance, PluginSet, Role, WitDestination, WitEvent,
+    CallError, Merged, OnError, PluginInstance, PluginSet, Projection, Projector, Role, Spans,
+    WitDestination, WitEvent,
 };
+
+/// Events a pipeline runs between two additions of its tallies to the shared counters.
+pub const FLUSH_EVERY: u32 = 256;
 
 /// What became of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +94,16 @@ pub struct Pipeline {
     filters: Vec<usize>,
     transformers: Vec<usize>,
     routers: Vec<usize>,
+    /// Each plugin's projection, if its sidecar declares one.
+    projections: Vec<Option<Projection>>,
+    /// All of them together, when there is one.
+    projector: Option<Projector>,
+    /// The projected detail of the call in progress; its allocation is reused.
+    scratch: String,
+    /// Per plugin, what was counted since the last [`flush_counters`](Self::flush_counters).
+    tallies: Vec<PluginTally>,
+    /// Events run since then.
+    unflushed: u32,
     default_bus: String,
     rules: OutputRules,
 }
@@ -150,6 +165,20 @@ impl Pipeline {
             transformers: of_role(Role::Transformer),
             routers: of_role(Role::Router),
             instances: set.plugins().iter().map(|_| None).collect(),
+            projections: set
+                .plugins()
+                .iter()
+                .map(|p| p.settings().projection.clone())
+                .collect(),
+            projector: Projector::new(
+                &set.plugins()
+                    .iter()
+                    .map(|p| p.settings().projection.as_ref())
+                    .collect::<Vec<_>>(),
+            ),
+            scratch: String::new(),
+            tallies: vec![PluginTally::default(); set.plugins().len()],
+            unflushed: 0,
             set,
             default_bus: default_bus.into(),
             rules,
@@ -163,13 +192,27 @@ impl Pipeline {
 
     /// Runs `event` through the set.
     pub fn run(&mut self, event: Event) -> Outcome {
+        let outcome = self.run_stages(event);
+        self.count_event();
+        outcome
+    }
+
+    fn run_stages(&mut self, event: Event) -> Outcome {
         let mut event = to_wit(event);
+        let mut state = DetailState::default();
         for k in 0..self.filters.len() {
             let i = self.filters[k];
-            match self.call(i, |instance| instance.filter(&event)) {
-                Ok(true) => self.plugin_counters(i).record_verdict(true),
+            match self
+                .call_on(i, &mut event, &mut state, PluginInstance::filter)
+                .0
+            {
+                Ok(true) => {
+                    self.tallies[i].kept += 1;
+                    self.tallies[i].ok += 1;
+                }
                 Ok(false) => {
-                    self.plugin_counters(i).record_verdict(false);
+                    self.tallies[i].dropped += 1;
+                    self.tallies[i].ok += 1;
                     return Outcome::Filtered {
                         plugin: self.set.plugins()[i].name().to_string(),
                     };
@@ -181,19 +224,20 @@ impl Pipeline {
                 }
             }
         }
-        let mut checked = false;
         for k in 0..self.transformers.len() {
             let i = self.transformers[k];
-            let result = match self.call(i, |instance| instance.transform(&event)) {
-                Ok(Ok(next)) => self.check_output(next),
+            let (answer, projected) =
+                self.call_on(i, &mut event, &mut state, PluginInstance::transform);
+            let result = match answer {
+                Ok(Ok(next)) => self.transformed(i, &mut event, &state, projected, next),
                 Ok(Err(reason)) => Err(Fault::new("plugin-error", reason)),
                 Err(fault) => Err(fault),
             };
             match result {
-                Ok(next) => {
-                    self.plugin_counters(i).record_ok();
+                Ok((next, next_state)) => {
+                    self.tallies[i].ok += 1;
                     event = next;
-                    checked = true;
+                    state = next_state;
                 }
                 Err(fault) => {
                     if let Some(failed) = self.contain(i, fault, &event) {
@@ -206,11 +250,12 @@ impl Pipeline {
         for k in 0..self.routers.len() {
             let i = self.routers[k];
             let answer = self
-                .call(i, |instance| instance.route(&event))
+                .call_on(i, &mut event, &mut state, PluginInstance::route)
+                .0
                 .and_then(|answer| self.check_destinations(answer));
             match answer {
                 Ok(answer) => {
-                    self.plugin_counters(i).record_ok();
+                    self.tallies[i].ok += 1;
                     for destination in answer {
                         if !destinations.contains(&destination) {
                             destinations.push(destination);
@@ -225,6 +270,10 @@ impl Pipeline {
             }
         }
 
+        // Entries whose detail is known good skip the check on the way to delivery.
+        let checked = state.valid
+            && check_source(&event.source).is_ok()
+            && check_detail_type(&event.detail_type).is_ok();
         let event = from_wit(event);
         if destinations.is_empty() {
             return Outcome::Routed {
@@ -261,8 +310,25 @@ impl Pipeline {
         Outcome::Routed { entries, checked }
     }
 
-    fn plugin_counters(&self, index: usize) -> &crate::health::PluginCounters {
-        self.set.plugins()[index].counters()
+    /// Adds this pipeline's tallies to the plugins' shared counters. Done every
+    /// [`FLUSH_EVERY`] events by [`run`](Self::run), before a failure is counted, when
+    /// the pipeline is dropped, and by the worker whenever its queue runs empty, so the
+    /// counters are exact whenever no event is in flight.
+    pub fn flush_counters(&mut self) {
+        for (plugin, tally) in self.set.plugins().iter().zip(&mut self.tallies) {
+            if !tally.is_empty() {
+                plugin.counters().add(tally);
+                *tally = PluginTally::default();
+            }
+        }
+        self.unflushed = 0;
+    }
+
+    fn count_event(&mut self) {
+        self.unflushed += 1;
+        if self.unflushed >= FLUSH_EVERY {
+            self.flush_counters();
+        }
     }
 
     /// Deals with plugin `index` failing on `event`: counts it, throws its instance away
@@ -271,6 +337,7 @@ impl Pipeline {
     /// go on (`None`).
     fn contain(&mut self, index: usize, fault: Fault, event: &WitEvent) -> Option<Outcome> {
         self.instances[index] = None;
+        self.flush_counters();
         let plugin = &self.set.plugins()[index];
         plugin.counters().record_error();
         if plugin.settings().on_error == OnError::Skip {
@@ -292,10 +359,59 @@ impl Pipeline {
         })))
     }
 
-    /// A transformer's output, if EventBridge would take it.
-    fn check_output(&self, next: WitEvent) -> Result<WitEvent, Fault> {
-        let next = from_wit(next);
-        let size = next.entry_size();
+    /// A transformer's answer, merged into the full detail when the call was projected
+    /// and checked against what EventBridge takes; with what is then known of its detail.
+    /// `event` keeps its detail unless the answer left it unchanged and is accepted.
+    fn transformed(
+        &self,
+        index: usize,
+        event: &mut WitEvent,
+        state: &DetailState,
+        projected: bool,
+        mut next: WitEvent,
+    ) -> Result<(WitEvent, DetailState), Fault> {
+        let mut unchanged = false;
+        let next_state = if projected {
+            let projector = self.projector.as_ref().expect("a projected call");
+            let projection = self.projections[index].as_ref().expect("a projected call");
+            let spans = state
+                .spans()
+                .expect("a projected call had its fields found");
+            let merged = projector
+                .merge(index, projection, &event.detail, spans, &next.detail)
+                .map_err(|reason| Fault::new("malformed-output", reason))?;
+            match merged {
+                Merged::Unchanged => {
+                    unchanged = true;
+                    next.detail = String::new();
+                    state.clone()
+                }
+                Merged::Changed { detail, spans } => {
+                    next.detail = detail;
+                    // The scanned detail passed the checks and the merged values did too.
+                    DetailState {
+                        scan: spans.map(Some),
+                        valid: true,
+                    }
+                }
+            }
+        } else {
+            DetailState {
+                scan: None,
+                valid: true,
+            }
+        };
+        let detail_len = if unchanged {
+            event.detail.len()
+        } else {
+            next.detail.len()
+        };
+        let time = if next.time.is_empty() { 0 } else { 14 };
+        let size = time
+            + next.source.len()
+            + next.detail_type.len()
+            + detail_len
+            + next.resources.iter().map(String::len).sum::<usize>();
         if size > self.rules.max_entry_bytes {
             return Err(Fault::new(
                 "oversize-output",
@@ -306,8 +422,17 @@ impl Pipeline {
                 ),
             ));
         }
-        validate(&next).map_err(|problem| Fault::new("malformed-output", problem.to_string()))?;
-        Ok(to_wit(next))
+        let malformed = |problem: EntryProblem| Fault::new("malformed-output", problem.to_string());
+        check_source(&next.source).map_err(malformed)?;
+        check_detail_type(&next.detail_type).map_err(malformed)?;
+        if unchanged {
+            next.detail = std::mem::take(&mut event.detail);
+        } else if !projected {
+            let next = from_wit(next);
+            validate(&next).map_err(malformed)?;
+            return Ok((to_wit(next), next_state));
+        }
+        Ok((next, next_state))
     }
 
     /// A router's answer with the default bus filled in, if every destination is one the
@@ -348,6 +473,54 @@ impl Pipeline {
             .collect()
     }
 
+    /// Calls plugin `index` on `event` through `call`, handing it only the fields its
+    /// projection declares, if it has one and the detail could be scanned; says whether
+    /// it did.
+    fn call_on<T>(
+        &mut self,
+        index: usize,
+        event: &mut WitEvent,
+        state: &mut DetailState,
+        call: impl FnOnce(&mut PluginInstance, &WitEvent) -> Result<T, CallError>,
+    ) -> (Result<T, Fault>, bool) {
+        let mut projected = std::mem::take(&mut self.scratch);
+        if self.project(index, event, state, &mut projected) {
+            let full = std::mem::replace(&mut event.detail, projected);
+            let result = self.call(index, |instance| call(instance, event));
+            // The buffer is kept for the next call.
+            self.scratch = std::mem::replace(&mut event.detail, full);
+            (result, true)
+        } else {
+            self.scratch = projected;
+            (self.call(index, |instance| call(instance, event)), false)
+        }
+    }
+
+    /// Writes the detail plugin `index` is to see into `out`, if it declares a
+    /// projection: the detail is scanned once, on the first projected call, and the scan
+    /// kept in `state`. `false` when the plugin is to see the whole detail.
+    fn project(
+        &self,
+        index: usize,
+        event: &WitEvent,
+        state: &mut DetailState,
+        out: &mut String,
+    ) -> bool {
+        let (Some(projector), Some(projection)) = (&self.projector, &self.projections[index])
+        else {
+            return false;
+        };
+        let scan = state
+            .scan
+            .get_or_insert_with(|| projector.scan(&event.detail));
+        let Some(spans) = scan.as_ref() else {
+            return false;
+        };
+        state.valid = true;
+        projector.project_into(index, projection, &event.detail, spans, out);
+        true
+    }
+
     /// Calls plugin `index` through `f`, instantiating it first if needed, and counts
     /// the call. A worn-out instance is dropped here; a failed one by
     /// [`contain`](Self::contain), which every failure goes through.
@@ -365,7 +538,7 @@ impl Pipeline {
                     *slot = Some(instance);
                 }
                 Err(e) => {
-                    plugin.counters().record_call(std::time::Duration::ZERO);
+                    self.tallies[index].calls += 1;
                     return Err(Fault::new("instantiate", e.to_string()));
                 }
             }
@@ -373,7 +546,9 @@ impl Pipeline {
         let instance = slot.as_mut().expect("filled above");
         let started = Instant::now();
         let result = f(instance);
-        plugin.counters().record_call(started.elapsed());
+        let tally = &mut self.tallies[index];
+        tally.calls += 1;
+        tally.busy_ns += u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         match result {
             Ok(value) => {
                 if instance.worn_out() {
@@ -393,6 +568,29 @@ impl Pipeline {
                 Err(Fault::new(trap.code, trap.reason))
             }
         }
+    }
+}
+
+/// What the pipeline knows of the current event's detail.
+#[derive(Debug, Clone, Default)]
+struct DetailState {
+    /// The projected fields' places, once scanned; `Some(None)` when the detail could not
+    /// be scanned (it is then handed over whole).
+    scan: Option<Option<Spans>>,
+    /// The detail passed EventBridge's checks: scanned, or checked as a transformer's
+    /// output.
+    valid: bool,
+}
+
+impl DetailState {
+    fn spans(&self) -> Option<&Spans> {
+        self.scan.as_ref()?.as_ref()
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.flush_counters();
     }
 }
 

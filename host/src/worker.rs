@@ -9,7 +9,7 @@ use crate::delivery::service::delivery_failure;
 use crate::delivery::{Routed, validate};
 use crate::event::Event;
 use crate::health::{Failure, Health, PluginCalls, PluginCounters, PluginInfo, Stage, rfc3339};
-use crate::pipeline::{Outcome, OutputRules, Pipeline};
+use crate::pipeline::{FLUSH_EVERY, Outcome, OutputRules, Pipeline};
 use crate::plugin::{OnError, PluginSet};
 
 /// The running plugin set, swapped whole on reload. Workers compare the generation before
@@ -69,6 +69,11 @@ pub(crate) fn plugin_infos(set: &PluginSet) -> Vec<(PluginInfo, Arc<PluginCounte
                     .iter()
                     .map(|g| format!("read-only {} = {}", g.guest, g.host.display()))
                     .collect(),
+                projection: settings
+                    .projection
+                    .as_ref()
+                    .map(|p| p.fields().to_vec())
+                    .unwrap_or_default(),
                 calls: PluginCalls::default(),
             };
             (info, Arc::clone(p.counters()))
@@ -87,14 +92,27 @@ pub(crate) fn run_worker(
 ) {
     let (mut generation, set) = slot.current();
     let mut pipeline = Pipeline::with_rules(set, default_bus, rules.clone());
+    let mut tally = WorkerTally::default();
     while let Ok(event) = work.recv_blocking() {
         if slot.generation() != generation {
             let (now, set) = slot.current();
             generation = now;
             pipeline = Pipeline::with_rules(set, default_bus, rules.clone());
         }
-        match pipeline.run(event) {
-            Outcome::Filtered { plugin } => health.record_filtered(&plugin),
+        let outcome = pipeline.run(event);
+        match &outcome {
+            Outcome::Filtered { plugin } => tally.filtered(plugin),
+            Outcome::Routed { entries, .. } => tally.routed(entries.len()),
+            Outcome::Failed(_) => {}
+        }
+        if work.is_empty() || tally.events >= FLUSH_EVERY {
+            // Nothing queued (or enough counted): the counters are made exact before
+            // this event moves on.
+            pipeline.flush_counters();
+            tally.flush(health);
+        }
+        match outcome {
+            Outcome::Filtered { .. } => {}
             Outcome::Failed(failure) => {
                 let failure = *failure;
                 health.record_failure(Failure {
@@ -111,7 +129,6 @@ pub(crate) fn run_worker(
                 })
             }
             Outcome::Routed { entries, checked } => {
-                health.record_routed(entries.len());
                 for entry in entries {
                     // Checked here, on the worker threads, rather than in the one
                     // delivery task: it parses the detail. A transformer's output was
@@ -141,5 +158,41 @@ pub(crate) fn run_worker(
                 }
             }
         }
+    }
+    tally.flush(health);
+}
+
+/// What a worker counted since it last reported to [`Health`].
+#[derive(Debug, Default)]
+struct WorkerTally {
+    filtered: Vec<(String, u64)>,
+    routed_events: u64,
+    routed_entries: u64,
+    events: u32,
+}
+
+impl WorkerTally {
+    fn filtered(&mut self, plugin: &str) {
+        self.events += 1;
+        match self.filtered.iter_mut().find(|(p, _)| p == plugin) {
+            Some((_, n)) => *n += 1,
+            None => self.filtered.push((plugin.to_string(), 1)),
+        }
+    }
+
+    fn routed(&mut self, entries: usize) {
+        self.events += 1;
+        self.routed_events += 1;
+        self.routed_entries += entries as u64;
+    }
+
+    fn flush(&mut self, health: &Health) {
+        if self.events > 0 {
+            health.record_pipeline(&self.filtered, self.routed_events, self.routed_entries);
+        }
+        self.filtered.clear();
+        self.routed_events = 0;
+        self.routed_entries = 0;
+        self.events = 0;
     }
 }

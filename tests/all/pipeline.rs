@@ -184,3 +184,103 @@ async fn subscribers_see_every_delivered_entry_and_send_batch_applies_backpressu
     assert_eq!(seen["sub-0"], "security");
     assert_eq!(seen["sub-1"], "default");
 }
+
+/// A copy of the example plugins with the `[projection]` tables cut out of their
+/// sidecars: every plugin is handed the whole detail.
+fn examples_without_projection(dir: std::path::PathBuf) -> std::path::PathBuf {
+    let dir = logbridge_tests::copy_of_plugins(dir);
+    let mut cut = 0;
+    for entry in std::fs::read_dir(&dir).expect("the copy") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("a sidecar");
+        let mut keep = true;
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|line| {
+                if line.starts_with('[') {
+                    keep = line.trim() != "[projection]";
+                    cut += usize::from(!keep);
+                }
+                keep
+            })
+            .collect();
+        std::fs::write(&path, kept.join("\n")).expect("a rewritten sidecar");
+    }
+    assert_eq!(cut, 3, "every example plugin declares a projection");
+    dir
+}
+
+#[test]
+fn projection_changes_nothing_but_what_plugins_are_handed() {
+    use logbridge::pipeline::{Outcome, Pipeline};
+    use logbridge::{Envelope, PluginEngine, PluginLimits, PluginSet};
+
+    let scratch = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let whole = examples_without_projection(scratch.join("pipeline-whole-detail"));
+    let engine = PluginEngine::new(PluginLimits::default()).expect("engine");
+    let projected = PluginSet::load_dir(&engine, &plugins_dir()).expect("projected set");
+    let unprojected = PluginSet::load_dir(&engine, &whole).expect("whole-detail set");
+    assert!(
+        projected
+            .plugins()
+            .iter()
+            .all(|p| p.settings().projection.is_some())
+    );
+    assert!(
+        unprojected
+            .plugins()
+            .iter()
+            .all(|p| p.settings().projection.is_none())
+    );
+    let mut a = Pipeline::new(std::sync::Arc::new(projected), "default");
+    let mut b = Pipeline::new(std::sync::Arc::new(unprojected), "default");
+
+    let mut text = generate_logs(3000, 23, &[]).expect("logs");
+    text += &generate_logs(300, 5, &["--edge-cases"]).expect("edge-case logs");
+    // Values the redactor removes or keeps, in every position within `data`.
+    for (n, data) in [
+        r#"{"ip":"not-an-ip","type":"s","user_name":"a@b.example"}"#,
+        r#"{"type":"s","ip":42,"user_name":"jane"}"#,
+        r#"{"type":"f","user_name":"x@y.example","ip":"2001:db8:4aef:6d2e::e211"}"#,
+        r#"{"type":"s","ip":null}"#,
+        r#"{"type":"fp","user_name":"a\u0040b.example","ip":"10.1.2.3"}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut log: Value = serde_json::from_str(data).unwrap();
+        log["log_id"] = json!(format!("hand-{n}"));
+        log["date"] = json!("2026-11-01T10:00:00.000Z");
+        text += &format!("{log}\n");
+    }
+    let envelope = Envelope::default();
+    let (mut routed, mut redacted, mut filtered) = (0, 0, 0);
+    for line in text.lines() {
+        let Ok(event) = envelope.auth0_event(line) else {
+            continue;
+        };
+        let original = event.detail.clone();
+        let with = a.run(event.clone());
+        let without = b.run(event);
+        assert_eq!(with, without, "for {line}");
+        match with {
+            Outcome::Routed { entries, checked } => {
+                assert!(checked, "a projected pipeline checks what it routes");
+                routed += 1;
+                redacted += usize::from(entries[0].event.detail != original);
+            }
+            Outcome::Filtered { .. } => filtered += 1,
+            // The same failure either way (asserted above), e.g. an integer EventBridge
+            // refuses.
+            Outcome::Failed(_) => {}
+        }
+    }
+    assert!(
+        routed > 1500 && filtered > 500,
+        "routed {routed}, filtered {filtered}"
+    );
+    assert!(redacted > 1000, "only {redacted} details were redacted");
+}

@@ -20,4 +20,5 @@ pub use replay::{ReplayReport, replay};
 pub use retry::{Backoff, RETRYABLE_CODES, RetryAction, RetryPolicy, SplitMix64, is_retryable};
 pub use service::{DeliveryConfig, Routed};
 pub use sink::{EntryResult, PutFuture, Sink};
+pub(crate) use validate::Checked;
 pub use validate::{EntryProblem, check_detail_type, check_source, validate};

@@ -66,7 +66,7 @@ pub fn validate(event: &Event) -> Result<(), EntryProblem> {
 
 /// Any JSON value whose integers all fit in `i64`, checked while parsing without building
 /// the value.
-struct Checked;
+pub(crate) struct Checked;
 
 impl<'de> Deserialize<'de> for Checked {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -7,9 +7,9 @@
 mod failure_log;
 mod plugin_counters;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
@@ -18,7 +18,7 @@ pub use failure_log::{
     StoredEvent, StoredFailure, rfc3339,
 };
 pub use plugin_counters::{
-    PluginCalls, PluginCounters, PluginStatus, STATUS_MIN_CALLS, STATUS_WINDOW,
+    PluginCalls, PluginCounters, PluginStatus, PluginTally, STATUS_MIN_CALLS, STATUS_WINDOW,
 };
 
 use crate::event::Event;
@@ -187,6 +187,9 @@ pub struct PluginInfo {
     pub on_error: String,
     /// What it was granted beyond the default of nothing, e.g. `read-only /data = /srv/geo`.
     pub grants: Vec<String>,
+    /// The detail fields it is handed, when its sidecar declares a projection; empty when
+    /// it sees the whole detail.
+    pub projection: Vec<String>,
     /// What this version of the plugin has done since it was loaded.
     #[serde(flatten)]
     pub calls: PluginCalls,
@@ -215,7 +218,15 @@ pub struct Health {
     /// The running plugins with their live counters; copied into reports.
     plugins: Mutex<Vec<(PluginInfo, Arc<PluginCounters>)>>,
     store: Option<Arc<dyn FailureStore>>,
+    /// Per bus: when its last delivery was written to the store, and a later delivery
+    /// not written yet.
+    noted: Mutex<HashMap<String, (Instant, Option<SystemTime>)>>,
 }
+
+/// A bus's deliveries are written to the failure log at most this often (and at once
+/// after a failure, and by [`Health::note_deliveries`]): a write per batch would cost
+/// more than the batch.
+pub const NOTE_DELIVERIES_EVERY: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -278,6 +289,25 @@ impl Health {
         });
     }
 
+    /// What a worker tallied since it last reported: events dropped per filter, and
+    /// `events` events that left the pipeline as `entries` entries. One lock for many
+    /// events.
+    pub fn record_pipeline(&self, filtered: &[(String, u64)], events: u64, entries: u64) {
+        self.update(|r| {
+            for (plugin, count) in filtered {
+                r.filtered += count;
+                match r.filtered_by.get_mut(plugin) {
+                    Some(n) => *n += count,
+                    None => {
+                        r.filtered_by.insert(plugin.clone(), *count);
+                    }
+                }
+            }
+            r.routed_events += events;
+            r.routed_entries += entries;
+        });
+    }
+
     /// An event left the pipeline as `entries` entries.
     pub fn record_routed(&self, entries: usize) {
         self.update(|r| {
@@ -286,20 +316,68 @@ impl Health {
         });
     }
 
-    /// `bus` accepted an entry.
+    /// `bus` accepted `count` entries.
     pub fn record_delivered(&self, bus: &str, count: u64) {
+        let mut was_failing = false;
         self.update(|r| {
-            let counts = r.buses.entry(bus.to_string()).or_default();
+            let counts = match r.buses.get_mut(bus) {
+                Some(counts) => counts,
+                None => r.buses.entry(bus.to_string()).or_default(),
+            };
             counts.delivered += count;
             if count > 0 {
+                was_failing = counts.failing;
                 counts.failing = false;
             }
         });
-        if count > 0
-            && let Some(store) = &self.store
-            && let Err(e) = store.record_delivered(bus, SystemTime::now())
+        if count == 0 || self.store.is_none() {
+            return;
+        }
+        let now = SystemTime::now();
+        let due = {
+            let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+            match noted.get_mut(bus) {
+                Some((at, pending)) => {
+                    if was_failing || at.elapsed() >= NOTE_DELIVERIES_EVERY {
+                        *at = Instant::now();
+                        *pending = None;
+                        true
+                    } else {
+                        *pending = Some(now);
+                        false
+                    }
+                }
+                None => {
+                    noted.insert(bus.to_string(), (Instant::now(), None));
+                    true
+                }
+            }
+        };
+        if due {
+            self.note_delivered(bus, now);
+        }
+    }
+
+    fn note_delivered(&self, bus: &str, at: SystemTime) {
+        if let Some(store) = &self.store
+            && let Err(e) = store.record_delivered(bus, at)
         {
             tracing::warn!(bus, "could not note a delivery in the failure log: {e}");
+        }
+    }
+
+    /// Writes every bus's latest delivery not yet in the failure log (they are written
+    /// at most once a second while the host runs). Called when the host shuts down.
+    pub fn note_deliveries(&self) {
+        let pending: Vec<(String, SystemTime)> = self
+            .noted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter_mut()
+            .filter_map(|(bus, (_, pending))| pending.take().map(|at| (bus.clone(), at)))
+            .collect();
+        for (bus, at) in pending {
+            self.note_delivered(&bus, at);
         }
     }
 

@@ -45,6 +45,29 @@ pub struct PluginCalls {
     pub mean_call_us: u64,
 }
 
+/// What one worker counted for one plugin since it last added it to the plugin's
+/// [`PluginCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PluginTally {
+    /// Calls made.
+    pub calls: u64,
+    /// Their time in all, in nanoseconds.
+    pub busy_ns: u64,
+    /// Events a filter kept.
+    pub kept: u64,
+    /// Events a filter dropped.
+    pub dropped: u64,
+    /// Calls that gave a usable answer (verdicts included).
+    pub ok: u64,
+}
+
+impl PluginTally {
+    /// Nothing counted yet.
+    pub fn is_empty(&self) -> bool {
+        *self == PluginTally::default()
+    }
+}
+
 /// Live counters of one loaded plugin version, updated by every worker without a lock.
 /// A replaced plugin gets fresh counters; an unchanged one keeps its own across reloads.
 #[derive(Debug)]
@@ -85,6 +108,32 @@ impl PluginCounters {
             outcomes: AtomicU64::new(0),
             window: AtomicU64::new(0),
             degraded_permille: u64::from(degraded_permille),
+        }
+    }
+
+    /// Adds what one worker tallied since it last did: `calls` calls taking `busy` in
+    /// all, filter verdicts, and `ok` calls that gave a usable answer. One update per
+    /// counter rather than one per call keeps workers from contending for these lines.
+    pub fn add(&self, tally: &PluginTally) {
+        if tally.calls > 0 {
+            self.calls.fetch_add(tally.calls, Ordering::Relaxed);
+            self.busy_ns.fetch_add(tally.busy_ns, Ordering::Relaxed);
+        }
+        if tally.kept > 0 {
+            self.kept.fetch_add(tally.kept, Ordering::Relaxed);
+        }
+        if tally.dropped > 0 {
+            self.dropped.fetch_add(tally.dropped, Ordering::Relaxed);
+        }
+        if tally.ok > 0 {
+            // `ok` successes take the next slots of the window, clearing their bits.
+            let n = self.outcomes.fetch_add(tally.ok, Ordering::Relaxed);
+            let mask = if tally.ok >= STATUS_WINDOW {
+                u64::MAX
+            } else {
+                ((1u64 << tally.ok) - 1).rotate_left((n % STATUS_WINDOW) as u32)
+            };
+            self.window.fetch_and(!mask, Ordering::Relaxed);
         }
     }
 

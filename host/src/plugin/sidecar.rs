@@ -1,5 +1,5 @@
 //! A plugin's sidecar file `NAME.toml`: the `[config]` table handed to its `init`, and how
-//! the host runs it — `[limits]`, `[failures]` and `[grants]`.
+//! the host runs it — `[limits]`, `[failures]`, `[grants]` and `[projection]`.
 //!
 //! ```toml
 //! [config]              # passed to the plugin's init, as strings
@@ -17,6 +17,9 @@
 //!
 //! [grants]
 //! read_only = { "/data" = "geoip" }   # guest path = host directory (relative: to the folder)
+//!
+//! [projection]
+//! fields = ["data.type"]    # the plugin is handed only these detail fields
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -24,7 +27,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::PluginError;
+use super::{PluginError, Projection};
 
 /// What a plugin's failures do to the event it failed on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +69,8 @@ pub struct PluginSettings {
     pub degraded_permille: Option<u16>,
     /// Directories the plugin may read. Nothing else on the host is visible to it.
     pub read_only: Vec<DirGrant>,
+    /// The detail fields the plugin reads; it is handed only these (see [`Projection`]).
+    pub projection: Option<Projection>,
 }
 
 /// A plugin's sidecar: the configuration for its `init`, and its settings.
@@ -97,6 +102,13 @@ struct RawSidecar {
     failures: RawFailures,
     #[serde(default)]
     grants: RawGrants,
+    projection: Option<RawProjection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProjection {
+    fields: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,7 +161,7 @@ fn parse(text: &str, base: &Path) -> Result<Sidecar, String> {
     let raw: RawSidecar = toml::from_str(text).map_err(|e| {
         format!(
             "{}; a sidecar has the tables `[config]` (strings for init), `[limits]`, \
-             `[failures]` and `[grants]`",
+             `[failures]`, `[grants]` and `[projection]`",
             e.message()
         )
     })?;
@@ -230,6 +242,10 @@ fn parse(text: &str, base: &Path) -> Result<Sidecar, String> {
             on_error: raw.failures.on_error,
             degraded_permille,
             read_only,
+            projection: raw
+                .projection
+                .map(|p| Projection::new(&p.fields))
+                .transpose()?,
         },
     })
 }
@@ -273,6 +289,28 @@ mod tests {
                 .unwrap_err()
                 .contains("call_timeout")
         );
+    }
+
+    #[test]
+    fn a_projection_is_read_and_checked() {
+        let sidecar = parse_here("[projection]\nfields = [\"data.type\", \"data.ip\"]\n").unwrap();
+        let projection = sidecar.settings.projection.expect("a projection");
+        assert_eq!(projection.fields(), ["data.type", "data.ip"]);
+        for (text, says) in [
+            (
+                "[projection]\nfields = []\n",
+                "`projection.fields` is empty",
+            ),
+            (
+                "[projection]\nfields = [\"data..ip\"]\n",
+                "`data..ip` is not a path",
+            ),
+            ("[projection]\nfield = [\"a\"]\n", "field"),
+            ("[projection]\nfields = \"data.type\"\n", "sequence"),
+        ] {
+            let err = parse_here(text).unwrap_err();
+            assert!(err.contains(says), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -111,10 +111,21 @@ pub(crate) fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
                 )?;
                 writeln!(
                     out,
-                    "         deadline {} ms  memory {} MiB  on error {}{}",
+                    "         deadline {} ms  memory {} MiB  on error {}{}{}",
                     plugin["call_timeout_ms"],
                     plugin["max_memory_mib"],
                     plugin["on_error"].as_str().unwrap_or("fail-event"),
+                    match plugin["projection"].as_array() {
+                        Some(fields) if !fields.is_empty() => format!(
+                            "  fields {}",
+                            fields
+                                .iter()
+                                .filter_map(serde_json::Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        ),
+                        _ => String::new(),
+                    },
                     plugin["grants"]
                         .as_array()
                         .into_iter()

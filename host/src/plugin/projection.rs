@@ -1,0 +1,877 @@
+//! Parse-once projection: a plugin that declares the detail fields it reads is handed a
+//! detail holding only those, and a transformer's answer is merged back into the full one.
+//!
+//! Most plugins look at two or three fields of a kilobyte of JSON; parsing the whole
+//! detail inside WebAssembly is what a plugin call would spend its time on. With
+//! `[projection] fields = ["data.type"]` in its sidecar, a plugin is passed
+//! `{"data":{"type":"s"}}` instead. A transformer answers in the same shape: each declared
+//! field it returns replaces the original value, each it leaves out is removed, a field it
+//! does not declare is refused, and everything else in the detail stays byte for byte.
+//!
+//! The host finds every projected plugin's fields in one borrowing scan of the detail
+//! ([`Projector::scan`]: native code, nothing built but their positions), which also
+//! checks the detail as EventBridge would, and reuses it for every plugin until a
+//! transformer changes the detail. A projected transformer's edits move the positions
+//! along instead of forcing another scan.
+//!
+//! Paths are object keys joined by dots (`data.details.ip`); a path inside an array
+//! cannot be declared. A detail that is not a JSON object EventBridge would take is
+//! handed over whole.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::delivery::Checked;
+
+/// One level of declared paths. Children are few (a handful of fields), so a list beats
+/// a map.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Node {
+    /// Index into the spans of one scan.
+    id: usize,
+    /// Some plugin declared exactly this path.
+    leaf: bool,
+    /// This node's key as a JSON string, quotes and escapes included.
+    quoted: String,
+    children: Vec<(String, Node)>,
+}
+
+impl Node {
+    fn child(&self, key: &str) -> Option<&Node> {
+        self.children.iter().find(|(k, _)| k == key).map(|(_, n)| n)
+    }
+
+    /// Adds `path`. With `covering`, a declared path swallows everything below it (one
+    /// plugin's view); without, deeper paths are kept under it (the union of plugins).
+    fn insert(&mut self, path: &str, covering: bool) {
+        let mut node = self;
+        for key in path.split('.') {
+            if covering && node.leaf {
+                return;
+            }
+            let at = match node.children.iter().position(|(k, _)| k == key) {
+                Some(at) => at,
+                None => {
+                    let child = Node {
+                        quoted: serde_json::to_string(key).expect("a string serializes"),
+                        ..Node::default()
+                    };
+                    node.children.push((key.to_string(), child));
+                    node.children.len() - 1
+                }
+            };
+            node = &mut node.children[at].1;
+        }
+        node.leaf = true;
+        if covering {
+            node.children.clear();
+        }
+    }
+
+    /// Numbers the nodes depth-first; returns how many there are.
+    fn number(&mut self) -> usize {
+        fn walk(node: &mut Node, next: &mut usize) {
+            node.id = *next;
+            *next += 1;
+            for (_, child) in &mut node.children {
+                walk(child, next);
+            }
+        }
+        let mut next = 0;
+        walk(self, &mut next);
+        next
+    }
+}
+
+/// The detail fields one plugin declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Projection {
+    fields: Vec<String>,
+    root: Node,
+    nodes: usize,
+}
+
+impl Serialize for Projection {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.fields.serialize(serializer)
+    }
+}
+
+impl Projection {
+    /// A projection over dotted `fields`, e.g. `["data.type", "data.ip"]`.
+    ///
+    /// # Errors
+    /// No fields, or a field with an empty segment (`data..ip`, `.type`).
+    pub fn new<S: AsRef<str>>(fields: &[S]) -> Result<Self, String> {
+        if fields.is_empty() {
+            return Err(
+                "`projection.fields` is empty; list the detail fields the plugin \
+                        reads, e.g. [\"data.type\"], or leave the table out"
+                    .into(),
+            );
+        }
+        let mut root = Node::default();
+        for field in fields {
+            let field = field.as_ref();
+            if field.split('.').any(str::is_empty) {
+                return Err(format!(
+                    "`projection.fields`: `{field}` is not a path; write object keys joined \
+                     by dots, e.g. `data.type`"
+                ));
+            }
+            root.insert(field, true);
+        }
+        let nodes = root.number();
+        Ok(Projection {
+            fields: fields.iter().map(|f| f.as_ref().to_string()).collect(),
+            root,
+            nodes,
+        })
+    }
+
+    /// The declared fields, as written.
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+}
+
+/// Where declared paths sit in one detail: for a declared field, its value's bytes; for
+/// an object on the way to one, an empty range saying the object is there.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Spans(Vec<Option<Range<usize>>>);
+
+/// What merging a projected transformer's answer made of the detail.
+#[derive(Debug)]
+pub(crate) enum Merged {
+    /// The answer changed nothing.
+    Unchanged,
+    /// The new detail, and where the fields sit in it — `None` when only another scan
+    /// can tell.
+    Changed {
+        detail: String,
+        spans: Option<Spans>,
+    },
+}
+
+/// The projections of one plugin set, together: scans a detail once for all of them.
+#[derive(Debug, Clone)]
+pub(crate) struct Projector {
+    root: Node,
+    nodes: usize,
+    /// Nodes with declared paths below them, by id.
+    deep: Vec<bool>,
+    /// Per plugin with a projection: its own node ids mapped to this union's.
+    maps: Vec<Option<Vec<usize>>>,
+}
+
+impl Projector {
+    /// The union of `projections` (one per plugin, in set order); `None` when no plugin
+    /// has one.
+    pub(crate) fn new(projections: &[Option<&Projection>]) -> Option<Self> {
+        if projections.iter().all(Option::is_none) {
+            return None;
+        }
+        let mut root = Node::default();
+        for projection in projections.iter().flatten() {
+            for field in &projection.fields {
+                root.insert(field, false);
+            }
+        }
+        let nodes = root.number();
+        let mut deep = vec![false; nodes];
+        fn mark(node: &Node, deep: &mut [bool]) {
+            deep[node.id] = !node.children.is_empty();
+            for (_, child) in &node.children {
+                mark(child, deep);
+            }
+        }
+        mark(&root, &mut deep);
+        let maps = projections
+            .iter()
+            .map(|projection| {
+                projection.map(|p| {
+                    let mut map = vec![0; p.nodes];
+                    fn pair(own: &Node, union: &Node, map: &mut [usize]) {
+                        map[own.id] = union.id;
+                        for (key, child) in &own.children {
+                            let union = union.child(key).expect("the union holds every path");
+                            pair(child, union, map);
+                        }
+                    }
+                    pair(&p.root, &root, &mut map);
+                    map
+                })
+            })
+            .collect();
+        Some(Projector {
+            root,
+            nodes,
+            deep,
+            maps,
+        })
+    }
+
+    /// Finds every declared field in `detail`, checking the rest as EventBridge would
+    /// (a JSON object, integers within 64 bits). `None` when the detail does not pass.
+    pub(crate) fn scan(&self, detail: &str) -> Option<Spans> {
+        let mut spans = Spans(vec![None; self.nodes]);
+        let mut de = serde_json::Deserializer::from_str(detail);
+        Walk {
+            node: &self.root,
+            spans: &mut spans,
+            base: detail.as_ptr() as usize,
+            answer: false,
+            path: String::new(),
+            top: true,
+        }
+        .deserialize(&mut de)
+        .ok()?;
+        de.end().ok()?;
+        Some(spans)
+    }
+
+    /// The detail to hand plugin `plugin`, as a new string.
+    #[cfg(test)]
+    fn project(
+        &self,
+        plugin: usize,
+        projection: &Projection,
+        detail: &str,
+        spans: &Spans,
+    ) -> String {
+        let mut out = String::new();
+        self.project_into(plugin, projection, detail, spans, &mut out);
+        out
+    }
+
+    /// Writes the detail to hand plugin `plugin` into `out` (emptied first): only its
+    /// declared fields, cut from `detail` whose fields sit at `spans`.
+    pub(crate) fn project_into(
+        &self,
+        plugin: usize,
+        projection: &Projection,
+        detail: &str,
+        spans: &Spans,
+        out: &mut String,
+    ) {
+        let map = self.maps[plugin].as_deref().expect("a projected plugin");
+        out.clear();
+        write_object(&projection.root, map, detail, spans, out);
+    }
+
+    /// Merges plugin `plugin`'s answer (in its projected shape) into `detail`, whose
+    /// fields sit at `spans`: declared fields present in `answer` replace the original
+    /// values, declared fields missing from it are removed.
+    ///
+    /// # Errors
+    /// `answer` is not a JSON object, has fields the plugin does not declare, puts
+    /// something other than an object where a declared path needs one, or holds what
+    /// EventBridge would refuse (an integer beyond 64 bits).
+    pub(crate) fn merge(
+        &self,
+        plugin: usize,
+        projection: &Projection,
+        detail: &str,
+        spans: &Spans,
+        answer: &str,
+    ) -> Result<Merged, String> {
+        let map = self.maps[plugin].as_deref().expect("a projected plugin");
+        let mut given = Spans(vec![None; projection.nodes]);
+        let mut de = serde_json::Deserializer::from_str(answer);
+        Walk {
+            node: &projection.root,
+            spans: &mut given,
+            base: answer.as_ptr() as usize,
+            answer: true,
+            path: String::new(),
+            top: true,
+        }
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| format!("the transformed detail does not fit the projection: {e}"))?;
+
+        let mut leaves = Vec::new();
+        collect_leaves(&projection.root, "", &mut leaves);
+        // (union node, bytes to replace in `detail`, new text)
+        let mut edits: Vec<(usize, Range<usize>, &str)> = Vec::new();
+        let mut general = false;
+        for (key, node) in leaves {
+            let union = map[node.id];
+            match (&spans.0[union], &given.0[node.id]) {
+                (Some(at), Some(new)) => {
+                    if detail[at.clone()] != answer[new.clone()] {
+                        edits.push((union, at.clone(), &answer[new.clone()]));
+                    }
+                }
+                (Some(at), None) => match member_span(detail, key, at.clone()) {
+                    Some(member) => edits.push((union, member, "")),
+                    None => general = true,
+                },
+                (None, Some(_)) => general = true,
+                (None, None) => {}
+            }
+        }
+        edits.sort_by_key(|(_, range, _)| range.start);
+        // Two removals sharing a comma overlap: left to the general path.
+        general |= edits.windows(2).any(|w| w[1].1.start < w[0].1.end);
+        if general {
+            let merged = merge_by_value(&projection.root, detail, answer)?;
+            return Ok(Merged::Changed {
+                detail: merged,
+                spans: None,
+            });
+        }
+        if edits.is_empty() {
+            return Ok(Merged::Unchanged);
+        }
+        let mut merged = String::with_capacity(detail.len() + 16);
+        let mut at = 0;
+        for (_, range, text) in &edits {
+            merged.push_str(&detail[at..range.start]);
+            merged.push_str(text);
+            at = range.end;
+        }
+        merged.push_str(&detail[at..]);
+        let spans = self.shift(spans, &edits);
+        Ok(Merged::Changed {
+            detail: merged,
+            spans,
+        })
+    }
+
+    /// `spans` after `edits` (sorted, disjoint); `None` when an edited field had declared
+    /// fields inside it, whose new places only a scan can tell.
+    fn shift(&self, spans: &Spans, edits: &[(usize, Range<usize>, &str)]) -> Option<Spans> {
+        if edits.iter().any(|(union, _, _)| self.deep[*union]) {
+            return None;
+        }
+        let mut shifted = spans.clone();
+        for (id, span) in shifted.0.iter_mut().enumerate() {
+            let Some(range) = span else { continue };
+            if range.start == range.end {
+                continue; // an object marker, not a place
+            }
+            if let Some(k) = edits.iter().position(|(union, _, _)| *union == id) {
+                let (_, edited, text) = &edits[k];
+                let start = moved(edited.start, &edits[..k]);
+                *span = if text.is_empty() {
+                    None
+                } else {
+                    Some(start..start + text.len())
+                };
+            } else {
+                *span = Some(moved(range.start, edits)..moved(range.end, edits));
+            }
+        }
+        Some(shifted)
+    }
+}
+
+/// Where byte `at` of the old text is after `edits` before it.
+fn moved(at: usize, edits: &[(usize, Range<usize>, &str)]) -> usize {
+    let mut to = at as isize;
+    for (_, range, text) in edits {
+        if range.end <= at {
+            to += text.len() as isize - range.len() as isize;
+        }
+    }
+    to as usize
+}
+
+/// Every declared leaf below `node`, with its own key.
+fn collect_leaves<'a>(node: &'a Node, key: &'a str, out: &mut Vec<(&'a str, &'a Node)>) {
+    if node.leaf {
+        out.push((key, node));
+    }
+    for (k, child) in &node.children {
+        collect_leaves(child, k, out);
+    }
+}
+
+/// Writes the projected object for `node` (a plugin's) into `out`.
+fn write_object(node: &Node, map: &[usize], detail: &str, spans: &Spans, out: &mut String) {
+    out.push('{');
+    let mut first = true;
+    for (_, child) in &node.children {
+        let Some(at) = &spans.0[map[child.id]] else {
+            continue;
+        };
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&child.quoted);
+        out.push(':');
+        if child.leaf {
+            out.push_str(&detail[at.clone()]);
+        } else {
+            write_object(child, map, detail, spans, out);
+        }
+    }
+    out.push('}');
+}
+
+/// The general merge: both sides parsed into values, fields set and removed, the detail
+/// written anew.
+fn merge_by_value(root: &Node, detail: &str, answer: &str) -> Result<String, String> {
+    let mut full: Value =
+        serde_json::from_str(detail).map_err(|e| format!("the detail is not JSON: {e}"))?;
+    let answer: Value = serde_json::from_str(answer)
+        .map_err(|e| format!("the transformed detail is not JSON: {e}"))?;
+    merge_value(root, &mut full, Some(&answer));
+    Ok(full.to_string())
+}
+
+fn merge_value(node: &Node, full: &mut Value, answer: Option<&Value>) {
+    let Value::Object(map) = full else {
+        return;
+    };
+    for (key, child) in &node.children {
+        let given = answer.and_then(|a| a.get(key));
+        if child.leaf {
+            match given {
+                Some(value) => {
+                    map.insert(key.clone(), value.clone());
+                }
+                None => {
+                    map.remove(key);
+                }
+            }
+        } else if let Some(inner) = map.get_mut(key) {
+            merge_value(child, inner, given);
+        } else if let Some(given) = given {
+            let mut inner = Value::Object(serde_json::Map::new());
+            merge_value(child, &mut inner, Some(given));
+            map.insert(key.clone(), inner);
+        }
+    }
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// The text to cut to remove member `"key": value` (value at `value`), with the comma
+/// that separates it from a neighbour; `None` when the key is written with escapes.
+fn member_span(json: &str, key: &str, value: Range<usize>) -> Option<Range<usize>> {
+    let bytes = json.as_bytes();
+    let back = |mut at: usize| {
+        while at > 0 && is_space(bytes[at - 1]) {
+            at -= 1;
+        }
+        at
+    };
+    let skip = |mut at: usize| {
+        while at < bytes.len() && is_space(bytes[at]) {
+            at += 1;
+        }
+        at
+    };
+    let colon = back(value.start);
+    if colon == 0 || bytes[colon - 1] != b':' {
+        return None;
+    }
+    let key_end = back(colon - 1);
+    let quoted = serde_json::to_string(key).ok()?;
+    let key_start = key_end.checked_sub(quoted.len())?;
+    if json.get(key_start..key_end)? != quoted {
+        return None;
+    }
+    let before = back(key_start);
+    match before.checked_sub(1).map(|at| bytes[at]) {
+        Some(b',') => Some(before - 1..value.end),
+        Some(b'{') => {
+            let after = skip(value.end);
+            match bytes.get(after) {
+                Some(b',') => Some(key_start..skip(after + 1)),
+                Some(b'}') => Some(key_start..value.end),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A map key, borrowed when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// One level of a scan: records where declared paths are and checks everything on the
+/// way (integers within 64 bits). Scanning a transformer's `answer`, a key the projection
+/// does not declare, or a non-object where it declares fields inside, is an error.
+struct Walk<'a> {
+    node: &'a Node,
+    spans: &'a mut Spans,
+    base: usize,
+    answer: bool,
+    path: String,
+    top: bool,
+}
+
+impl Walk<'_> {
+    fn not_object<E: de::Error>(&self) -> Result<(), E> {
+        if self.top {
+            Err(E::custom("the detail is not a JSON object"))
+        } else if self.answer {
+            Err(E::custom(format!(
+                "`{}` must be an object: the projection declares fields inside it",
+                self.path
+            )))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn path_to(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.spans.0[self.node.id] = Some(0..0);
+        while let Some(Key(key)) = map.next_key()? {
+            let Some(child) = self.node.child(&key) else {
+                if self.answer {
+                    return Err(de::Error::custom(format!(
+                        "the answer has `{}`, which is not among the fields the plugin's \
+                         projection declares; declare it in `projection.fields` or leave it out",
+                        self.path_to(&key)
+                    )));
+                }
+                map.next_value::<Checked>()?;
+                continue;
+            };
+            if child.leaf {
+                let raw: &'de RawValue = map.next_value()?;
+                serde_json::from_str::<Checked>(raw.get()).map_err(de::Error::custom)?;
+                let start = raw.get().as_ptr() as usize - self.base;
+                self.spans.0[child.id] = Some(start..start + raw.get().len());
+                if !child.children.is_empty() {
+                    // Other plugins declared fields inside this one: look inside it too.
+                    let path = self.path_to(&key);
+                    let mut inner = serde_json::Deserializer::from_str(raw.get());
+                    Walk {
+                        node: child,
+                        spans: &mut *self.spans,
+                        base: self.base,
+                        answer: self.answer,
+                        path,
+                        top: false,
+                    }
+                    .deserialize(&mut inner)
+                    .map_err(de::Error::custom)?;
+                    // The leaf's own span, not the object marker the walk left.
+                    self.spans.0[child.id] = Some(start..start + raw.get().len());
+                }
+            } else {
+                let path = self.path_to(&key);
+                map.next_value_seed(Walk {
+                    node: child,
+                    spans: &mut *self.spans,
+                    base: self.base,
+                    answer: self.answer,
+                    path,
+                    top: false,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        self.not_object()
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.not_object()
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.not_object()
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<(), E> {
+        if n > i64::MAX as u64 {
+            return Err(E::custom(format!(
+                "the integer {n} does not fit in a signed 64-bit integer"
+            )));
+        }
+        self.not_object()
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.not_object()
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.not_object()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.not_object()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = r#"{"log_id":"1","data":{"type":"s","user_name":"jane@example.com","ip":"203.0.113.7","details":{"ip":"x"},"list":[1,{"type":"no"}]}}"#;
+
+    /// A projector over one plugin's `fields`.
+    fn one(fields: &[&str]) -> (Projection, Projector) {
+        let p = Projection::new(fields).unwrap();
+        let projector = Projector::new(&[Some(&p)]).unwrap();
+        (p, projector)
+    }
+
+    fn project(fields: &[&str], detail: &str) -> String {
+        let (p, projector) = one(fields);
+        let spans = projector.scan(detail).unwrap();
+        projector.project(0, &p, detail, &spans)
+    }
+
+    fn merged(fields: &[&str], detail: &str, answer: &str) -> Result<String, String> {
+        let (p, projector) = one(fields);
+        let spans = projector.scan(detail).unwrap();
+        Ok(match projector.merge(0, &p, detail, &spans, answer)? {
+            Merged::Unchanged => detail.to_string(),
+            Merged::Changed { detail, .. } => detail,
+        })
+    }
+
+    #[test]
+    fn hands_over_only_the_declared_fields() {
+        assert_eq!(project(&["data.type"], LOG), r#"{"data":{"type":"s"}}"#);
+        assert_eq!(
+            project(&["data.ip", "data.user_name", "log_id"], LOG),
+            r#"{"data":{"ip":"203.0.113.7","user_name":"jane@example.com"},"log_id":"1"}"#
+        );
+        assert_eq!(
+            project(&["data.details"], LOG),
+            r#"{"data":{"details":{"ip":"x"}}}"#
+        );
+        // A shorter path covers a longer one, in either order.
+        assert_eq!(
+            project(&["data.details.ip", "data.details"], LOG),
+            r#"{"data":{"details":{"ip":"x"}}}"#
+        );
+    }
+
+    #[test]
+    fn absent_fields_are_left_out_but_their_objects_stay() {
+        assert_eq!(project(&["data.nope"], LOG), r#"{"data":{}}"#);
+        assert_eq!(project(&["other.type"], LOG), "{}");
+        // Not an object on the way: nothing to hand over.
+        assert_eq!(project(&["log_id.x"], LOG), "{}");
+    }
+
+    #[test]
+    fn escaped_keys_and_values_are_found() {
+        let detail = r#"{"d\u0061ta":{"type":"a\"b"}}"#;
+        assert_eq!(
+            project(&["data.type"], detail),
+            r#"{"data":{"type":"a\"b"}}"#
+        );
+    }
+
+    #[test]
+    fn a_detail_eventbridge_would_refuse_is_not_projected() {
+        let (_, projector) = one(&["data.type"]);
+        assert!(projector.scan("[1,2]").is_none());
+        assert!(projector.scan("not json").is_none());
+        assert!(projector.scan(r#"{"data":1} trailing"#).is_none());
+        // Integers beyond 64 bits, in a declared field or anywhere else.
+        assert!(
+            projector
+                .scan(r#"{"data":{"type":18446744073709551615}}"#)
+                .is_none()
+        );
+        assert!(projector.scan(r#"{"x":[18446744073709551615]}"#).is_none());
+        assert!(projector.scan(r#"{"data":18446744073709551615}"#).is_none());
+    }
+
+    #[test]
+    fn rejects_paths_that_are_not_paths() {
+        assert!(Projection::new::<&str>(&[]).is_err());
+        assert!(
+            Projection::new(&["data..type"])
+                .unwrap_err()
+                .contains("not a path")
+        );
+        assert!(Projection::new(&[".type"]).is_err());
+    }
+
+    #[test]
+    fn plugins_share_one_scan_even_when_their_paths_nest() {
+        let wide = Projection::new(&["data.details"]).unwrap();
+        let narrow = Projection::new(&["data.details.ip", "data.type"]).unwrap();
+        let projector = Projector::new(&[Some(&wide), None, Some(&narrow)]).unwrap();
+        let spans = projector.scan(LOG).unwrap();
+        assert_eq!(
+            projector.project(0, &wide, LOG, &spans),
+            r#"{"data":{"details":{"ip":"x"}}}"#
+        );
+        assert_eq!(
+            projector.project(2, &narrow, LOG, &spans),
+            r#"{"data":{"details":{"ip":"x"},"type":"s"}}"#
+        );
+    }
+
+    #[test]
+    fn merge_replaces_and_removes_in_place() {
+        let out = merged(
+            &["data.user_name", "data.ip"],
+            LOG,
+            r#"{"data":{"user_name":"***@example.com"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            r#"{"log_id":"1","data":{"type":"s","user_name":"***@example.com","details":{"ip":"x"},"list":[1,{"type":"no"}]}}"#
+        );
+        let (p, projector) = one(&["data.type"]);
+        let spans = projector.scan(LOG).unwrap();
+        assert!(matches!(
+            projector.merge(0, &p, LOG, &spans, r#"{"data":{"type":"s"}}"#),
+            Ok(Merged::Unchanged)
+        ));
+    }
+
+    #[test]
+    fn positions_follow_the_edits() {
+        // A transformer edits, a later plugin reads a field after the edit.
+        let redact = Projection::new(&["data.user_name", "data.ip"]).unwrap();
+        let route = Projection::new(&["data.details", "data.type"]).unwrap();
+        let projector = Projector::new(&[Some(&redact), Some(&route)]).unwrap();
+        let spans = projector.scan(LOG).unwrap();
+        let Merged::Changed {
+            detail,
+            spans: Some(spans),
+        } = projector
+            .merge(0, &redact, LOG, &spans, r#"{"data":{"user_name":"***"}}"#)
+            .unwrap()
+        else {
+            panic!("expected an in-place merge");
+        };
+        assert_eq!(
+            projector.project(1, &route, &detail, &spans),
+            r#"{"data":{"details":{"ip":"x"},"type":"s"}}"#
+        );
+        assert_eq!(
+            projector.project(0, &redact, &detail, &spans),
+            r#"{"data":{"user_name":"***"}}"#
+        );
+        // The same as scanning the new detail afresh.
+        let fresh = projector.scan(&detail).unwrap();
+        assert_eq!(fresh.0, spans.0);
+    }
+
+    #[test]
+    fn an_edit_with_declared_fields_inside_asks_for_a_new_scan() {
+        let outer = Projection::new(&["data.details"]).unwrap();
+        let inner = Projection::new(&["data.details.ip"]).unwrap();
+        let projector = Projector::new(&[Some(&outer), Some(&inner)]).unwrap();
+        let spans = projector.scan(LOG).unwrap();
+        let merged = projector
+            .merge(0, &outer, LOG, &spans, r#"{"data":{"details":{"ip":"y"}}}"#)
+            .unwrap();
+        assert!(matches!(merged, Merged::Changed { spans: None, .. }));
+    }
+
+    #[test]
+    fn merge_inserts_through_the_general_path() {
+        let out = merged(
+            &["data.new", "extra.x"],
+            LOG,
+            r#"{"data":{"new":1},"extra":{"x":true}}"#,
+        )
+        .unwrap();
+        let value: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value["data"]["new"], 1);
+        assert_eq!(value["extra"]["x"], true);
+        assert_eq!(value["data"]["type"], "s");
+    }
+
+    #[test]
+    fn merge_refuses_undeclared_or_misshapen_answers() {
+        let err = merged(&["data.ip"], LOG, r#"{"data":{"ip":"1.2.3.0","type":"x"}}"#).unwrap_err();
+        assert!(err.contains("`data.type`"), "{err}");
+        let err = merged(&["data.ip"], LOG, r#"{"data":"flat"}"#).unwrap_err();
+        assert!(err.contains("`data` must be an object"), "{err}");
+        let err = merged(&["data.ip"], LOG, "[]").unwrap_err();
+        assert!(err.contains("not a JSON object"), "{err}");
+        let err = merged(&["data.ip"], LOG, r#"{"data":{"ip":18446744073709551615}}"#).unwrap_err();
+        assert!(err.contains("64-bit"), "{err}");
+    }
+
+    #[test]
+    fn merge_agrees_with_the_general_path() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["data.ip"], r#"{"data":{"ip":"0.0.0.0"}}"#),
+            (&["data.ip"], r#"{"data":{}}"#),
+            (&["data.ip", "data.type"], r#"{"data":{"type":7}}"#),
+            (&["log_id", "data.list"], r#"{"data":{"list":[]}}"#),
+            (&["data"], r#"{"data":{"only":1}}"#),
+            // Neighbours both removed: the first one's comma is the second one's too.
+            (&["data.type", "data.user_name"], r#"{"data":{}}"#),
+            (&["data.user_name", "data.ip"], r#"{}"#),
+        ];
+        for (fields, answer) in cases {
+            let (p, projector) = one(fields);
+            let spans = projector.scan(LOG).unwrap();
+            let fast = match projector.merge(0, &p, LOG, &spans, answer).unwrap() {
+                Merged::Unchanged => LOG.to_string(),
+                Merged::Changed { detail, spans } => {
+                    if let Some(spans) = spans {
+                        assert_eq!(projector.scan(&detail).unwrap().0, spans.0, "{answer}");
+                    }
+                    detail
+                }
+            };
+            let fast: Value = serde_json::from_str(&fast).unwrap();
+            let slow: Value =
+                serde_json::from_str(&merge_by_value(&p.root, LOG, answer).unwrap()).unwrap();
+            assert_eq!(fast, slow, "fields {fields:?}, answer {answer}");
+        }
+    }
+}

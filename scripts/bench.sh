@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The benchmark suite: every figure beside a baseline measured in the same run, as a ratio.
+# Builds the example plugins, generates the Auth0 logs, then runs the groups asked for:
+#
+#   scripts/bench.sh                 every group, in order
+#   scripts/bench.sh pipeline        3 plugins vs the same rules natively, one thread
+#   scripts/bench.sh scaling         the whole host, 1 vs 2 workers
+#   scripts/bench.sh delivery        PutEvents to an in-process endpoint vs a counting sink
+#   scripts/bench.sh http            HTTP ingest vs in-process ingest
+#   scripts/bench.sh reload          hot swap latency, cold start with and without the cache
+#   scripts/bench.sh rss             resident memory with 10 plugins (its own process)
+#
+# N=... sets how many logs (default 20000). Results go to stdout; BENCHMARKS.md has the
+# figures of the last full run and the machine it ran on.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+out=target/bench
+generator=${LOGBRIDGE_LOG_GENERATOR:-../shared/data/gen_auth0_logs.py}
+if [[ ! -f $generator ]]; then
+    echo "error: the Auth0 log generator is not at $generator; set LOGBRIDGE_LOG_GENERATOR" >&2
+    exit 1
+fi
+groups=("$@")
+if [[ ${#groups[@]} -eq 0 ]]; then
+    groups=(pipeline scaling delivery http reload rss)
+fi
+for group in "${groups[@]}"; do
+    case $group in
+        pipeline | scaling | delivery | http | reload | rss) ;;
+        *)
+            echo "error: unknown group '$group'; groups: pipeline scaling delivery http reload rss" >&2
+            exit 2
+            ;;
+    esac
+done
+
+scripts/build-plugins.sh "$out" >&2
+python3 "$generator" -n "${N:-20000}" --seed 7 > "$out/logs.ndjson"
+cargo build --quiet -p logbridge-examples --example bench --example bench_http --example bench_reload
+
+echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); profile: dev (dependencies and the host library at opt-level 2)"
+for group in "${groups[@]}"; do
+    echo
+    case $group in
+        http) target/debug/examples/bench_http "$out/plugins" "$out/logs.ndjson" ;;
+        reload) target/debug/examples/bench_reload "$out/plugins" ;;
+        *) target/debug/examples/bench "$out/plugins" "$out/logs.ndjson" "$group" ;;
+    esac
+done
