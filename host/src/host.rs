@@ -212,7 +212,9 @@ impl HostBuilder {
         health.set_plugins(plugin_infos(&slot.current().1));
 
         let (ingress, work) = async_channel::bounded::<Event>(self.queue_capacity);
-        let (routed_tx, routed_rx) = async_channel::bounded::<Routed>(self.queue_capacity);
+        // Workers hand routed entries over in chunks of up to ROUTED_CHUNK.
+        let (routed_tx, routed_rx) =
+            async_channel::bounded::<Vec<Routed>>(self.queue_capacity.div_ceil(16).max(4));
         let rules = OutputRules {
             buses: self.buses.map(|mut buses| {
                 buses.insert(self.default_bus.clone());
@@ -354,7 +356,8 @@ impl Host {
         Ok(())
     }
 
-    /// Events waiting for a worker.
+    /// Events waiting in the queue. Each worker also takes up to 16 queued events at a
+    /// time; those are being worked on and not counted here.
     pub fn queue_depth(&self) -> usize {
         self.inner.ingress.len()
     }

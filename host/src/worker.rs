@@ -2,6 +2,7 @@
 //! reload — and the loop that runs each event through a pipeline and hands routed
 //! entries to delivery.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -81,38 +82,54 @@ pub(crate) fn plugin_infos(set: &PluginSet) -> Vec<(PluginInfo, Arc<PluginCounte
         .collect()
 }
 
-/// A worker: takes events, runs them through its pipeline, passes routed entries on.
+/// Routed entries a worker hands to delivery at most in one go. Entries go as soon as
+/// the worker's queue is empty, so a chunk only fills up under load, where it spares the
+/// delivery task a wake-up per entry.
+pub(crate) const ROUTED_CHUNK: usize = 64;
+
+/// Events a worker takes from the queue at once (when that many are waiting).
+pub(crate) const INBOX: usize = 16;
+
+/// A worker: takes events, runs them through its pipeline, passes routed entries on in
+/// chunks.
 pub(crate) fn run_worker(
     slot: &PluginSlot,
     default_bus: &str,
     rules: &OutputRules,
     work: &async_channel::Receiver<Event>,
-    routed: &async_channel::Sender<Routed>,
+    routed: &async_channel::Sender<Vec<Routed>>,
     health: &Health,
 ) {
     let (mut generation, set) = slot.current();
     let mut pipeline = Pipeline::with_rules(set, default_bus, rules.clone());
     let mut tally = WorkerTally::default();
-    while let Ok(event) = work.recv_blocking() {
+    let mut outbox: Vec<Routed> = Vec::with_capacity(ROUTED_CHUNK);
+    let mut inbox: VecDeque<Event> = VecDeque::with_capacity(INBOX);
+    loop {
+        let event = match inbox.pop_front() {
+            Some(event) => event,
+            None => match work.recv_blocking() {
+                Ok(event) => {
+                    // Take what else is queued, up to INBOX: a sender waiting on a full
+                    // queue is then woken once for many free places, not once per event.
+                    while inbox.len() < INBOX - 1 {
+                        match work.try_recv() {
+                            Ok(more) => inbox.push_back(more),
+                            Err(_) => break,
+                        }
+                    }
+                    event
+                }
+                Err(_) => break,
+            },
+        };
         if slot.generation() != generation {
             let (now, set) = slot.current();
             generation = now;
             pipeline = Pipeline::with_rules(set, default_bus, rules.clone());
         }
-        let outcome = pipeline.run(event);
-        match &outcome {
-            Outcome::Filtered { plugin } => tally.filtered(plugin),
-            Outcome::Routed { entries, .. } => tally.routed(entries.len()),
-            Outcome::Failed(_) => {}
-        }
-        if work.is_empty() || tally.events >= FLUSH_EVERY {
-            // Nothing queued (or enough counted): the counters are made exact before
-            // this event moves on.
-            pipeline.flush_counters();
-            tally.flush(health);
-        }
-        match outcome {
-            Outcome::Filtered { .. } => {}
+        match pipeline.run(event) {
+            Outcome::Filtered { plugin } => tally.filtered(&plugin),
             Outcome::Failed(failure) => {
                 let failure = *failure;
                 health.record_failure(Failure {
@@ -129,10 +146,11 @@ pub(crate) fn run_worker(
                 })
             }
             Outcome::Routed { entries, checked } => {
+                tally.routed(entries.len());
                 for entry in entries {
                     // Checked here, on the worker threads, rather than in the one
-                    // delivery task: it parses the detail. A transformer's output was
-                    // checked as it left the transformer.
+                    // delivery task: it parses the detail. What the pipeline checked
+                    // (a transformer's output, a scanned detail) is not checked again.
                     if !checked && let Err(problem) = validate(&entry.event) {
                         health.record_failure(delivery_failure(
                             &entry.bus,
@@ -144,22 +162,47 @@ pub(crate) fn run_worker(
                         ));
                         continue;
                     }
-                    if let Err(lost) = routed.send_blocking(entry) {
-                        let entry = lost.into_inner();
-                        health.record_failure(delivery_failure(
-                            &entry.bus,
-                            entry.event,
-                            "DeliveryStopped",
-                            "the delivery task stopped before this entry was sent".into(),
-                            0,
-                            std::time::SystemTime::now(),
-                        ));
-                    }
+                    outbox.push(entry);
                 }
             }
         }
+        let idle = inbox.is_empty() && work.is_empty();
+        if idle || tally.events >= FLUSH_EVERY {
+            // Nothing queued (or enough counted): the counters are made exact before
+            // the entries move on.
+            pipeline.flush_counters();
+            tally.flush(health);
+        }
+        if idle || outbox.len() >= ROUTED_CHUNK {
+            hand_off(&mut outbox, routed, health);
+        }
     }
     tally.flush(health);
+    hand_off(&mut outbox, routed, health);
+}
+
+/// Passes the entries in `outbox` to delivery; if delivery has stopped, they are failures.
+fn hand_off(
+    outbox: &mut Vec<Routed>,
+    routed: &async_channel::Sender<Vec<Routed>>,
+    health: &Health,
+) {
+    if outbox.is_empty() {
+        return;
+    }
+    let chunk = std::mem::replace(outbox, Vec::with_capacity(ROUTED_CHUNK));
+    if let Err(lost) = routed.send_blocking(chunk) {
+        for entry in lost.into_inner() {
+            health.record_failure(delivery_failure(
+                &entry.bus,
+                entry.event,
+                "DeliveryStopped",
+                "the delivery task stopped before this entry was sent".into(),
+                0,
+                std::time::SystemTime::now(),
+            ));
+        }
+    }
 }
 
 /// What a worker counted since it last reported to [`Health`].

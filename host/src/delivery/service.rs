@@ -113,7 +113,7 @@ impl BatchOutcome {
 /// Runs until `routed` is closed and every batch has been answered for good. Entries
 /// are expected to have passed [`super::validate`] already (the workers check them).
 pub(crate) async fn run(
-    routed: async_channel::Receiver<Routed>,
+    routed: async_channel::Receiver<Vec<Routed>>,
     sink: Arc<dyn Sink>,
     config: DeliveryConfig,
     health: Arc<Health>,
@@ -140,16 +140,28 @@ pub(crate) async fn run(
         let due = batcher.next_due();
         tokio::select! {
             next = routed.recv() => match next {
-                Ok(Routed { bus, event }) => {
-                    match batcher.push(&bus, event, Instant::now()) {
-                        Ok(ready) => ready.into_iter().for_each(|b| send(&mut in_flight, b)),
-                        Err(oversize) => {
-                            let message = format!(
-                                "the entry is {} bytes as EventBridge counts them; a PutEvents \
-                                 request may carry at most {} bytes",
-                                oversize.bytes, oversize.limit
-                            );
-                            health.record_failure(delivery_failure(&oversize.bus, oversize.event, "EntryTooLarge", message, 0, SystemTime::now()));
+                Ok(chunk) => {
+                    let now = Instant::now();
+                    for Routed { bus, event } in chunk {
+                        match batcher.push(&bus, event, now) {
+                            Ok(ready) => {
+                                for batch in ready {
+                                    // A chunk may fill several batches: still no more
+                                    // than `max_in_flight` calls at once.
+                                    while in_flight.len() >= config.max_in_flight.max(1) {
+                                        in_flight.join_next().await;
+                                    }
+                                    send(&mut in_flight, batch);
+                                }
+                            }
+                            Err(oversize) => {
+                                let message = format!(
+                                    "the entry is {} bytes as EventBridge counts them; a \
+                                     PutEvents request may carry at most {} bytes",
+                                    oversize.bytes, oversize.limit
+                                );
+                                health.record_failure(delivery_failure(&oversize.bus, oversize.event, "EntryTooLarge", message, 0, SystemTime::now()));
+                            }
                         }
                     }
                 }
