@@ -220,20 +220,7 @@ impl Projector {
     /// Finds every declared field in `detail`, checking the rest as EventBridge would
     /// (a JSON object, integers within 64 bits). `None` when the detail does not pass.
     pub(crate) fn scan(&self, detail: &str) -> Option<Spans> {
-        let mut spans = Spans(vec![None; self.nodes]);
-        let mut de = serde_json::Deserializer::from_str(detail);
-        Walk {
-            node: &self.root,
-            spans: &mut spans,
-            base: detail.as_ptr() as usize,
-            answer: false,
-            path: String::new(),
-            top: true,
-        }
-        .deserialize(&mut de)
-        .ok()?;
-        de.end().ok()?;
-        Some(spans)
+        walk(&self.root, self.nodes, detail, false).ok()
     }
 
     /// The detail to hand plugin `plugin`, as a new string.
@@ -282,19 +269,8 @@ impl Projector {
         answer: &str,
     ) -> Result<Merged, String> {
         let map = self.maps[plugin].as_deref().expect("a projected plugin");
-        let mut given = Spans(vec![None; projection.nodes]);
-        let mut de = serde_json::Deserializer::from_str(answer);
-        Walk {
-            node: &projection.root,
-            spans: &mut given,
-            base: answer.as_ptr() as usize,
-            answer: true,
-            path: String::new(),
-            top: true,
-        }
-        .deserialize(&mut de)
-        .and_then(|()| de.end())
-        .map_err(|e| format!("the transformed detail does not fit the projection: {e}"))?;
+        let given = walk(&projection.root, projection.nodes, answer, true)
+            .map_err(|e| format!("the transformed detail does not fit the projection: {e}"))?;
 
         let mut leaves = Vec::new();
         collect_leaves(&projection.root, "", &mut leaves);
@@ -371,6 +347,24 @@ impl Projector {
         }
         Some(shifted)
     }
+}
+
+/// Scans all of `json` for the paths below `root` (numbered up to `nodes`); `answer`
+/// makes it strict, as for a transformer's answer (see [`Walk`]).
+fn walk(root: &Node, nodes: usize, json: &str, answer: bool) -> Result<Spans, serde_json::Error> {
+    let mut spans = Spans(vec![None; nodes]);
+    let mut de = serde_json::Deserializer::from_str(json);
+    Walk {
+        node: root,
+        spans: &mut spans,
+        base: json.as_ptr() as usize,
+        answer,
+        path: String::new(),
+        top: true,
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok(spans)
 }
 
 /// Where byte `at` of the old text is after `edits` before it.
@@ -546,8 +540,12 @@ impl Walk<'_> {
         }
     }
 
+    /// The dotted path of `key` under this level, for an error about the answer; a scan
+    /// of the detail reports no paths and builds none.
     fn path_to(&self, key: &str) -> String {
-        if self.path.is_empty() {
+        if !self.answer {
+            String::new()
+        } else if self.path.is_empty() {
             key.to_string()
         } else {
             format!("{}.{key}", self.path)
@@ -586,7 +584,10 @@ impl<'de> Visitor<'de> for Walk<'_> {
             };
             if child.leaf {
                 let raw: &'de RawValue = map.next_value()?;
-                serde_json::from_str::<Checked>(raw.get()).map_err(de::Error::custom)?;
+                // A string holds no number to check; anything else is checked on its own.
+                if !raw.get().starts_with('"') {
+                    serde_json::from_str::<Checked>(raw.get()).map_err(de::Error::custom)?;
+                }
                 let start = raw.get().as_ptr() as usize - self.base;
                 self.spans.0[child.id] = Some(start..start + raw.get().len());
                 if !child.children.is_empty() {
