@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::delivery::service::delivery_failure;
 use crate::delivery::{Routed, validate};
@@ -87,6 +88,10 @@ pub(crate) fn plugin_infos(set: &PluginSet) -> Vec<(PluginInfo, Arc<PluginCounte
 /// delivery task a wake-up per entry.
 pub(crate) const ROUTED_CHUNK: usize = 64;
 
+/// Longest a routed entry waits in a worker's outbox for the chunk to fill, when the
+/// queue never runs empty (a flood of events that are mostly filtered, say).
+pub(crate) const ROUTED_LINGER: Duration = Duration::from_millis(5);
+
 /// Events a worker takes from the queue at once (when that many are waiting).
 pub(crate) const INBOX: usize = 16;
 
@@ -104,6 +109,8 @@ pub(crate) fn run_worker(
     let mut pipeline = Pipeline::with_rules(set, default_bus, rules.clone());
     let mut tally = WorkerTally::default();
     let mut outbox: Vec<Routed> = Vec::with_capacity(ROUTED_CHUNK);
+    // When the oldest entry in the outbox was put there.
+    let mut outbox_since: Option<Instant> = None;
     let mut inbox: VecDeque<Event> = VecDeque::with_capacity(INBOX);
     loop {
         let event = match inbox.pop_front() {
@@ -173,8 +180,14 @@ pub(crate) fn run_worker(
             pipeline.flush_counters();
             tally.flush(health);
         }
-        if idle || outbox.len() >= ROUTED_CHUNK {
+        if idle
+            || outbox.len() >= ROUTED_CHUNK
+            || outbox_since.is_some_and(|since| since.elapsed() >= ROUTED_LINGER)
+        {
             hand_off(&mut outbox, routed, health);
+            outbox_since = None;
+        } else if outbox_since.is_none() && !outbox.is_empty() {
+            outbox_since = Some(Instant::now());
         }
     }
     tally.flush(health);

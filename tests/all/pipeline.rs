@@ -256,16 +256,38 @@ fn projection_changes_nothing_but_what_plugins_are_handed() {
         log["date"] = json!("2026-11-01T10:00:00.000Z");
         text += &format!("{log}\n");
     }
+    // What the scan hands over whole: a repeated declared key, a lone surrogate.
+    text += r#"{"log_id":"dup","date":"2026-11-01T10:00:00.000Z","type":"s","ip":"1.2.3.4","ip":"5.6.7.8"}"#;
+    text += "\n";
+    text += r#"{"log_id":"sur","date":"2026-11-01T10:00:00.000Z","type":"s","user_name":"\udc00"}"#;
+    text += "\n";
     let envelope = Envelope::default();
-    let (mut routed, mut redacted, mut filtered) = (0, 0, 0);
+    let (mut routed, mut redacted, mut filtered, mut seen_odd) = (0, 0, 0, 0);
     for line in text.lines() {
         let Ok(event) = envelope.auth0_event(line) else {
             continue;
         };
         let original = event.detail.clone();
+        let id = event.id.clone();
         let with = a.run(event.clone());
         let without = b.run(event);
         assert_eq!(with, without, "for {line}");
+        match (id.as_str(), &with) {
+            ("dup", Outcome::Routed { entries, .. }) => {
+                let detail = &entries[0].event.detail;
+                assert!(
+                    !detail.contains("1.2.3.4") && !detail.contains("5.6.7.8"),
+                    "a repeated ip left unmasked: {detail}"
+                );
+                seen_odd += 1;
+            }
+            ("sur", Outcome::Failed(failure)) => {
+                assert_eq!(failure.code, "malformed-output");
+                seen_odd += 1;
+            }
+            ("dup" | "sur", other) => panic!("{id}: {other:?}"),
+            _ => {}
+        }
         match with {
             Outcome::Routed { entries, checked } => {
                 assert!(checked, "a projected pipeline checks what it routes");
@@ -283,4 +305,5 @@ fn projection_changes_nothing_but_what_plugins_are_handed() {
         "routed {routed}, filtered {filtered}"
     );
     assert!(redacted > 1000, "only {redacted} details were redacted");
+    assert_eq!(seen_odd, 2, "both odd records went through the pipeline");
 }

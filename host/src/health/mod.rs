@@ -420,6 +420,17 @@ impl Health {
                 counts.failing = true;
             }
         });
+        if failure.stage == Stage::Delivery
+            && let Some((_, pending)) = self
+                .noted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&failure.origin)
+        {
+            // A delivery held back before this failure must not be written after it:
+            // it would clear the bus's `failing since`.
+            *pending = None;
+        }
         self.remember(failure);
     }
 

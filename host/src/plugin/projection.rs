@@ -24,7 +24,6 @@ use std::ops::Range;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Serialize, Serializer};
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::delivery::Checked;
@@ -141,10 +140,23 @@ impl Projection {
     }
 }
 
-/// Where declared paths sit in one detail: for a declared field, its value's bytes; for
-/// an object on the way to one, an empty range saying the object is there.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Spans(Vec<Option<Range<usize>>>);
+/// Where declared paths sit in one detail, by node: a declared field's value bytes, and
+/// whether the value at a path is an object (known for the objects on the way to declared
+/// fields, and for declared fields with other declared fields inside).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Spans {
+    values: Vec<Option<Range<usize>>>,
+    objects: Vec<bool>,
+}
+
+impl Spans {
+    fn new(nodes: usize) -> Self {
+        Spans {
+            values: vec![None; nodes],
+            objects: vec![false; nodes],
+        }
+    }
+}
 
 /// What merging a projected transformer's answer made of the detail.
 #[derive(Debug)]
@@ -279,7 +291,7 @@ impl Projector {
         let mut general = false;
         for (key, node) in leaves {
             let union = map[node.id];
-            match (&spans.0[union], &given.0[node.id]) {
+            match (&spans.values[union], &given.values[node.id]) {
                 (Some(at), Some(new)) => {
                     if detail[at.clone()] != answer[new.clone()] {
                         edits.push((union, at.clone(), &answer[new.clone()]));
@@ -297,7 +309,7 @@ impl Projector {
         // Two removals sharing a comma overlap: left to the general path.
         general |= edits.windows(2).any(|w| w[1].1.start < w[0].1.end);
         if general {
-            let merged = merge_by_value(&projection.root, detail, answer)?;
+            let merged = rebuild(&projection.root, detail, Some(answer), "")?;
             return Ok(Merged::Changed {
                 detail: merged,
                 spans: None,
@@ -328,11 +340,8 @@ impl Projector {
             return None;
         }
         let mut shifted = spans.clone();
-        for (id, span) in shifted.0.iter_mut().enumerate() {
+        for (id, span) in shifted.values.iter_mut().enumerate() {
             let Some(range) = span else { continue };
-            if range.start == range.end {
-                continue; // an object marker, not a place
-            }
             if let Some(k) = edits.iter().position(|(union, _, _)| *union == id) {
                 let (_, edited, text) = &edits[k];
                 let start = moved(edited.start, &edits[..k]);
@@ -352,7 +361,7 @@ impl Projector {
 /// Scans all of `json` for the paths below `root` (numbered up to `nodes`); `answer`
 /// makes it strict, as for a transformer's answer (see [`Walk`]).
 fn walk(root: &Node, nodes: usize, json: &str, answer: bool) -> Result<Spans, serde_json::Error> {
-    let mut spans = Spans(vec![None; nodes]);
+    let mut spans = Spans::new(nodes);
     let mut de = serde_json::Deserializer::from_str(json);
     Walk {
         node: root,
@@ -393,7 +402,15 @@ fn write_object(node: &Node, map: &[usize], detail: &str, spans: &Spans, out: &m
     out.push('{');
     let mut first = true;
     for (_, child) in &node.children {
-        let Some(at) = &spans.0[map[child.id]] else {
+        let union = map[child.id];
+        let value = if child.leaf {
+            match &spans.values[union] {
+                Some(at) => Some(&detail[at.clone()]),
+                None => continue,
+            }
+        } else if spans.objects[union] {
+            None
+        } else {
             continue;
         };
         if !first {
@@ -402,49 +419,105 @@ fn write_object(node: &Node, map: &[usize], detail: &str, spans: &Spans, out: &m
         first = false;
         out.push_str(&child.quoted);
         out.push(':');
-        if child.leaf {
-            out.push_str(&detail[at.clone()]);
-        } else {
-            write_object(child, map, detail, spans, out);
+        match value {
+            Some(text) => out.push_str(text),
+            None => write_object(child, map, detail, spans, out),
         }
     }
     out.push('}');
 }
 
-/// The general merge: both sides parsed into values, fields set and removed, the detail
-/// written anew.
-fn merge_by_value(root: &Node, detail: &str, answer: &str) -> Result<String, String> {
-    let mut full: Value =
-        serde_json::from_str(detail).map_err(|e| format!("the detail is not JSON: {e}"))?;
-    let answer: Value = serde_json::from_str(answer)
-        .map_err(|e| format!("the transformed detail is not JSON: {e}"))?;
-    merge_value(root, &mut full, Some(&answer));
-    Ok(full.to_string())
-}
-
-fn merge_value(node: &Node, full: &mut Value, answer: Option<&Value>) {
-    let Value::Object(map) = full else {
-        return;
+/// The general merge, for what an in-place edit cannot do (a field to insert, a key
+/// written with escapes): the objects on the way to declared fields are written anew
+/// from `detail` and `answer`, members in their order; every other value is copied as it
+/// is, byte for byte. A declared field the answer has replaces the original (or is added
+/// at the end of its object), one it lacks is removed.
+fn rebuild(node: &Node, detail: &str, answer: Option<&str>, path: &str) -> Result<String, String> {
+    let members = object_members(detail).ok_or_else(|| {
+        format!("cannot merge the answer: `{path}` is not an object in the detail")
+    })?;
+    let given = match answer {
+        Some(answer) => object_members(answer)
+            .ok_or_else(|| format!("the transformed detail's `{path}` must be an object"))?,
+        None => Vec::new(),
     };
-    for (key, child) in &node.children {
-        let given = answer.and_then(|a| a.get(key));
-        if child.leaf {
-            match given {
-                Some(value) => {
-                    map.insert(key.clone(), value.clone());
-                }
-                None => {
-                    map.remove(key);
+    let find = |key: &str| given.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+    let mut out = String::with_capacity(detail.len() + 16);
+    out.push('{');
+    let mut written: Vec<&str> = Vec::new();
+    let push = |out: &mut String, key: &str, value: &str| {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(key).expect("a string serializes"));
+        out.push(':');
+        out.push_str(value);
+    };
+    for (key, value) in &members {
+        match node.child(key) {
+            None => push(&mut out, key, value.get()),
+            // A repeated declared key: the first one stands for it.
+            Some(_) if written.contains(&key.as_ref()) => {}
+            Some(child) => {
+                written.push(key);
+                let here = if path.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if child.leaf {
+                    if let Some(new) = find(key) {
+                        push(&mut out, key, new.get());
+                    }
+                } else {
+                    let inner = rebuild(child, value.get(), find(key).map(RawValue::get), &here)?;
+                    push(&mut out, key, &inner);
                 }
             }
-        } else if let Some(inner) = map.get_mut(key) {
-            merge_value(child, inner, given);
-        } else if let Some(given) = given {
-            let mut inner = Value::Object(serde_json::Map::new());
-            merge_value(child, &mut inner, Some(given));
-            map.insert(key.clone(), inner);
         }
     }
+    for (key, child) in &node.children {
+        if written.contains(&key.as_str()) {
+            continue;
+        }
+        let Some(new) = find(key) else { continue };
+        let here = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        if child.leaf {
+            push(&mut out, key, new.get());
+        } else {
+            let inner = rebuild(child, "{}", Some(new.get()), &here)?;
+            push(&mut out, key, &inner);
+        }
+    }
+    out.push('}');
+    Ok(out)
+}
+
+/// The members of a JSON object, in order, values as written; `None` when `json` is not
+/// an object.
+fn object_members(json: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
+    struct Members;
+    impl<'de> Visitor<'de> for Members {
+        type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut members = Vec::new();
+            while let Some(Key(key)) = map.next_key()? {
+                members.push((key, map.next_value()?));
+            }
+            Ok(members)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    let members = de.deserialize_map(Members).ok()?;
+    de.end().ok()?;
+    Some(members)
 }
 
 fn is_space(b: u8) -> bool {
@@ -569,7 +642,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        self.spans.0[self.node.id] = Some(0..0);
+        self.spans.objects[self.node.id] = true;
         while let Some(Key(key)) = map.next_key()? {
             let Some(child) = self.node.child(&key) else {
                 if self.answer {
@@ -582,14 +655,24 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 map.next_value::<Checked>()?;
                 continue;
             };
+            if self.spans.values[child.id].is_some() || self.spans.objects[child.id] {
+                // Which one would a plugin see, which one be edited? Neither: such a detail
+                // is handed over whole, an answer like it refused.
+                return Err(de::Error::custom(format!(
+                    "`{}` appears more than once",
+                    self.path_to(&key)
+                )));
+            }
             if child.leaf {
                 let raw: &'de RawValue = map.next_value()?;
-                // A string holds no number to check; anything else is checked on its own.
-                if !raw.get().starts_with('"') {
-                    serde_json::from_str::<Checked>(raw.get()).map_err(de::Error::custom)?;
+                // A string without escapes holds nothing to check (its escapes, and any
+                // other value, are checked on their own).
+                let text = raw.get();
+                if !text.starts_with('"') || text.contains('\\') {
+                    serde_json::from_str::<Checked>(text).map_err(de::Error::custom)?;
                 }
-                let start = raw.get().as_ptr() as usize - self.base;
-                self.spans.0[child.id] = Some(start..start + raw.get().len());
+                let start = text.as_ptr() as usize - self.base;
+                self.spans.values[child.id] = Some(start..start + text.len());
                 if !child.children.is_empty() {
                     // Other plugins declared fields inside this one: look inside it too.
                     let path = self.path_to(&key);
@@ -604,8 +687,6 @@ impl<'de> Visitor<'de> for Walk<'_> {
                     }
                     .deserialize(&mut inner)
                     .map_err(de::Error::custom)?;
-                    // The leaf's own span, not the object marker the walk left.
-                    self.spans.0[child.id] = Some(start..start + raw.get().len());
                 }
             } else {
                 let path = self.path_to(&key);
@@ -654,6 +735,8 @@ impl<'de> Visitor<'de> for Walk<'_> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     const LOG: &str = r#"{"log_id":"1","data":{"type":"s","user_name":"jane@example.com","ip":"203.0.113.7","details":{"ip":"x"},"list":[1,{"type":"no"}]}}"#;
@@ -804,7 +887,7 @@ mod tests {
         );
         // The same as scanning the new detail afresh.
         let fresh = projector.scan(&detail).unwrap();
-        assert_eq!(fresh.0, spans.0);
+        assert_eq!(fresh, spans);
     }
 
     #[test]
@@ -864,15 +947,91 @@ mod tests {
                 Merged::Unchanged => LOG.to_string(),
                 Merged::Changed { detail, spans } => {
                     if let Some(spans) = spans {
-                        assert_eq!(projector.scan(&detail).unwrap().0, spans.0, "{answer}");
+                        assert_eq!(projector.scan(&detail).unwrap(), spans, "{answer}");
                     }
                     detail
                 }
             };
             let fast: Value = serde_json::from_str(&fast).unwrap();
             let slow: Value =
-                serde_json::from_str(&merge_by_value(&p.root, LOG, answer).unwrap()).unwrap();
+                serde_json::from_str(&rebuild(&p.root, LOG, Some(answer), "").unwrap()).unwrap();
             assert_eq!(fast, slow, "fields {fields:?}, answer {answer}");
         }
+    }
+
+    #[test]
+    fn a_repeated_declared_key_is_not_projected_and_not_accepted() {
+        let (p, projector) = one(&["data.ip"]);
+        // Which `ip` would the plugin see, which one be masked? Neither: handed over whole.
+        assert!(
+            projector
+                .scan(r#"{"data":{"ip":"1.2.3.4","ip":"5.6.7.8"}}"#)
+                .is_none()
+        );
+        assert!(
+            projector
+                .scan(r#"{"data":{"ip":"1"},"data":{"ip":"2"}}"#)
+                .is_none()
+        );
+        // Undeclared keys may repeat.
+        assert!(projector.scan(r#"{"data":{"x":1,"x":2}}"#).is_some());
+        let spans = projector.scan(LOG).unwrap();
+        let err = projector
+            .merge(0, &p, LOG, &spans, r#"{"data":{"ip":"1","ip":"2"}}"#)
+            .unwrap_err();
+        assert!(err.contains("more than once"), "{err}");
+    }
+
+    #[test]
+    fn escapes_in_declared_strings_are_checked() {
+        let (_, projector) = one(&["data.user_name"]);
+        // A lone surrogate: EventBridge's check refuses it, so the scan does too.
+        assert!(
+            projector
+                .scan(r#"{"data":{"user_name":"\udc00"}}"#)
+                .is_none()
+        );
+        assert!(
+            projector
+                .scan(r#"{"data":{"user_name":"a\u0040b"}}"#)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn the_general_merge_keeps_order_and_every_other_byte() {
+        // An escaped key cannot be cut in place: the objects on the way are written anew,
+        // in their order, with every other value as it was.
+        let detail = r#"{"log_id":"1","data":{"\u0069p":"nope","n":1.50,"big":123456789012345678901234567890,"type":"s"}}"#;
+        let out = merged(&["data.ip"], detail, r#"{"data":{}}"#).unwrap();
+        assert_eq!(
+            out,
+            r#"{"log_id":"1","data":{"n":1.50,"big":123456789012345678901234567890,"type":"s"}}"#
+        );
+    }
+
+    #[test]
+    fn the_general_merge_refuses_to_write_into_what_is_not_an_object() {
+        let (p, projector) = one(&["data.new"]);
+        let detail = r#"{"data":"flat"}"#;
+        let spans = projector.scan(detail).unwrap();
+        let err = projector
+            .merge(0, &p, detail, &spans, r#"{"data":{"new":1}}"#)
+            .unwrap_err();
+        assert!(err.contains("`data` is not an object"), "{err}");
+    }
+
+    #[test]
+    fn a_nested_path_under_something_else_is_left_out() {
+        let wide = Projection::new(&["data"]).unwrap();
+        let narrow = Projection::new(&["data.x"]).unwrap();
+        let projector = Projector::new(&[Some(&wide), Some(&narrow)]).unwrap();
+        let detail = r#"{"data":"flat"}"#;
+        let spans = projector.scan(detail).unwrap();
+        assert_eq!(
+            projector.project(0, &wide, detail, &spans),
+            r#"{"data":"flat"}"#
+        );
+        assert_eq!(projector.project(1, &narrow, detail, &spans), "{}");
     }
 }
