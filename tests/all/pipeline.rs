@@ -307,3 +307,39 @@ fn projection_changes_nothing_but_what_plugins_are_handed() {
     assert!(redacted > 1000, "only {redacted} details were redacted");
     assert_eq!(seen_odd, 2, "both odd records went through the pipeline");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_routed_entry_does_not_wait_for_a_busy_queue_to_drain() {
+    // One good event, then a flood of events that all fail their check (nothing else is
+    // routed): the worker's outbox never fills, and its queue stays busy for a while.
+    let (sink, mut rx) = ChannelSink::new(16);
+    let host = Host::builder()
+        .sink(sink)
+        .workers(1)
+        .queue_capacity(200_000)
+        .build()
+        .expect("host");
+    let event = |id: String, detail: &str| logbridge::Event {
+        id,
+        source: "logbridge.auth0".into(),
+        detail_type: "Auth0 log".into(),
+        time: String::new(),
+        resources: Vec::new(),
+        detail: detail.into(),
+    };
+    let mut batch = vec![event("wanted".into(), "{}")];
+    batch.extend((0..100_000).map(|n| event(format!("bad-{n}"), "[]")));
+    let sender = host.clone();
+    let feeding = tokio::spawn(async move { sender.send_batch(batch).await });
+    let delivered = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv())
+        .await
+        .expect("the good event is delivered")
+        .expect("an entry");
+    let still_queued = host.queue_depth();
+    assert_eq!(delivered.event.id, "wanted");
+    assert!(still_queued > 0, "the entry waited until the queue drained");
+    feeding.await.expect("feeder").expect("sent");
+    let report = host.shutdown().await.expect("shutdown");
+    assert_eq!(report.buses["default"].delivered, 1);
+    assert_eq!(report.buses["default"].failed, 100_000);
+}
