@@ -144,17 +144,20 @@ impl Projection {
 /// whether the value at a path is an object (known for the objects on the way to declared
 /// fields, and for declared fields with other declared fields inside).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Spans {
-    values: Vec<Option<Range<usize>>>,
-    objects: Vec<bool>,
+pub(crate) struct Spans(Vec<Slot>);
+
+/// What one scan found at one node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Slot {
+    /// The value's bytes, for a declared field.
+    value: Option<Range<usize>>,
+    /// The value is an object.
+    object: bool,
 }
 
 impl Spans {
     fn new(nodes: usize) -> Self {
-        Spans {
-            values: vec![None; nodes],
-            objects: vec![false; nodes],
-        }
+        Spans(vec![Slot::default(); nodes])
     }
 }
 
@@ -291,7 +294,7 @@ impl Projector {
         let mut general = false;
         for (key, node) in leaves {
             let union = map[node.id];
-            match (&spans.values[union], &given.values[node.id]) {
+            match (&spans.0[union].value, &given.0[node.id].value) {
                 (Some(at), Some(new)) => {
                     if detail[at.clone()] != answer[new.clone()] {
                         edits.push((union, at.clone(), &answer[new.clone()]));
@@ -340,7 +343,8 @@ impl Projector {
             return None;
         }
         let mut shifted = spans.clone();
-        for (id, span) in shifted.values.iter_mut().enumerate() {
+        for (id, slot) in shifted.0.iter_mut().enumerate() {
+            let span = &mut slot.value;
             let Some(range) = span else { continue };
             if let Some(k) = edits.iter().position(|(union, _, _)| *union == id) {
                 let (_, edited, text) = &edits[k];
@@ -404,11 +408,11 @@ fn write_object(node: &Node, map: &[usize], detail: &str, spans: &Spans, out: &m
     for (_, child) in &node.children {
         let union = map[child.id];
         let value = if child.leaf {
-            match &spans.values[union] {
+            match &spans.0[union].value {
                 Some(at) => Some(&detail[at.clone()]),
                 None => continue,
             }
-        } else if spans.objects[union] {
+        } else if spans.0[union].object {
             None
         } else {
             continue;
@@ -613,6 +617,22 @@ impl Walk<'_> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn repeated<E: de::Error>(&self, key: &str) -> E {
+        E::custom(format!("`{}` appears more than once", self.path_to(key)))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn undeclared<E: de::Error>(&self, key: &str) -> E {
+        E::custom(format!(
+            "the answer has `{}`, which is not among the fields the plugin's projection \
+             declares; declare it in `projection.fields` or leave it out",
+            self.path_to(key)
+        ))
+    }
+
     /// The dotted path of `key` under this level, for an error about the answer; a scan
     /// of the detail reports no paths and builds none.
     fn path_to(&self, key: &str) -> String {
@@ -642,26 +662,20 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        self.spans.objects[self.node.id] = true;
+        self.spans.0[self.node.id].object = true;
         while let Some(Key(key)) = map.next_key()? {
             let Some(child) = self.node.child(&key) else {
                 if self.answer {
-                    return Err(de::Error::custom(format!(
-                        "the answer has `{}`, which is not among the fields the plugin's \
-                         projection declares; declare it in `projection.fields` or leave it out",
-                        self.path_to(&key)
-                    )));
+                    return Err(self.undeclared(&key));
                 }
                 map.next_value::<Checked>()?;
                 continue;
             };
-            if self.spans.values[child.id].is_some() || self.spans.objects[child.id] {
+            let slot = &self.spans.0[child.id];
+            if slot.value.is_some() || slot.object {
                 // Which one would a plugin see, which one be edited? Neither: such a detail
                 // is handed over whole, an answer like it refused.
-                return Err(de::Error::custom(format!(
-                    "`{}` appears more than once",
-                    self.path_to(&key)
-                )));
+                return Err(self.repeated(&key));
             }
             if child.leaf {
                 let raw: &'de RawValue = map.next_value()?;
@@ -672,7 +686,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
                     serde_json::from_str::<Checked>(text).map_err(de::Error::custom)?;
                 }
                 let start = text.as_ptr() as usize - self.base;
-                self.spans.values[child.id] = Some(start..start + text.len());
+                self.spans.0[child.id].value = Some(start..start + text.len());
                 if !child.children.is_empty() {
                     // Other plugins declared fields inside this one: look inside it too.
                     let path = self.path_to(&key);
