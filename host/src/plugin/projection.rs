@@ -617,6 +617,19 @@ impl Walk<'_> {
         }
     }
 
+    /// The walk one level down, into `key`'s value, for `child`.
+    fn below<'b>(&'b mut self, child: &'b Node, key: &str) -> Walk<'b> {
+        let path = self.path_to(key);
+        Walk {
+            node: child,
+            spans: &mut *self.spans,
+            base: self.base,
+            answer: self.answer,
+            path,
+            top: false,
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn repeated<E: de::Error>(&self, key: &str) -> E {
@@ -661,7 +674,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         self.spans.0[self.node.id].object = true;
         while let Some(Key(key)) = map.next_key()? {
             let Some(child) = self.node.child(&key) else {
@@ -689,29 +702,13 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 self.spans.0[child.id].value = Some(start..start + text.len());
                 if !child.children.is_empty() {
                     // Other plugins declared fields inside this one: look inside it too.
-                    let path = self.path_to(&key);
                     let mut inner = serde_json::Deserializer::from_str(raw.get());
-                    Walk {
-                        node: child,
-                        spans: &mut *self.spans,
-                        base: self.base,
-                        answer: self.answer,
-                        path,
-                        top: false,
-                    }
-                    .deserialize(&mut inner)
-                    .map_err(de::Error::custom)?;
+                    self.below(child, &key)
+                        .deserialize(&mut inner)
+                        .map_err(de::Error::custom)?;
                 }
             } else {
-                let path = self.path_to(&key);
-                map.next_value_seed(Walk {
-                    node: child,
-                    spans: &mut *self.spans,
-                    base: self.base,
-                    answer: self.answer,
-                    path,
-                    top: false,
-                })?;
+                map.next_value_seed(self.below(child, &key))?;
             }
         }
         Ok(())
