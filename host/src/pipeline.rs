@@ -203,7 +203,7 @@ impl Pipeline {
         for k in 0..self.filters.len() {
             let i = self.filters[k];
             match self
-                .call_on(i, &mut event, &mut state, PluginInstance::filter)
+                .call_on(i, &mut event, &mut state, PluginInstance::filter_any)
                 .0
             {
                 Ok(true) => {
@@ -227,7 +227,7 @@ impl Pipeline {
         for k in 0..self.transformers.len() {
             let i = self.transformers[k];
             let (answer, projected) =
-                self.call_on(i, &mut event, &mut state, PluginInstance::transform);
+                self.call_on(i, &mut event, &mut state, PluginInstance::transform_any);
             let result = match answer {
                 Ok(Ok(next)) => self.transformed(i, &mut event, &state, projected, next),
                 Ok(Err(reason)) => Err(Fault::new("plugin-error", reason)),
@@ -250,7 +250,7 @@ impl Pipeline {
         for k in 0..self.routers.len() {
             let i = self.routers[k];
             let answer = self
-                .call_on(i, &mut event, &mut state, PluginInstance::route)
+                .call_on(i, &mut event, &mut state, PluginInstance::route_any)
                 .0
                 .and_then(|answer| self.check_destinations(answer));
             match answer {

@@ -343,3 +343,54 @@ async fn a_routed_entry_does_not_wait_for_a_busy_queue_to_drain() {
     assert_eq!(report.buses["default"].delivered, 1);
     assert_eq!(report.buses["default"].failed, 100_000);
 }
+
+#[test]
+fn the_light_form_is_preferred_and_the_full_form_still_works() {
+    use logbridge::pipeline::{Outcome, Pipeline};
+    use logbridge::{PluginEngine, PluginLimits, PluginSet};
+
+    let engine = PluginEngine::new(PluginLimits::default()).expect("engine");
+    let examples = PluginSet::load_dir(&engine, &plugins_dir()).expect("the examples");
+    assert!(
+        examples.plugins().iter().all(|p| p.has_light_form()),
+        "every example plugin exports the light form"
+    );
+
+    // A full-form filter ahead of the light-form examples: it sees the envelope.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipeline-full-form");
+    let dir = logbridge_tests::copy_of_plugins(dir);
+    std::fs::copy(
+        logbridge_tests::fixture("full-form-filter"),
+        dir.join("05-full-form-filter.wasm"),
+    )
+    .expect("the fixture");
+    let set = PluginSet::load_dir(&engine, &dir).expect("the set");
+    let full = &set.plugins()[0];
+    assert_eq!(full.name(), "05-full-form-filter");
+    assert!(!full.has_light_form());
+    let mut pipeline = Pipeline::new(std::sync::Arc::new(set), "default");
+    let envelope = logbridge::Envelope::default();
+    let log = |id: &str| {
+        json!({"log_id": id, "date": "2026-11-01T10:00:00.000Z", "type": "f",
+               "user_name": "jane@example.com", "ip": "203.0.113.7"})
+        .to_string()
+    };
+    let dropped = pipeline.run(envelope.auth0_event(&log("drop-1")).unwrap());
+    assert_eq!(
+        dropped,
+        Outcome::Filtered {
+            plugin: "05-full-form-filter".into()
+        }
+    );
+    match pipeline.run(envelope.auth0_event(&log("keep-1")).unwrap()) {
+        Outcome::Routed { entries, .. } => {
+            assert_eq!(entries.len(), 1);
+            assert_eq!(entries[0].bus, "security");
+            let detail: Value = serde_json::from_str(&entries[0].event.detail).unwrap();
+            assert_eq!(detail["data"]["ip"], "203.0.113.0");
+            assert_eq!(detail["data"]["user_name"], "***@example.com");
+            assert_eq!(entries[0].event.id, "keep-1");
+        }
+        other => panic!("expected a routed event, got {other:?}"),
+    }
+}

@@ -11,7 +11,9 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq, Eq],
 });
 
-pub(crate) use self::exports::logbridge::plugin::{filter, lifecycle, router, transformer};
+pub(crate) use self::exports::logbridge::plugin::{
+    filter, filter_detail, lifecycle, router, router_detail, transformer, transformer_detail,
+};
 pub(crate) use self::logbridge::plugin::log;
 pub(crate) use self::logbridge::plugin::types::{Destination, Event};
 
@@ -21,4 +23,7 @@ pub(crate) mod names {
     pub const TRANSFORMER: &str = "logbridge:plugin/transformer@0.1.0";
     pub const ROUTER: &str = "logbridge:plugin/router@0.1.0";
     pub const LIFECYCLE: &str = "logbridge:plugin/lifecycle@0.1.0";
+    pub const FILTER_DETAIL: &str = "logbridge:plugin/filter-detail@0.1.0";
+    pub const TRANSFORMER_DETAIL: &str = "logbridge:plugin/transformer-detail@0.1.0";
+    pub const ROUTER_DETAIL: &str = "logbridge:plugin/router-detail@0.1.0";
 }

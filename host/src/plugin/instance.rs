@@ -10,15 +10,25 @@ use std::sync::Arc;
 
 use wasmtime::{Store, Trap};
 
-use super::bindings::{Destination, Event, filter, router, transformer};
+use super::bindings::{
+    Destination, Event, filter, filter_detail, router, router_detail, transformer,
+    transformer_detail,
+};
 use super::engine::{BlockingWaitRefused, MemoryCapReached, PluginState};
-use super::loader::{CompiledPlugin, RoleIndices};
+use super::loader::{CompiledPlugin, LightIndices, RoleIndices};
 use super::{PluginError, Role};
 
 enum RoleExports {
     Filter(filter::Guest),
     Transformer(transformer::Guest),
     Router(router::Guest),
+}
+
+/// The light form of the role, when the plugin exports it.
+enum LightExports {
+    Filter(filter_detail::Guest),
+    Transformer(transformer_detail::Guest),
+    Router(router_detail::Guest),
 }
 
 /// A call into a plugin that did not return normally. The instance must be discarded.
@@ -39,6 +49,7 @@ pub struct PluginInstance {
     plugin: Arc<CompiledPlugin>,
     store: Store<PluginState>,
     exports: RoleExports,
+    light: Option<LightExports>,
     call_ticks: u64,
     deadlines: bool,
     calls: u64,
@@ -81,6 +92,18 @@ impl PluginInstance {
                 RoleExports::Router(ix.load(&mut store, &instance).map_err(failed)?)
             }
         };
+        let light = match &plugin.light {
+            None => None,
+            Some(LightIndices::Filter(ix)) => Some(LightExports::Filter(
+                ix.load(&mut store, &instance).map_err(failed)?,
+            )),
+            Some(LightIndices::Transformer(ix)) => Some(LightExports::Transformer(
+                ix.load(&mut store, &instance).map_err(failed)?,
+            )),
+            Some(LightIndices::Router(ix)) => Some(LightExports::Router(
+                ix.load(&mut store, &instance).map_err(failed)?,
+            )),
+        };
         if let Some(init) = &plugin.init {
             let lifecycle = init.load(&mut store, &instance).map_err(failed)?;
             if deadlines {
@@ -98,6 +121,7 @@ impl PluginInstance {
             plugin: Arc::clone(plugin),
             store,
             exports,
+            light,
             call_ticks: engine.call_ticks(plugin),
             deadlines,
             calls: 0,
@@ -196,6 +220,64 @@ impl PluginInstance {
         if self.deadlines {
             self.store.set_epoch_deadline(self.call_ticks);
         }
+    }
+
+    /// Calls `filter-detail` with `detail` when the plugin exports the light form, else
+    /// `filter` with `event` (whose detail is then `detail`). Panics if the plugin is not a
+    /// filter.
+    pub(crate) fn filter_any(&mut self, event: &Event) -> Result<bool, CallError> {
+        if !matches!(self.light, Some(LightExports::Filter(_))) {
+            return self.filter(event);
+        }
+        self.arm_deadline();
+        let Some(LightExports::Filter(guest)) = &self.light else {
+            unreachable!("checked above")
+        };
+        guest
+            .call_filter_detail(&mut self.store, &event.detail)
+            .map_err(|e| self.trapped(e))
+    }
+
+    /// Calls `transform-detail` when the plugin exports the light form — its answer is
+    /// `event` with the new detail — else `transform`. Panics if the plugin is not a
+    /// transformer.
+    pub(crate) fn transform_any(
+        &mut self,
+        event: &Event,
+    ) -> Result<Result<Event, String>, CallError> {
+        if !matches!(self.light, Some(LightExports::Transformer(_))) {
+            return self.transform(event);
+        }
+        self.arm_deadline();
+        let Some(LightExports::Transformer(guest)) = &self.light else {
+            unreachable!("checked above")
+        };
+        let answer = guest
+            .call_transform_detail(&mut self.store, &event.detail)
+            .map_err(|e| self.trapped(e))?;
+        Ok(answer.map(|detail| Event {
+            id: event.id.clone(),
+            source: event.source.clone(),
+            detail_type: event.detail_type.clone(),
+            time: event.time.clone(),
+            resources: event.resources.clone(),
+            detail,
+        }))
+    }
+
+    /// Calls `route-detail` when the plugin exports the light form, else `route`. Panics
+    /// if the plugin is not a router.
+    pub(crate) fn route_any(&mut self, event: &Event) -> Result<Vec<Destination>, CallError> {
+        if !matches!(self.light, Some(LightExports::Router(_))) {
+            return self.route(event);
+        }
+        self.arm_deadline();
+        let Some(LightExports::Router(guest)) = &self.light else {
+            unreachable!("checked above")
+        };
+        guest
+            .call_route_detail(&mut self.store, &event.detail)
+            .map_err(|e| self.trapped(e))
     }
 
     /// Calls `filter`. Panics if the plugin is not a filter.

@@ -7,7 +7,9 @@ use std::time::SystemTime;
 
 use wasmtime::component::{Component, InstancePre};
 
-use super::bindings::{filter, lifecycle, names, router, transformer};
+use super::bindings::{
+    filter, filter_detail, lifecycle, names, router, router_detail, transformer, transformer_detail,
+};
 use super::cache::sha256_hex;
 use super::engine::{PluginEngine, PluginState};
 use super::instance::PluginInstance;
@@ -21,6 +23,14 @@ pub(crate) enum RoleIndices {
     Filter(filter::GuestIndices),
     Transformer(transformer::GuestIndices),
     Router(router::GuestIndices),
+}
+
+/// The export lookups for the light form of a plugin's role (only the detail crosses),
+/// when it exports one.
+pub(crate) enum LightIndices {
+    Filter(filter_detail::GuestIndices),
+    Transformer(transformer_detail::GuestIndices),
+    Router(router_detail::GuestIndices),
 }
 
 /// A plugin compiled and checked against the contract, ready to be instantiated.
@@ -37,6 +47,7 @@ pub struct CompiledPlugin {
     pub(crate) engine: PluginEngine,
     pub(crate) pre: InstancePre<PluginState>,
     pub(crate) indices: RoleIndices,
+    pub(crate) light: Option<LightIndices>,
     pub(crate) init: Option<lifecycle::GuestIndices>,
 }
 
@@ -132,6 +143,21 @@ impl CompiledPlugin {
             }
             Role::Router => RoleIndices::Router(router::GuestIndices::new(&pre).map_err(contract)?),
         };
+        let exports = |name: &str| component.get_export_index(None, name).is_some();
+        let light = match role {
+            Role::Filter if exports(names::FILTER_DETAIL) => Some(LightIndices::Filter(
+                filter_detail::GuestIndices::new(&pre).map_err(contract)?,
+            )),
+            Role::Transformer if exports(names::TRANSFORMER_DETAIL) => {
+                Some(LightIndices::Transformer(
+                    transformer_detail::GuestIndices::new(&pre).map_err(contract)?,
+                ))
+            }
+            Role::Router if exports(names::ROUTER_DETAIL) => Some(LightIndices::Router(
+                router_detail::GuestIndices::new(&pre).map_err(contract)?,
+            )),
+            _ => None,
+        };
         let init = match component.get_export_index(None, names::LIFECYCLE) {
             Some(_) => Some(lifecycle::GuestIndices::new(&pre).map_err(contract)?),
             None => None,
@@ -158,6 +184,7 @@ impl CompiledPlugin {
             engine: engine.clone(),
             pre,
             indices,
+            light,
             init,
         });
         // One instance up front proves the exports type-check and `init` accepts the
@@ -178,6 +205,12 @@ impl CompiledPlugin {
     /// The file it was loaded from.
     pub fn file(&self) -> &Path {
         &self.file
+    }
+
+    /// Whether it exports the light form of its role (only the detail crosses), which the
+    /// host then calls instead of the full one.
+    pub fn has_light_form(&self) -> bool {
+        self.light.is_some()
     }
 
     /// The role it plays.

@@ -10,12 +10,13 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use exports::logbridge::plugin::filter::{Event, Guest as Filter};
+use exports::logbridge::plugin::filter_detail::Guest as FilterDetail;
 use exports::logbridge::plugin::lifecycle::Guest as Lifecycle;
 use logbridge::plugin::log::{Level, log};
 
 wit_bindgen::generate!({
     path: "../../wit",
-    world: "configurable-filter-plugin",
+    world: "configurable-filter-detail-plugin",
 });
 
 static DROP_TYPES: OnceLock<HashSet<String>> = OnceLock::new();
@@ -63,12 +64,24 @@ impl Lifecycle for DropNoise {
     }
 }
 
+/// Whether to keep an event with this detail.
+fn keep(detail: &str) -> bool {
+    match auth0_rules::log_type(detail) {
+        Some(code) => !drop_types().contains(code.as_ref()),
+        None => true,
+    }
+}
+
 impl Filter for DropNoise {
     fn filter(event: Event) -> bool {
-        match auth0_rules::log_type(&event.detail) {
-            Some(code) => !drop_types().contains(code.as_ref()),
-            None => true,
-        }
+        keep(&event.detail)
+    }
+}
+
+/// The light form the host prefers: only the detail crosses into the plugin.
+impl FilterDetail for DropNoise {
+    fn filter_detail(detail: String) -> bool {
+        keep(&detail)
     }
 }
 

@@ -15,25 +15,36 @@
 //! byte for byte and nothing else is built.
 
 use exports::logbridge::plugin::transformer::{Event, Guest as Transformer};
+use exports::logbridge::plugin::transformer_detail::Guest as TransformerDetail;
 use logbridge::plugin::log::{Level, log};
 
 wit_bindgen::generate!({
     path: "../../wit",
-    world: "transformer-plugin",
+    world: "transformer-detail-plugin",
 });
 
 struct Redact;
 
+/// The redacted detail, or `detail` itself when nothing needed masking.
+fn redact(detail: String) -> Result<String, String> {
+    let redacted = auth0_rules::redact(&detail)?;
+    if let Some(warning) = redacted.warning {
+        log(Level::Warn, warning);
+    }
+    Ok(redacted.detail.unwrap_or(detail))
+}
+
 impl Transformer for Redact {
     fn transform(mut event: Event) -> Result<Event, String> {
-        let redacted = auth0_rules::redact(&event.detail)?;
-        if let Some(warning) = redacted.warning {
-            log(Level::Warn, warning);
-        }
-        if let Some(detail) = redacted.detail {
-            event.detail = detail;
-        }
+        event.detail = redact(std::mem::take(&mut event.detail))?;
         Ok(event)
+    }
+}
+
+/// The light form the host prefers: only the detail crosses, both ways.
+impl TransformerDetail for Redact {
+    fn transform_detail(detail: String) -> Result<String, String> {
+        redact(detail)
     }
 }
 

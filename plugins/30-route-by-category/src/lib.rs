@@ -11,10 +11,11 @@ use std::sync::OnceLock;
 use auth0_rules::Category;
 use exports::logbridge::plugin::lifecycle::Guest as Lifecycle;
 use exports::logbridge::plugin::router::{Destination, Event, Guest as Router};
+use exports::logbridge::plugin::router_detail::Guest as RouterDetail;
 
 wit_bindgen::generate!({
     path: "../../wit",
-    world: "configurable-router-plugin",
+    world: "configurable-router-detail-plugin",
 });
 
 struct Settings {
@@ -90,15 +91,27 @@ fn to(bus: &str) -> Vec<Destination> {
     }]
 }
 
+/// Where an event with this detail goes.
+fn route(detail: &str) -> Vec<Destination> {
+    let code = auth0_rules::log_type(detail).unwrap_or_default();
+    let settings = settings();
+    match auth0_rules::category(&code) {
+        Category::Security => to(&settings.security),
+        Category::Audit => to(&settings.audit),
+        Category::Other => to(""),
+    }
+}
+
 impl Router for RouteByCategory {
     fn route(event: Event) -> Vec<Destination> {
-        let code = auth0_rules::log_type(&event.detail).unwrap_or_default();
-        let settings = settings();
-        match auth0_rules::category(&code) {
-            Category::Security => to(&settings.security),
-            Category::Audit => to(&settings.audit),
-            Category::Other => to(""),
-        }
+        route(&event.detail)
+    }
+}
+
+/// The light form the host prefers: only the detail crosses into the plugin.
+impl RouterDetail for RouteByCategory {
+    fn route_detail(detail: String) -> Vec<Destination> {
+        route(&detail)
     }
 }
 
