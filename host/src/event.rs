@@ -44,12 +44,29 @@ impl Event {
     /// 14 bytes for `Time` (when set) plus the UTF-8 bytes of `Source`, `DetailType`,
     /// `Detail` and each resource. The bus name does not count.
     pub fn entry_size(&self) -> usize {
-        let time = if self.time.is_empty() { 0 } else { 14 };
-        time + self.source.len()
-            + self.detail_type.len()
-            + self.detail.len()
-            + self.resources.iter().map(String::len).sum::<usize>()
+        entry_size(
+            &self.time,
+            &self.source,
+            &self.detail_type,
+            self.detail.len(),
+            &self.resources,
+        )
     }
+}
+
+/// [`Event::entry_size`] from an entry's parts, for whoever holds them in another shape.
+pub(crate) fn entry_size(
+    time: &str,
+    source: &str,
+    detail_type: &str,
+    detail_len: usize,
+    resources: &[String],
+) -> usize {
+    let time = if time.is_empty() { 0 } else { 14 };
+    time + source.len()
+        + detail_type.len()
+        + detail_len
+        + resources.iter().map(String::len).sum::<usize>()
 }
 
 /// Why an input record could not become an event.

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 pub use crate::delivery::Routed;
 use crate::delivery::{EntryProblem, check_detail_type, check_source, validate};
-use crate::event::Event;
+use crate::event::{Event, entry_size};
 use crate::health::PluginTally;
 use crate::plugin::{
     CallError, Merged, OnError, PluginInstance, PluginSet, Projection, Projector, Role, Spans,
@@ -406,12 +406,13 @@ impl Pipeline {
         } else {
             next.detail.len()
         };
-        let time = if next.time.is_empty() { 0 } else { 14 };
-        let size = time
-            + next.source.len()
-            + next.detail_type.len()
-            + detail_len
-            + next.resources.iter().map(String::len).sum::<usize>();
+        let size = entry_size(
+            &next.time,
+            &next.source,
+            &next.detail_type,
+            detail_len,
+            &next.resources,
+        );
         if size > self.rules.max_entry_bytes {
             return Err(Fault::new(
                 "oversize-output",
@@ -422,7 +423,6 @@ impl Pipeline {
                 ),
             ));
         }
-        let malformed = |problem: EntryProblem| Fault::new("malformed-output", problem.to_string());
         check_source(&next.source).map_err(malformed)?;
         check_detail_type(&next.detail_type).map_err(malformed)?;
         if unchanged {
@@ -460,8 +460,6 @@ impl Pipeline {
                         ),
                     ));
                 }
-                let malformed =
-                    |problem: EntryProblem| Fault::new("malformed-output", problem.to_string());
                 if let Some(source) = &destination.source {
                     check_source(source).map_err(malformed)?;
                 }
@@ -592,6 +590,11 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         self.flush_counters();
     }
+}
+
+/// A plugin's output EventBridge would refuse.
+fn malformed(problem: EntryProblem) -> Fault {
+    Fault::new("malformed-output", problem.to_string())
 }
 
 /// Why a plugin call did not give a usable answer.

@@ -281,14 +281,6 @@ impl Health {
         self.update(|r| r.duplicates += 1);
     }
 
-    /// `plugin` dropped an event.
-    pub fn record_filtered(&self, plugin: &str) {
-        self.update(|r| {
-            r.filtered += 1;
-            *r.filtered_by.entry(plugin.to_string()).or_default() += 1;
-        });
-    }
-
     /// What a worker tallied since it last reported: events dropped per filter, and
     /// `events` events that left the pipeline as `entries` entries. One lock for many
     /// events.
@@ -305,14 +297,6 @@ impl Health {
             }
             r.routed_events += events;
             r.routed_entries += entries;
-        });
-    }
-
-    /// An event left the pipeline as `entries` entries.
-    pub fn record_routed(&self, entries: usize) {
-        self.update(|r| {
-            r.routed_events += 1;
-            r.routed_entries += entries as u64;
         });
     }
 

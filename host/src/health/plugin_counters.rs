@@ -2,7 +2,6 @@
 //! judged on the last calls — updated by every worker without a lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -150,25 +149,6 @@ impl PluginCounters {
     /// An instance was started.
     pub fn record_instance(&self) {
         self.instances.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A call gave a usable answer (a filter's verdict counts through
-    /// [`record_verdict`](Self::record_verdict) instead).
-    pub fn record_ok(&self) {
-        self.push_outcome(false);
-    }
-    /// A call returned (or failed) after `elapsed`.
-    pub fn record_call(&self, elapsed: Duration) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.busy_ns.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    /// A filter kept (`true`) or dropped (`false`) an event.
-    pub fn record_verdict(&self, kept: bool) {
-        let counter = if kept { &self.kept } else { &self.dropped };
-        counter.fetch_add(1, Ordering::Relaxed);
-        self.push_outcome(false);
     }
 
     /// A call failed.

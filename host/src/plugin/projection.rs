@@ -94,6 +94,9 @@ pub struct Projection {
     fields: Vec<String>,
     root: Node,
     nodes: usize,
+    /// Every declared field's own key and node id, found once here rather than on every
+    /// merge.
+    leaves: Vec<(String, usize)>,
 }
 
 impl Serialize for Projection {
@@ -127,8 +130,11 @@ impl Projection {
             root.insert(field, true);
         }
         let nodes = root.number();
+        let mut leaves = Vec::new();
+        collect_leaves(&root, "", &mut leaves);
         Ok(Projection {
             fields: fields.iter().map(|f| f.as_ref().to_string()).collect(),
+            leaves,
             root,
             nodes,
         })
@@ -287,14 +293,12 @@ impl Projector {
         let given = walk(&projection.root, projection.nodes, answer, true)
             .map_err(|e| format!("the transformed detail does not fit the projection: {e}"))?;
 
-        let mut leaves = Vec::new();
-        collect_leaves(&projection.root, "", &mut leaves);
         // (union node, bytes to replace in `detail`, new text)
         let mut edits: Vec<(usize, Range<usize>, &str)> = Vec::new();
         let mut general = false;
-        for (key, node) in leaves {
-            let union = map[node.id];
-            match (&spans.0[union].value, &given.0[node.id].value) {
+        for (key, id) in &projection.leaves {
+            let union = map[*id];
+            match (&spans.0[union].value, &given.0[*id].value) {
                 (Some(at), Some(new)) => {
                     if detail[at.clone()] != answer[new.clone()] {
                         edits.push((union, at.clone(), &answer[new.clone()]));
@@ -391,10 +395,10 @@ fn moved(at: usize, edits: &[(usize, Range<usize>, &str)]) -> usize {
     to as usize
 }
 
-/// Every declared leaf below `node`, with its own key.
-fn collect_leaves<'a>(node: &'a Node, key: &'a str, out: &mut Vec<(&'a str, &'a Node)>) {
+/// Every declared leaf below `node`, with its own key and id.
+fn collect_leaves(node: &Node, key: &str, out: &mut Vec<(String, usize)>) {
     if node.leaf {
-        out.push((key, node));
+        out.push((key.to_string(), node.id));
     }
     for (k, child) in &node.children {
         collect_leaves(child, k, out);
