@@ -84,8 +84,8 @@ pub(crate) fn plugin_infos(set: &PluginSet) -> Vec<(PluginInfo, Arc<PluginCounte
 }
 
 /// Routed entries a worker hands to delivery at most in one go. Entries go as soon as
-/// the worker's queue is empty, so a chunk only fills up under load, where it spares the
-/// delivery task a wake-up per entry.
+/// the worker finds nothing left to take and before it waits, so a chunk only fills up
+/// under load, where it spares the delivery task a wake-up per entry.
 pub(crate) const ROUTED_CHUNK: usize = 64;
 
 /// Longest a routed entry waits in a worker's outbox for the chunk to fill, when the
@@ -115,20 +115,33 @@ pub(crate) fn run_worker(
     loop {
         let event = match inbox.pop_front() {
             Some(event) => event,
-            None => match work.recv_blocking() {
-                Ok(event) => {
-                    // Take what else is queued, up to INBOX: a sender waiting on a full
-                    // queue is then woken once for many free places, not once per event.
-                    while inbox.len() < INBOX - 1 {
-                        match work.try_recv() {
-                            Ok(more) => inbox.push_back(more),
+            None => {
+                let first = match work.try_recv() {
+                    Ok(event) => event,
+                    Err(_) => {
+                        // Nothing left to do: before waiting, the counters are made exact
+                        // and every routed entry moves on — another worker may have taken
+                        // what was queued, so nothing may be held for a next event.
+                        pipeline.flush_counters();
+                        tally.flush(health);
+                        hand_off(&mut outbox, routed, health);
+                        outbox_since = None;
+                        match work.recv_blocking() {
+                            Ok(event) => event,
                             Err(_) => break,
                         }
                     }
-                    event
+                };
+                // Take what else is queued, up to INBOX: a sender waiting on a full queue
+                // is then woken once for many free places, not once per event.
+                while inbox.len() < INBOX - 1 {
+                    match work.try_recv() {
+                        Ok(more) => inbox.push_back(more),
+                        Err(_) => break,
+                    }
                 }
-                Err(_) => break,
-            },
+                first
+            }
         };
         if slot.generation() != generation {
             let (now, set) = slot.current();
@@ -173,15 +186,11 @@ pub(crate) fn run_worker(
                 }
             }
         }
-        let idle = inbox.is_empty() && work.is_empty();
-        if idle || tally.events >= FLUSH_EVERY {
-            // Nothing queued (or enough counted): the counters are made exact before
-            // the entries move on.
+        if tally.events >= FLUSH_EVERY {
             pipeline.flush_counters();
             tally.flush(health);
         }
-        if idle
-            || outbox.len() >= ROUTED_CHUNK
+        if outbox.len() >= ROUTED_CHUNK
             || outbox_since.is_some_and(|since| since.elapsed() >= ROUTED_LINGER)
         {
             hand_off(&mut outbox, routed, health);

@@ -394,3 +394,33 @@ fn the_light_form_is_preferred_and_the_full_form_still_works() {
         other => panic!("expected a routed event, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_entry_moves_on_without_waiting_for_more_traffic() {
+    // Bursts to two workers: one may find the queue emptied by the other right
+    // after it routed an event. Each burst must be delivered before the next is sent,
+    // so an entry held back for "the next event" would never arrive.
+    const BURST: usize = 40;
+    let (sink, mut rx) = ChannelSink::new(64);
+    let host = Host::builder().sink(sink).workers(2).build().expect("host");
+    let event = |id: String| logbridge::Event {
+        id,
+        source: "logbridge.auth0".into(),
+        detail_type: "Auth0 log".into(),
+        time: String::new(),
+        resources: Vec::new(),
+        detail: "{}".into(),
+    };
+    for round in 0..1000 {
+        let burst: Vec<_> = (0..BURST).map(|n| event(format!("r{round}-{n}"))).collect();
+        host.send_batch(burst).await.expect("sent");
+        for _ in 0..BURST {
+            tokio::time::timeout(std::time::Duration::from_secs(2), rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: an entry waited for more traffic"))
+                .expect("an entry");
+        }
+    }
+    let report = host.shutdown().await.expect("shutdown");
+    assert_eq!(report.buses["default"].delivered, 1000 * BURST as u64);
+}
