@@ -3,10 +3,12 @@
 
 mod auth0;
 mod config;
+mod contention;
 mod eventbridge;
 mod faults;
 mod loader;
 mod pipeline;
+mod plugin_init;
 mod reload;
 mod replay;
 mod sandbox;

@@ -202,7 +202,7 @@ macro_rules! hostile {
 // is its own failure that is caught, not the clock.
 hostile! {
     an_infinite_loop_is_interrupted_at_its_deadline:
-        "spin" => "deadline", "deadline of 50 ms";
+        "spin" => "deadline", "budget of 50 ms of CPU time";
     a_plugin_may_not_sleep:
         "sleep" => "blocking-call", "plugins may not block";
     a_memory_bomb_hits_the_memory_cap:

@@ -3,7 +3,7 @@
 //! One [`PluginEngine`] is built per host: Cranelift, the pooling instance allocator and
 //! epoch interruption. A background ticker advances the epoch every
 //! [`EPOCH_TICK`]; it holds only a weak reference to the engine and stops when the engine
-//! is dropped. Each plugin instance gets its own [`Store`] with its plugin's memory cap,
+//! is dropped. A call's deadline counts the CPU time it uses (see [`super::budget`]). Each plugin instance gets its own [`Store`] with its plugin's memory cap,
 //! no network, environment or arguments, only the directories its sidecar grants (read
 //! only), and its stdout and stderr going to the host's log.
 
@@ -13,12 +13,13 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{
     CacheStore, Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
-    ProfilingStrategy, ResourceLimiter, Store,
+    ProfilingStrategy, ResourceLimiter, Store, UpdateDeadline,
 };
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::PluginError;
 use super::bindings::log;
+use super::budget::{Budget, CallClock, thread_cpu_time};
 use super::cache::ModuleCache;
 use super::function_cache::FunctionCache;
 use super::loader::CompiledPlugin;
@@ -31,8 +32,10 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// the per-plugin ones (see [`PluginSettings`](super::PluginSettings)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PluginLimits {
-    /// Longest a single plugin call may run before it is interrupted. The deadline counts
-    /// wall-clock time, so leave room for a busy machine.
+    /// The CPU time a single plugin call may use before it is interrupted. Time the
+    /// thread spends off its core (a busy machine) does not count; a call that has not
+    /// finished after [`BACKSTOP_FACTOR`](super::budget::BACKSTOP_FACTOR)× this on the wall
+    /// clock (at least a second) is interrupted all the same.
     pub call_timeout: Duration,
     /// Most linear memory one plugin instance may grow to, in bytes.
     pub max_memory_bytes: usize,
@@ -137,6 +140,8 @@ pub(crate) struct PluginState {
     table: ResourceTable,
     pub(crate) limiter: PluginLimiter,
     pub(crate) stderr: StderrTail,
+    /// The deadline of the call in progress.
+    pub(crate) clock: CallClock,
 }
 
 impl WasiView for PluginState {
@@ -301,11 +306,18 @@ impl PluginEngine {
                     peak: 0,
                 },
                 stderr,
+                clock: CallClock::new(self.call_budget(plugin)),
             },
         );
         store.limiter(|state| &mut state.limiter);
         if self.limits.deadlines {
-            store.epoch_deadline_trap();
+            // The wall-clock deadline is when to look at the CPU the call has used.
+            store.epoch_deadline_callback(|mut store| {
+                match store.data_mut().clock.look(thread_cpu_time()) {
+                    Ok(ticks) => Ok(UpdateDeadline::Continue(ticks)),
+                    Err(reached) => Err(reached.into()),
+                }
+            });
         }
         Ok(store)
     }
@@ -326,24 +338,20 @@ impl PluginEngine {
             .unwrap_or(self.limits.call_timeout)
     }
 
-    /// Epoch ticks that make up one call's deadline for `plugin`.
-    pub(crate) fn call_ticks(&self, plugin: &CompiledPlugin) -> u64 {
-        ticks(self.call_timeout(plugin))
+    /// `plugin`'s CPU budget per call.
+    pub(crate) fn call_budget(&self, plugin: &CompiledPlugin) -> Budget {
+        Budget::new(self.call_timeout(plugin))
     }
 
-    /// Epoch ticks allowed for instantiating `plugin` and running its `init`: ten call
-    /// deadlines, at least a second, since a reload under load may wait for a core.
-    pub(crate) fn setup_ticks(&self, plugin: &CompiledPlugin) -> u64 {
-        self.call_ticks(plugin)
-            .saturating_mul(10)
-            .max(ticks(Duration::from_secs(1)))
+    /// The CPU budget for instantiating `plugin` and running its `init`: ten call
+    /// budgets, at least a second (a plugin may build its tables there).
+    pub(crate) fn setup_budget(&self, plugin: &CompiledPlugin) -> Budget {
+        Budget::new(
+            self.call_timeout(plugin)
+                .saturating_mul(10)
+                .max(Duration::from_secs(1)),
+        )
     }
-}
-
-/// `duration` in epoch ticks, at least one.
-fn ticks(duration: Duration) -> u64 {
-    let ticks = duration.as_micros() / EPOCH_TICK.as_micros();
-    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
 }
 
 /// A trap raised by the host because a plugin tried to wait (sleep, or block on a

@@ -5,6 +5,11 @@
 //! callers must drop it and make a new one — [`CallError`] says so. Instances are also
 //! retired after a number of calls or once their memory grew past a high-water mark
 //! ([`PluginInstance::worn_out`]).
+//!
+//! A plugin may print while it is instantiated or in `init`. WASI's blocking writes run a
+//! future to completion on the calling thread, which a thread that is running a tokio
+//! runtime's tasks may not do, so an instance made from inside a runtime (a host built in
+//! `async fn main`) is made on a thread of its own.
 
 use std::sync::Arc;
 
@@ -14,6 +19,7 @@ use super::bindings::{
     Destination, Event, filter, filter_detail, router, router_detail, transformer,
     transformer_detail,
 };
+use super::budget::{Budget, DeadlineReached};
 use super::engine::{BlockingWaitRefused, MemoryCapReached, PluginState};
 use super::loader::{CompiledPlugin, LightIndices, RoleIndices};
 use super::{PluginError, Role};
@@ -50,7 +56,7 @@ pub struct PluginInstance {
     store: Store<PluginState>,
     exports: RoleExports,
     light: Option<LightExports>,
-    call_ticks: u64,
+    budget: Budget,
     deadlines: bool,
     calls: u64,
     /// Replaced after this many calls, or once memory passed this many bytes.
@@ -68,61 +74,98 @@ impl std::fmt::Debug for PluginInstance {
 
 impl PluginInstance {
     /// Instantiates `plugin` in a fresh store and calls its `init`, if it has one, with
-    /// its configuration.
+    /// its configuration. Whatever the plugin prints meanwhile goes to the log, also when
+    /// this is called from inside a tokio runtime.
     pub fn new(plugin: &Arc<CompiledPlugin>) -> Result<Self, PluginError> {
-        let failed = |e: wasmtime::Error| PluginError::Instantiate {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Self::instantiate(plugin);
+        }
+        let lost = |reason: String| PluginError::Instantiate {
             plugin: plugin.name().to_string(),
-            reason: format!("{e:#}"),
+            reason,
         };
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name(format!("logbridge-init-{}", plugin.name()))
+                .spawn_scoped(scope, || Self::instantiate(plugin))
+                .map_err(|e| lost(format!("could not start a thread to instantiate it: {e}")))?
+                .join()
+                .unwrap_or_else(|panic| {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("no message");
+                    Err(lost(format!(
+                        "the host panicked instantiating it: {message}"
+                    )))
+                })
+        })
+    }
+
+    fn instantiate(plugin: &Arc<CompiledPlugin>) -> Result<Self, PluginError> {
         let engine = &plugin.engine;
         let mut store = engine.store(plugin)?;
+        let failed = |store: &Store<PluginState>, e: wasmtime::Error| {
+            let (code, reason) = classify(&e, store, plugin);
+            PluginError::Instantiate {
+                plugin: plugin.name().to_string(),
+                reason: format!("{reason} ({code})"),
+            }
+        };
         let deadlines = engine.limits().deadlines;
+        let setup = engine.setup_budget(plugin);
         if deadlines {
-            store.set_epoch_deadline(engine.setup_ticks(plugin));
+            let ticks = store.data_mut().clock.start(setup);
+            store.set_epoch_deadline(ticks);
         }
-        let instance = plugin.pre.instantiate(&mut store).map_err(failed)?;
+        let instance = match plugin.pre.instantiate(&mut store) {
+            Ok(instance) => instance,
+            Err(e) => return Err(failed(&store, e)),
+        };
         let exports = match &plugin.indices {
-            RoleIndices::Filter(ix) => {
-                RoleExports::Filter(ix.load(&mut store, &instance).map_err(failed)?)
-            }
+            RoleIndices::Filter(ix) => ix.load(&mut store, &instance).map(RoleExports::Filter),
             RoleIndices::Transformer(ix) => {
-                RoleExports::Transformer(ix.load(&mut store, &instance).map_err(failed)?)
+                ix.load(&mut store, &instance).map(RoleExports::Transformer)
             }
-            RoleIndices::Router(ix) => {
-                RoleExports::Router(ix.load(&mut store, &instance).map_err(failed)?)
-            }
+            RoleIndices::Router(ix) => ix.load(&mut store, &instance).map(RoleExports::Router),
         };
+        let exports = exports.map_err(|e| failed(&store, e))?;
         let light = match &plugin.light {
-            None => None,
-            Some(LightIndices::Filter(ix)) => Some(LightExports::Filter(
-                ix.load(&mut store, &instance).map_err(failed)?,
-            )),
-            Some(LightIndices::Transformer(ix)) => Some(LightExports::Transformer(
-                ix.load(&mut store, &instance).map_err(failed)?,
-            )),
-            Some(LightIndices::Router(ix)) => Some(LightExports::Router(
-                ix.load(&mut store, &instance).map_err(failed)?,
-            )),
+            None => Ok(None),
+            Some(LightIndices::Filter(ix)) => ix
+                .load(&mut store, &instance)
+                .map(|g| Some(LightExports::Filter(g))),
+            Some(LightIndices::Transformer(ix)) => ix
+                .load(&mut store, &instance)
+                .map(|g| Some(LightExports::Transformer(g))),
+            Some(LightIndices::Router(ix)) => ix
+                .load(&mut store, &instance)
+                .map(|g| Some(LightExports::Router(g))),
         };
+        let light = light.map_err(|e| failed(&store, e))?;
         if let Some(init) = &plugin.init {
-            let lifecycle = init.load(&mut store, &instance).map_err(failed)?;
+            let lifecycle = init
+                .load(&mut store, &instance)
+                .map_err(|e| failed(&store, e))?;
             if deadlines {
-                store.set_epoch_deadline(engine.setup_ticks(plugin));
+                let ticks = store.data_mut().clock.start(setup);
+                store.set_epoch_deadline(ticks);
             }
-            lifecycle
-                .call_init(&mut store, &plugin.config)
-                .map_err(failed)?
-                .map_err(|reason| PluginError::Init {
+            match lifecycle.call_init(&mut store, &plugin.config) {
+                Ok(answer) => answer.map_err(|reason| PluginError::Init {
                     plugin: plugin.name().to_string(),
                     reason,
-                })?;
+                })?,
+                Err(e) => return Err(failed(&store, e)),
+            }
         }
         Ok(PluginInstance {
             plugin: Arc::clone(plugin),
             store,
             exports,
             light,
-            call_ticks: engine.call_ticks(plugin),
+            budget: engine.call_budget(plugin),
             deadlines,
             calls: 0,
             max_calls: plugin
@@ -161,33 +204,7 @@ impl PluginInstance {
     }
 
     fn trapped(&self, error: wasmtime::Error) -> CallError {
-        let trap = error.downcast_ref::<Trap>();
-        let (code, reason) = if let Some(cap) = error.downcast_ref::<MemoryCapReached>() {
-            ("memory-cap", cap.to_string())
-        } else if let Some(refused) = error.downcast_ref::<BlockingWaitRefused>() {
-            ("blocking-call", refused.to_string())
-        } else if trap == Some(&Trap::Interrupt) {
-            (
-                "deadline",
-                format!(
-                    "the call ran past its deadline of {} ms and was interrupted; if the \
-                     plugin needs longer, raise `limits.call_timeout_ms` in its sidecar",
-                    self.plugin.engine.call_timeout(&self.plugin).as_millis()
-                ),
-            )
-        } else if trap == Some(&Trap::StackOverflow) {
-            (
-                "stack-overflow",
-                "the call overflowed its stack".to_string(),
-            )
-        } else if let Some(message) = self.panic_message() {
-            ("panic", message)
-        } else {
-            (
-                "trap",
-                trap.map_or_else(|| format!("{error:#}"), Trap::to_string),
-            )
-        };
+        let (code, reason) = classify(&error, &self.store, &self.plugin);
         CallError {
             plugin: self.plugin.name().to_string(),
             code,
@@ -195,30 +212,11 @@ impl PluginInstance {
         }
     }
 
-    /// What a Rust `panic!` printed to stderr before the trap, if it did.
-    fn panic_message(&self) -> Option<String> {
-        let stderr = self
-            .store
-            .data()
-            .stderr
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let at = stderr
-            .iter()
-            .position(|line| line.contains("panicked at"))?;
-        let message: Vec<&str> = stderr
-            .iter()
-            .skip(at)
-            .map(String::as_str)
-            .filter(|line| !line.starts_with("note: run with"))
-            .collect();
-        Some(message.join(" "))
-    }
-
     fn arm_deadline(&mut self) {
         self.calls += 1;
         if self.deadlines {
-            self.store.set_epoch_deadline(self.call_ticks);
+            let ticks = self.store.data_mut().clock.start(self.budget);
+            self.store.set_epoch_deadline(ticks);
         }
     }
 
@@ -312,4 +310,62 @@ impl PluginInstance {
             .call_route(&mut self.store, event)
             .map_err(|e| self.trapped(e))
     }
+}
+
+/// What kind of trap `error` is, and what happened for a person: `deadline`,
+/// `memory-cap`, `blocking-call`, `stack-overflow`, `panic` (with the message the plugin
+/// printed to stderr) or `trap`.
+fn classify(
+    error: &wasmtime::Error,
+    store: &Store<PluginState>,
+    plugin: &CompiledPlugin,
+) -> (&'static str, String) {
+    let trap = error.downcast_ref::<Trap>();
+    if let Some(cap) = error.downcast_ref::<MemoryCapReached>() {
+        ("memory-cap", cap.to_string())
+    } else if let Some(refused) = error.downcast_ref::<BlockingWaitRefused>() {
+        ("blocking-call", refused.to_string())
+    } else if let Some(reached) = error.downcast_ref::<DeadlineReached>() {
+        ("deadline", reached.to_string())
+    } else if trap == Some(&Trap::Interrupt) {
+        (
+            "deadline",
+            format!(
+                "the call ran past its deadline of {} ms and was interrupted; if the plugin \
+                 needs longer, raise `limits.call_timeout_ms` in its sidecar",
+                plugin.engine.call_timeout(plugin).as_millis()
+            ),
+        )
+    } else if trap == Some(&Trap::StackOverflow) {
+        (
+            "stack-overflow",
+            "the call overflowed its stack".to_string(),
+        )
+    } else if let Some(message) = panic_message(store) {
+        ("panic", message)
+    } else {
+        (
+            "trap",
+            trap.map_or_else(|| format!("{error:#}"), Trap::to_string),
+        )
+    }
+}
+
+/// What a Rust `panic!` printed to stderr before the trap, if it did.
+fn panic_message(store: &Store<PluginState>) -> Option<String> {
+    let stderr = store
+        .data()
+        .stderr
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let at = stderr
+        .iter()
+        .position(|line| line.contains("panicked at"))?;
+    let message: Vec<&str> = stderr
+        .iter()
+        .skip(at)
+        .map(String::as_str)
+        .filter(|line| !line.starts_with("note: run with"))
+        .collect();
+    Some(message.join(" "))
 }

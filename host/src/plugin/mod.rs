@@ -7,6 +7,7 @@
 //! a trap, so one bad event never poisons the next.
 
 mod bindings;
+mod budget;
 mod cache;
 mod engine;
 mod function_cache;
@@ -20,6 +21,7 @@ mod stdio;
 use std::path::PathBuf;
 
 pub(crate) use bindings::{Destination as WitDestination, Event as WitEvent};
+pub use budget::{BACKSTOP_FACTOR, DeadlineReached, MIN_BACKSTOP};
 pub use cache::{CacheStats, ModuleCache, sha256_hex};
 pub use engine::{BlockingWaitRefused, EPOCH_TICK, MemoryCapReached, PluginEngine, PluginLimits};
 pub use instance::{CallError, PluginInstance};

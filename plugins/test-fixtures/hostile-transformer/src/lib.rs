@@ -6,8 +6,14 @@
 //! `recursion` (overflows the stack), `panic`, `huge-output` (a 10 MiB detail),
 //! `not-json` (a detail that is not JSON), `read-file` (reads the sidecar's `path`),
 //! `env` (reads the environment), `socket` (connects to the sidecar's `address`),
-//! `error` (returns `Err`), `sleep` (an hour), `hoard` (keeps 4 MiB more on every call, and passes the event). What it can read or reach it puts into the detail, so a test
-//! sees a leak; what fails it returns as an `Err` naming the error.
+//! `error` (returns `Err`), `sleep` (an hour), `hoard` (keeps 4 MiB more on every call,
+//! and passes the event), `print` (writes a line to stdout and one to stderr, and passes
+//! the event). What it can read or reach it puts into the detail, so a test sees a leak;
+//! what fails it returns as an `Err` naming the error.
+//!
+//! The sidecar key `on_init` makes `init` misbehave too: `print` (writes to stdout and
+//! stderr, then succeeds), `panic`, `trap` (an `unreachable` instruction), `spin` (never
+//! returns) or `error` (returns `Err`).
 
 use std::hint::black_box;
 use std::sync::{Mutex, OnceLock};
@@ -41,6 +47,7 @@ impl Lifecycle for Hostile {
         };
         for (key, value) in config {
             match key.as_str() {
+                "on_init" => misbehave_in_init(&value)?,
                 "behavior" => settings.behavior = value,
                 "path" => settings.path = value,
                 "address" => settings.address = value,
@@ -50,6 +57,26 @@ impl Lifecycle for Hostile {
         SETTINGS
             .set(settings)
             .map_err(|_| "init called twice".to_string())
+    }
+}
+
+fn misbehave_in_init(how: &str) -> Result<(), String> {
+    match how {
+        "print" => {
+            println!("hostile plugin: init prints to stdout");
+            eprintln!("hostile plugin: init prints to stderr");
+            Ok(())
+        }
+        "panic" => panic!("hostile plugin panicked in init"),
+        "trap" => std::process::abort(),
+        "spin" => {
+            let mut n = 0u64;
+            loop {
+                n = black_box(n.wrapping_add(1));
+            }
+        }
+        "error" => Err("hostile plugin refuses to start".into()),
+        other => Err(format!("unknown on_init `{other}`")),
     }
 }
 
@@ -122,6 +149,11 @@ impl Transformer for Hostile {
                 Err(e) => Err(format!("cannot connect to {}: {e}", settings.address)),
             },
             "error" => Err(format!("refusing {}", event.id)),
+            "print" => {
+                println!("hostile plugin: transform prints {}", event.id);
+                eprintln!("hostile plugin: transform warns about {}", event.id);
+                Ok(event)
+            }
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
                 Ok(event)

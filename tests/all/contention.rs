@@ -1,0 +1,154 @@
+//! A busy machine: the example pipeline while busy-spinning threads compete for the
+//! cores. A plugin call's deadline counts the CPU time the call uses, so a worker taken
+//! off its core mid-call does not fail a healthy event — and an infinite loop is still
+//! stopped.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use logbridge::health::{FailureFilter, FailureLog};
+use logbridge::plugin::PluginLimits;
+use logbridge::{ChannelSink, Host};
+use logbridge_tests::{copy_of_plugins, fixture, generate_logs};
+use serde_json::json;
+
+/// Threads that keep every core busy until dropped (also when the test panics).
+struct Spinners {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl Spinners {
+    fn start(n: usize) -> Spinners {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut spins = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        spins = std::hint::black_box(spins.wrapping_add(1));
+                    }
+                    spins
+                })
+            })
+            .collect();
+        Spinners { stop, threads }
+    }
+}
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// 100,000 events through the example plugins with 2 workers while 4 threads spin on
+/// the 2 cores, under a 2 ms budget per call (the calls take microseconds; on the wall
+/// clock, a worker taken off its core for one time slice would overrun it): no event
+/// fails, and every one is accounted for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_machine_fails_no_healthy_event() {
+    const EVENTS: usize = 100_000;
+    let logs = generate_logs(EVENTS, 12, &[]).unwrap();
+    let dir = copy_of_plugins(Path::new(env!("CARGO_TARGET_TMPDIR")).join("contention"));
+    let data = dir.join("data");
+    let limits = PluginLimits {
+        call_timeout: Duration::from_millis(2),
+        ..PluginLimits::default()
+    };
+    let (sink, mut rx) = ChannelSink::new(1024);
+    let counted = tokio::spawn(async move {
+        let mut n = 0u64;
+        while rx.recv().await.is_some() {
+            n += 1;
+        }
+        n
+    });
+    let spinners = Spinners::start(4);
+    let host = Host::builder()
+        .plugins_dir(&dir)
+        .data_dir(&data)
+        .plugin_limits(limits)
+        .sink(sink)
+        .workers(2)
+        .buses(["security", "audit"])
+        .build()
+        .unwrap();
+    for line in logs.lines() {
+        host.send_auth0(line, "contention").await.unwrap();
+    }
+    let health = host.shutdown().await.unwrap();
+    drop(spinners);
+    let delivered = counted.await.unwrap();
+
+    let failures = FailureLog::open(&data)
+        .unwrap()
+        .list(&FailureFilter::default())
+        .unwrap();
+    let deadlines = failures.iter().filter(|f| f.code == "deadline").count();
+    assert_eq!(
+        deadlines, 0,
+        "deadline failures on a busy machine: {failures:#?}"
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(health.accepted, EVENTS as u64);
+    assert_eq!(health.failed(), 0, "{health:?}");
+    assert_eq!(delivered + health.filtered, EVENTS as u64);
+}
+
+/// Under the same contention, an infinite loop is still interrupted at its CPU budget,
+/// and the events around it go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_machine_still_stops_an_infinite_loop() {
+    let dir = copy_of_plugins(Path::new(env!("CARGO_TARGET_TMPDIR")).join("contention-spin"));
+    std::fs::copy(fixture("hostile-transformer"), dir.join("15-hostile.wasm")).unwrap();
+    std::fs::write(
+        dir.join("15-hostile.toml"),
+        "[config]\nbehavior = \"spin\"\n[limits]\ncall_timeout_ms = 20\n",
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let (sink, mut rx) = ChannelSink::new(100);
+    let spinners = Spinners::start(4);
+    let host = Host::builder()
+        .plugins_dir(&dir)
+        .data_dir(&data)
+        .sink(sink)
+        .workers(2)
+        .build()
+        .unwrap();
+    for n in 0..3 {
+        for id in [format!("hostile-{n}"), format!("fine-{n}")] {
+            let log = json!({"log_id": id, "date": "2026-11-25T09:00:00Z", "type": "s"});
+            host.send_auth0(&log.to_string(), "spin").await.unwrap();
+        }
+    }
+    let health = host.shutdown().await.unwrap();
+    drop(spinners);
+    let mut delivered = Vec::new();
+    while let Ok(d) = rx.try_recv() {
+        delivered.push(d.event.id);
+    }
+    delivered.sort();
+    assert_eq!(delivered, ["fine-0", "fine-1", "fine-2"]);
+    let failures = FailureLog::open(&data)
+        .unwrap()
+        .list(&FailureFilter::default())
+        .unwrap();
+    assert_eq!(failures.len(), 3, "{failures:#?}");
+    for f in &failures {
+        assert_eq!(f.code, "deadline", "{f:?}");
+        assert!(
+            f.message.contains("budget of 20 ms of CPU time"),
+            "{}",
+            f.message
+        );
+    }
+    assert_eq!(health.failed(), 3);
+}
