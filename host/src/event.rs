@@ -5,8 +5,11 @@
 //! log streams send — into an event whose `detail` is `{"log_id": ..., "data": <log>}`,
 //! the shape Auth0's own EventBridge stream emits, so rules written for it keep working.
 
+mod detail;
+
 use std::borrow::Cow;
 
+pub use detail::{DetailProblem, MAX_DETAIL_DEPTH, check_detail};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
@@ -94,6 +97,10 @@ pub enum EventError {
     /// The log's `date` is not an RFC 3339 timestamp.
     #[error("the log's `date` {0:?} is not an RFC 3339 timestamp")]
     BadDate(String),
+    /// The detail could never be delivered: an integer outside the signed 64-bit range,
+    /// or nesting deeper than [`MAX_DETAIL_DEPTH`].
+    #[error("EventBridge would refuse it: {0}")]
+    Undeliverable(#[from] DetailProblem),
 }
 
 /// Why an [`Envelope`] is not acceptable to EventBridge.
@@ -195,7 +202,8 @@ impl Envelope {
     ///
     /// Accepts a bare log object or a `{"log_id": ..., "data": {...}}` record. The log's
     /// JSON is carried into `detail` byte for byte; only `log_id` (or the older `_id`)
-    /// and `date` are read.
+    /// and `date` are read, and the detail is checked for what EventBridge would refuse
+    /// ([`check_detail`]).
     pub fn auth0_event(&self, json: &str) -> Result<Event, EventError> {
         let json = json.trim();
         // serde would read a struct from an array too; only an object is a log.
@@ -248,6 +256,7 @@ impl Envelope {
         detail.push_str(",\"data\":");
         detail.push_str(log);
         detail.push('}');
+        check_detail(&detail)?;
         Ok(Event {
             id: log_id.into_owned(),
             source: self.source.clone(),
@@ -342,6 +351,33 @@ mod tests {
         assert_eq!(
             err(r#"{"log_id":"a","date":"yesterday"}"#),
             EventError::BadDate("yesterday".into())
+        );
+    }
+
+    #[test]
+    fn logs_eventbridge_would_refuse_are_bad_input() {
+        let envelope = Envelope::default();
+        let log = |data: &str| {
+            format!(r#"{{"log_id":"a","date":"2026-11-01T00:00:00Z","details":{data}}}"#)
+        };
+        for data in [
+            "18446744073709551616",
+            "-9223372036854775809",
+            &"9".repeat(100),
+        ] {
+            assert!(matches!(
+                envelope.auth0_event(&log(data)),
+                Err(EventError::Undeliverable(DetailProblem::IntegerOutOfRange(
+                    _
+                )))
+            ));
+        }
+        // The detail wraps the log: 99 levels of log make 100 of detail.
+        let deep = |levels: usize| log(&format!("{}{}", "[".repeat(levels), "]".repeat(levels)));
+        assert!(envelope.auth0_event(&deep(MAX_DETAIL_DEPTH - 2)).is_ok());
+        assert_eq!(
+            envelope.auth0_event(&deep(MAX_DETAIL_DEPTH - 1)),
+            Err(EventError::Undeliverable(DetailProblem::TooDeep))
         );
     }
 

@@ -323,8 +323,12 @@ impl Host {
         }
     }
 
-    /// Queues `event` for the pipeline, waiting while the queue is full.
+    /// Queues `event` for the pipeline, waiting while the queue is full. A detail
+    /// EventBridge would refuse whatever the plugins do (an integer outside the signed
+    /// 64-bit range, nesting deeper than [`MAX_DETAIL_DEPTH`](crate::event::MAX_DETAIL_DEPTH))
+    /// is not queued: it is recorded as an ingest failure and its error returned.
     pub async fn send(&self, event: Event) -> Result<()> {
+        self.admit(&event)?;
         self.inner
             .ingress
             .send(event)
@@ -337,6 +341,7 @@ impl Host {
     /// Queues `event` if the queue has room within `wait`; [`Error::Busy`] if it stays
     /// full that long (nothing was queued).
     pub async fn send_within(&self, event: Event, wait: std::time::Duration) -> Result<()> {
+        self.admit(&event)?;
         match tokio::time::timeout(wait, self.inner.ingress.send(event)).await {
             Ok(Ok(())) => {
                 self.inner.health.record_accepted();
@@ -354,6 +359,29 @@ impl Host {
             self.send(event).await?;
         }
         Ok(())
+    }
+
+    /// Checks `event`'s detail before it is queued; one that could never be delivered
+    /// fails here, at stage `ingest`, rather than in the first plugin that parses it.
+    fn admit(&self, event: &Event) -> Result<()> {
+        let Err(problem) = crate::event::check_detail(&event.detail) else {
+            return Ok(());
+        };
+        let error = EventError::Undeliverable(problem);
+        self.inner.health.record_accepted();
+        self.inner.health.record_failure(Failure {
+            stage: Stage::Ingest,
+            event_id: Some(event.id.clone()),
+            origin: "send".to_string(),
+            version: None,
+            code: "bad-input".into(),
+            message: error.to_string(),
+            attempts: 0,
+            first_attempt: std::time::SystemTime::now(),
+            event: None,
+            input: Some(event.detail.clone()),
+        });
+        Err(Error::Event(error))
     }
 
     /// Events waiting in the queue. Each worker also takes up to 16 queued events at a

@@ -6,6 +6,7 @@ mod config;
 mod contention;
 mod eventbridge;
 mod faults;
+mod ingest;
 mod loader;
 mod pipeline;
 mod plugin_init;

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::event::{Event, MAX_DETAIL_TYPE_CHARS};
+use crate::event::{Event, MAX_DETAIL_TYPE_CHARS, check_detail};
 
 /// Why EventBridge would refuse an entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,8 +60,9 @@ pub fn validate(event: &Event) -> Result<(), EntryProblem> {
         return Err(EntryProblem::Detail("it must be a JSON object".into()));
     }
     serde_json::from_str::<Checked>(&event.detail)
-        .map(drop)
-        .map_err(|e| EntryProblem::Detail(e.to_string()))
+        .map_err(|e| EntryProblem::Detail(e.to_string()))?;
+    // Integers beyond u64 reach the parser as floats: the text tells them apart.
+    check_detail(&event.detail).map_err(|e| EntryProblem::Detail(e.to_string()))
 }
 
 /// Any JSON value whose integers all fit in `i64`, checked while parsing without building
@@ -163,5 +164,11 @@ mod tests {
             code(event("a", "b", r#"{"x":[{"n":9223372036854775808}]}"#)),
             "MalformedDetail"
         );
+        assert_eq!(
+            code(event("a", "b", r#"{"x":[{"n":-184467440737095516160}]}"#)),
+            "MalformedDetail"
+        );
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(150), "]".repeat(150));
+        assert_eq!(code(event("a", "b", &deep)), "MalformedDetail");
     }
 }
