@@ -19,7 +19,7 @@ cargo build --quiet --bin logbridge
 target/debug/logbridge run \
     --plugins "$demo/plugins" \
     --input "$demo/auth0-logs.ndjson" \
-    --output "$demo/delivered.jsonl" \
+    --output "$demo/delivered.jsonl" --truncate-output \
     --data-dir "$demo/data"
 
 echo

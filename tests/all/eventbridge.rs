@@ -131,6 +131,7 @@ async fn local_sink_writes_what_would_be_sent() -> Result<()> {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let input_file = dir.join("local-sink.ndjson");
     let output_file = dir.join("local-sink.out.jsonl");
+    let _ = std::fs::remove_file(&output_file);
     std::fs::write(&input_file, &input)?;
     let output = run_to_file(&input_file, &output_file, &dir.join("local-sink-data")).await?;
     ensure!(

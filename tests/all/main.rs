@@ -8,6 +8,7 @@ mod eventbridge;
 mod faults;
 mod ingest;
 mod loader;
+mod local_sink;
 mod pipeline;
 mod plugin_init;
 mod reload;

@@ -1,6 +1,7 @@
 //! Local sinks that need no AWS account: JSON lines to a writer (stdout or a file), and
 //! an in-process channel for embedding applications and tests.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -25,8 +26,10 @@ struct Line<'a> {
     detail: &'a RawValue,
 }
 
-/// Writes each delivered event as one JSON line:
-/// `{"bus", "id", "source", "detail-type", "time", "resources", "detail"}`.
+/// Writes each delivered event as one compact JSON line:
+/// `{"bus", "id", "source", "detail-type", "time", "resources", "detail"}`. A detail
+/// that came in pretty-printed is written without its whitespace, so every line is one
+/// event whatever the input looked like; strings and numbers are kept byte for byte.
 ///
 /// Like EventBridge, it refuses an entry whose `detail` is not a JSON object
 /// (`MalformedDetail`).
@@ -46,7 +49,8 @@ impl JsonLinesSink {
         let mut buf = Vec::with_capacity(entries.iter().map(|e| e.detail.len() + 256).sum());
         let mut results = Vec::with_capacity(entries.len());
         for event in entries {
-            let detail = match serde_json::from_str::<&RawValue>(&event.detail) {
+            let compact = compact_json(&event.detail);
+            let detail = match serde_json::from_str::<&RawValue>(&compact) {
                 Ok(raw) if raw.get().starts_with('{') => raw,
                 _ => {
                     results.push(EntryResult::failed(
@@ -80,6 +84,56 @@ impl JsonLinesSink {
         }
         results
     }
+}
+
+/// `json` without the whitespace between its tokens (borrowed when it has none). Only
+/// whitespace outside strings is taken out; a string cannot hold a raw line break, so the
+/// result is one line.
+pub(crate) fn compact_json(json: &str) -> Cow<'_, str> {
+    let bytes = json.as_bytes();
+    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let mut in_string = false;
+    let mut escaped = false;
+    let first_space = bytes.iter().position(|&b| {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            false
+        } else if b == b'"' {
+            in_string = true;
+            false
+        } else {
+            is_space(b)
+        }
+    });
+    let Some(first_space) = first_space else {
+        return Cow::Borrowed(json);
+    };
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(&bytes[..first_space]);
+    for &b in &bytes[first_space..] {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if is_space(b) {
+            continue;
+        }
+        out.push(b);
+    }
+    // Only ASCII whitespace was taken out, between whole UTF-8 sequences.
+    Cow::Owned(String::from_utf8(out).expect("removing ASCII bytes keeps UTF-8 valid"))
 }
 
 impl Sink for JsonLinesSink {
@@ -133,5 +187,65 @@ impl Sink for ChannelSink {
             }
             results
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(detail: &str) -> Event {
+        Event {
+            id: "1".into(),
+            source: "s".into(),
+            detail_type: "t".into(),
+            time: "2026-11-25T09:00:00Z".into(),
+            resources: Vec::new(),
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn whitespace_between_tokens_goes_and_strings_stay_byte_for_byte() {
+        let pretty = "{\n  \"log_id\": \"a b\",\r\n\t\"data\" : { \"q\": \"say \\\" \\n hi \" ,\n \"n\": [ 1 , 2.50 ] }\n}";
+        assert_eq!(
+            compact_json(pretty),
+            "{\"log_id\":\"a b\",\"data\":{\"q\":\"say \\\" \\n hi \",\"n\":[1,2.50]}}"
+        );
+        assert!(matches!(compact_json("{\"a\":\"x y\"}"), Cow::Borrowed(_)));
+        assert_eq!(compact_json("{\"é\" : \"ü\"}"), "{\"é\":\"ü\"}");
+    }
+
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_pretty_printed_detail_is_written_as_one_line() {
+        let out = Shared::default();
+        let sink = JsonLinesSink::new(out.clone());
+        let results = sink.write_batch(
+            "default",
+            &[
+                event("{\n  \"log_id\": \"1\",\n  \"data\": {\n    \"type\": \"s\"\n  }\n}"),
+                event("{\"log_id\":\"2\"}"),
+            ],
+        );
+        assert_eq!(results, [EntryResult::Delivered, EntryResult::Delivered]);
+        let written = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = written.lines().collect();
+        assert_eq!(lines.len(), 2, "{written}");
+        let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(first["detail"]["data"]["type"], "s");
+        assert!(lines[0].contains(r#""detail":{"log_id":"1","data":{"type":"s"}}"#));
     }
 }

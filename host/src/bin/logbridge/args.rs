@@ -22,9 +22,13 @@ pub(crate) struct DataDirArg {
 
 #[derive(Args)]
 pub(crate) struct SinkArgs {
-    /// Local sink: write delivered events as JSON lines to FILE instead of stdout.
+    /// Local sink: write delivered events as JSON lines to FILE instead of stdout. An
+    /// existing file is appended to.
     #[arg(long, value_name = "FILE", conflicts_with = "eventbridge")]
     pub(crate) output: Option<PathBuf>,
+    /// Empty the --output file first instead of appending to it.
+    #[arg(long)]
+    pub(crate) truncate_output: bool,
     /// Deliver to Amazon EventBridge with PutEvents (region and credentials from the
     /// standard AWS chain).
     #[arg(long)]

@@ -41,6 +41,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawSink {
     output: Option<PathBuf>,
+    truncate_output: Option<bool>,
     eventbridge: Option<bool>,
     endpoint_url: Option<String>,
     region: Option<String>,
@@ -263,6 +264,12 @@ pub(crate) fn apply_host(config: &Config, matches: &ArgMatches, args: &mut HostA
             raw.sink.output.clone().map(Some)
         );
     }
+    take!(
+        matches,
+        "truncate_output",
+        args.sink.truncate_output,
+        raw.sink.truncate_output
+    );
     take!(
         matches,
         "endpoint_url",

@@ -96,7 +96,7 @@ pub(crate) fn table_row(row: &StoredFailure) -> String {
 
 pub(crate) async fn replay_failures(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let log = open_existing_log(&args.data)?;
-    let sink = make_sink(&args.sink, true).await?;
+    let sink = make_sink(&args.sink).await?;
     let report = replay(
         &log,
         &*sink,

@@ -17,9 +17,9 @@ use tokio::io::{AsyncBufRead, BufReader};
 
 use crate::args::{HostArgs, RunArgs, SinkArgs};
 
-/// The sink the arguments ask for. A local output file is truncated, or appended to when
-/// `append` (replays add to what the run wrote).
-pub(crate) async fn make_sink(args: &SinkArgs, append: bool) -> anyhow::Result<Arc<dyn Sink>> {
+/// The sink the arguments ask for. A local output file is appended to, unless
+/// `--truncate-output` asks for it to be emptied first.
+pub(crate) async fn make_sink(args: &SinkArgs) -> anyhow::Result<Arc<dyn Sink>> {
     Ok(if args.eventbridge {
         let options = EventBridgeOptions {
             endpoint_url: args.endpoint_url.clone(),
@@ -28,11 +28,12 @@ pub(crate) async fn make_sink(args: &SinkArgs, append: bool) -> anyhow::Result<A
         };
         Arc::new(EventBridgeSink::from_env(&options).await?)
     } else if let Some(path) = &args.output {
+        let truncate = args.truncate_output;
         let file = File::options()
             .create(true)
             .write(true)
-            .append(append)
-            .truncate(!append)
+            .append(!truncate)
+            .truncate(truncate)
             .open(path)
             .with_context(|| format!("cannot open the output file {}", path.display()))?;
         Arc::new(JsonLinesSink::new(BufWriter::new(file)))
@@ -61,7 +62,7 @@ pub(crate) async fn build_host(args: HostArgs) -> anyhow::Result<(Host, Arc<Fail
         .default_bus(args.default_bus)
         .failure_store(log.clone())
         .delivery_config(args.delivery.config())
-        .sink_arc(make_sink(&args.sink, false).await?);
+        .sink_arc(make_sink(&args.sink).await?);
     if let Some(dir) = &args.plugins {
         builder = builder
             .plugins_dir(dir)
@@ -120,20 +121,22 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     // Whatever happened to the input, everything already accepted is drained.
-    let code = finish(host, &log, started_at, started.elapsed()).await?;
+    let code = finish(host, &log, started_at, started).await?;
     read_result.context("reading the input failed")?;
     Ok(code)
 }
 
-/// Drains `host`, records the run in the failure log, prints the summary, and says how
-/// the command should exit.
+/// Drains `host`, records the run in the failure log, prints the summary — its time and
+/// rate from `started` until everything was drained — and says how the command should
+/// exit.
 pub(crate) async fn finish(
     host: Host,
     log: &FailureLog,
     started_at: SystemTime,
-    elapsed: Duration,
+    started: Instant,
 ) -> anyhow::Result<ExitCode> {
     let report = host.shutdown().await?;
+    let elapsed = started.elapsed();
     log.record_run(started_at, &report)?;
     print_summary(&report, elapsed.as_secs_f64())?;
     if report.failed() > 0 {

@@ -58,5 +58,5 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("the HTTP server failed")?;
     eprintln!("logbridge: stopping; finishing the events already accepted");
-    finish(host, &log, started_at, started.elapsed()).await
+    finish(host, &log, started_at, started).await
 }
