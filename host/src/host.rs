@@ -329,6 +329,11 @@ impl Host {
     /// is not queued: it is recorded as an ingest failure and its error returned.
     pub async fn send(&self, event: Event) -> Result<()> {
         self.admit(&event)?;
+        self.enqueue(event).await
+    }
+
+    /// Queues an event already checked (mapped by the envelope, which checks).
+    async fn enqueue(&self, event: Event) -> Result<()> {
         self.inner
             .ingress
             .send(event)
@@ -401,7 +406,7 @@ impl Host {
     /// failure (with `origin` naming where it came from) and its error returned.
     pub async fn send_auth0(&self, json: &str, origin: &str) -> Result<()> {
         match self.inner.envelope.auth0_event(json) {
-            Ok(event) => self.send(event).await,
+            Ok(event) => self.enqueue(event).await,
             Err(error) => {
                 self.record_ingest_failure(origin, json, &error);
                 Err(Error::Event(error))

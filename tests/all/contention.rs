@@ -152,3 +152,81 @@ async fn a_busy_machine_still_stops_an_infinite_loop() {
     }
     assert_eq!(health.failed(), 3);
 }
+
+/// Runs `command` to completion and returns its exit status and the CPU time (user and
+/// system) that process alone used.
+#[allow(unsafe_code)]
+// The child is reaped by `wait4` below, which also gives its own resource usage.
+#[allow(clippy::zombie_processes)]
+fn run_measuring_cpu(command: &mut std::process::Command) -> (i32, Duration) {
+    let child = command.spawn().unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero `rusage` is a valid value of the plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not yet waited for (std's `Child` is never waited on
+    // here); `status` and `usage` are valid for writes for the duration of the call.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "{}", std::io::Error::last_os_error());
+    let time = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap())
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap())
+    };
+    (
+        libc::WEXITSTATUS(status),
+        time(usage.ru_utime) + time(usage.ru_stime),
+    )
+}
+
+/// An infinite loop costs at most 2× its CPU budget: two spinning calls under a 300 ms
+/// budget, in a `logbridge run` whose plugins come from the compiled cache, use between
+/// 600 ms and 1.2 s of CPU for the whole process.
+#[test]
+fn an_infinite_loop_is_stopped_within_twice_its_cpu_budget() {
+    let dir = copy_of_plugins(Path::new(env!("CARGO_TARGET_TMPDIR")).join("contention-cpu"));
+    std::fs::copy(fixture("hostile-transformer"), dir.join("15-hostile.wasm")).unwrap();
+    std::fs::write(
+        dir.join("15-hostile.toml"),
+        "[config]\nbehavior = \"spin\"\n[limits]\ncall_timeout_ms = 300\n",
+    )
+    .unwrap();
+    let bin = logbridge_tests::logbridge_bin().unwrap();
+    let run = |input: &str| {
+        let file = dir.join("input.ndjson");
+        std::fs::write(&file, input).unwrap();
+        let mut command = std::process::Command::new(&bin);
+        command
+            .arg("run")
+            .arg("--plugins")
+            .arg(&dir)
+            .arg("--input")
+            .arg(&file)
+            .arg("--output")
+            .arg(dir.join("out.jsonl"))
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--workers", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        run_measuring_cpu(&mut command)
+    };
+    // Compiles the plugins into the cache, so the measured run only loads them.
+    assert_eq!(run("").0, 0);
+    let hostile: String = (0..2)
+        .map(|n| {
+            json!({"log_id": format!("hostile-{n}"), "date": "2026-11-25T09:00:00Z", "type": "s"})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    let (code, cpu) = run(&hostile);
+    assert_eq!(code, 1, "the two spinning events failed");
+    assert!(
+        cpu >= Duration::from_millis(600),
+        "each call ran until it had used its budget: {cpu:?}"
+    );
+    assert!(
+        cpu <= Duration::from_millis(1200),
+        "each call was stopped within twice its budget: {cpu:?}"
+    );
+}
