@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 demo=target/demo
-generator=${LOGBRIDGE_LOG_GENERATOR:-../shared/data/gen_auth0_logs.py}
+generator=${LOGBRIDGE_LOG_GENERATOR:-scripts/gen-auth0-logs.py}
 if [[ ! -f $generator ]]; then
     echo "error: the Auth0 log generator is not at $generator; set LOGBRIDGE_LOG_GENERATOR" >&2
     exit 1

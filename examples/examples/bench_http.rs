@@ -4,7 +4,7 @@
 //! which records are accepted and delivered is reported beside the same host fed through
 //! `Host::send` in-process, as the baseline.
 //!
-//! Run: `scripts/build-plugins.sh target/example && python3 ../shared/data/gen_auth0_logs.py
+//! Run: `scripts/build-plugins.sh target/example && scripts/gen-auth0-logs.py
 //! -n 20000 --seed 7 > target/example/logs.ndjson && cargo run -p logbridge-examples
 //! --example bench_http -- target/example/plugins target/example/logs.ndjson`
 

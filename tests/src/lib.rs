@@ -65,11 +65,11 @@ pub fn logbridge_bin() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// `n` Auth0 logs from `shared/data/gen_auth0_logs.py`, NDJSON, deterministic by `seed`.
+/// `n` Auth0 logs from `scripts/gen-auth0-logs.py`, NDJSON, deterministic by `seed`.
 pub fn generate_logs(n: usize, seed: u64, extra: &[&str]) -> Result<String> {
     let script = match std::env::var_os("LOGBRIDGE_LOG_GENERATOR") {
         Some(path) => PathBuf::from(path),
-        None => workspace_root().join("../shared/data/gen_auth0_logs.py"),
+        None => workspace_root().join("scripts/gen-auth0-logs.py"),
     };
     let output = Command::new("python3")
         .arg(&script)
