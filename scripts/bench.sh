@@ -16,11 +16,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 out=target/bench
-generator=${LOGBRIDGE_LOG_GENERATOR:-scripts/gen-auth0-logs.py}
-if [[ ! -f $generator ]]; then
-    echo "error: the Auth0 log generator is not at $generator; set LOGBRIDGE_LOG_GENERATOR" >&2
-    exit 1
-fi
 groups=("$@")
 if [[ ${#groups[@]} -eq 0 ]]; then
     groups=(pipeline scaling delivery http reload rss)
@@ -36,8 +31,8 @@ for group in "${groups[@]}"; do
 done
 
 scripts/build-plugins.sh "$out" >&2
-python3 "$generator" -n "${N:-20000}" --seed 7 > "$out/logs.ndjson"
-cargo build --quiet -p logbridge-examples --example bench --example bench_http --example bench_reload
+cargo build --quiet -p logbridge --bin logbridge -p logbridge-examples --example bench --example bench_http --example bench_reload
+target/debug/logbridge sample --count "${N:-20000}" --seed 7 > "$out/logs.ndjson"
 
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); profile: dev (dependencies and the host library at opt-level 2)"
 for group in "${groups[@]}"; do

@@ -6,15 +6,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 demo=target/demo
-generator=${LOGBRIDGE_LOG_GENERATOR:-scripts/gen-auth0-logs.py}
-if [[ ! -f $generator ]]; then
-    echo "error: the Auth0 log generator is not at $generator; set LOGBRIDGE_LOG_GENERATOR" >&2
-    exit 1
-fi
-
 scripts/build-plugins.sh "$demo"
-python3 "$generator" -n "${N:-20000}" --seed 42 > "$demo/auth0-logs.ndjson"
 cargo build --quiet --bin logbridge
+target/debug/logbridge sample --count "${N:-20000}" --seed 42 > "$demo/auth0-logs.ndjson"
 
 target/debug/logbridge run \
     --plugins "$demo/plugins" \

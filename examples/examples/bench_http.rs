@@ -4,8 +4,8 @@
 //! which records are accepted and delivered is reported beside the same host fed through
 //! `Host::send` in-process, as the baseline.
 //!
-//! Run: `scripts/build-plugins.sh target/example && scripts/gen-auth0-logs.py
-//! -n 20000 --seed 7 > target/example/logs.ndjson && cargo run -p logbridge-examples
+//! Run: `scripts/build-plugins.sh target/example && target/debug/logbridge sample
+//! --count 20000 --seed 7 > target/example/logs.ndjson && cargo run -p logbridge-examples
 //! --example bench_http -- target/example/plugins target/example/logs.ndjson`
 
 use std::path::{Path, PathBuf};

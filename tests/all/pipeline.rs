@@ -7,7 +7,7 @@ use logbridge::{ChannelSink, Delivered, Host};
 use logbridge_tests::{generate_logs, plugins_dir};
 use serde_json::{Value, json};
 
-use crate::auth0::{assert_redacted, expected_bus, log_of};
+use crate::auth0::{assert_redacted, expected_bus, id_of, log_of};
 
 async fn run_through_examples(lines: &[String]) -> (Vec<Delivered>, logbridge::HealthReport) {
     let (sink, mut rx) = ChannelSink::new(lines.len() + 1);
@@ -88,7 +88,7 @@ async fn generated_logs_are_filtered_redacted_and_routed_as_predicted() {
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
             let log = log_of(&v).clone();
-            (log["log_id"].as_str().unwrap().to_string(), log)
+            (id_of(&log).to_string(), log)
         })
         .collect();
     let mut expected: BTreeMap<&str, usize> = BTreeMap::new();
@@ -134,7 +134,7 @@ async fn odd_but_valid_logs_pass_intact() {
         .iter()
         .map(|l| {
             let log = log_of(&serde_json::from_str(l).unwrap()).clone();
-            (log["log_id"].as_str().unwrap().to_string(), log)
+            (id_of(&log).to_string(), log)
         })
         .collect();
     let (delivered, health) = run_through_examples(&lines).await;

@@ -65,22 +65,23 @@ pub fn logbridge_bin() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// `n` Auth0 logs from `scripts/gen-auth0-logs.py`, NDJSON, deterministic by `seed`.
+/// `n` Auth0 logs from `logbridge sample`, NDJSON, deterministic by `seed`; `extra`
+/// arguments are passed on (`--edge-cases`, `--format ...`).
 pub fn generate_logs(n: usize, seed: u64, extra: &[&str]) -> Result<String> {
-    let script = match std::env::var_os("LOGBRIDGE_LOG_GENERATOR") {
-        Some(path) => PathBuf::from(path),
-        None => workspace_root().join("scripts/gen-auth0-logs.py"),
-    };
-    let output = Command::new("python3")
-        .arg(&script)
-        .args(["-n", &n.to_string(), "--seed", &seed.to_string()])
+    let output = Command::new(logbridge_bin()?)
+        .args([
+            "sample",
+            "--count",
+            &n.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
         .args(extra)
         .output()
-        .with_context(|| format!("cannot run python3 {}", script.display()))?;
+        .context("cannot run `logbridge sample`")?;
     if !output.status.success() {
         bail!(
-            "{} failed: {}",
-            script.display(),
+            "logbridge sample failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
     }

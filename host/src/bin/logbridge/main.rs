@@ -6,6 +6,7 @@ mod config;
 mod failures;
 mod health;
 mod run;
+mod sample;
 mod serve;
 
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ enum Command {
     Health(HealthArgs),
     /// Work with configuration files.
     Config(ConfigArgs),
+    /// Print deterministic sample Auth0 logs (NDJSON, or webhook bodies) to try things with.
+    Sample(sample::SampleArgs),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
             Command::Failures(args) => failures(args),
             Command::Replay(args) => replay_failures(args).await,
             Command::Health(args) => health(args),
+            Command::Sample(args) => sample::sample(args),
         }
     });
     // Everything accepted has been settled by now. A read of stdin may still be blocked
