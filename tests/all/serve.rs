@@ -963,13 +963,21 @@ async fn sigterm_stops_within_the_shutdown_timeout_while_hostile_clients_hang_on
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_signal_stops_at_once_and_what_was_not_delivered_is_in_the_failure_log()
--> Result<()> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-second-signal");
+/// `logbridge serve` delivering to an EventBridge endpoint that takes connections and
+/// never answers, with 30 records taken: every delivery hangs. Returns the server, the
+/// records, its data folder and the endpoint's task (abort it when done).
+async fn stuck_in_delivery(
+    name: &str,
+    shutdown_timeout: Duration,
+) -> Result<(
+    Served,
+    Vec<Value>,
+    std::path::PathBuf,
+    tokio::task::JoinHandle<()>,
+)> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("data");
-    // An EventBridge endpoint that takes connections and never answers: deliveries hang.
     let black_hole = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}", black_hole.local_addr()?);
     let holding = tokio::spawn(async move {
@@ -978,15 +986,15 @@ async fn a_second_signal_stops_at_once_and_what_was_not_delivered_is_in_the_fail
             held.push(stream);
         }
     });
-    let mut envs = vec![
+    let envs = vec![
         ("AWS_ACCESS_KEY_ID", "testing".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
         ("AWS_REGION", "us-east-1".to_string()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
         ("AWS_CONFIG_FILE", "/dev/null".to_string()),
         ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_string()),
+        ("LOGBRIDGE_AUTHORIZATION", AUTH.to_string()),
     ];
-    envs.push(("LOGBRIDGE_AUTHORIZATION", AUTH.to_string()));
     let served = Served::start(
         &[
             "--eventbridge",
@@ -997,15 +1005,55 @@ async fn a_second_signal_stops_at_once_and_what_was_not_delivered_is_in_the_fail
             "--attempt-timeout-ms",
             "600000",
             "--shutdown-timeout-ms",
-            "600000",
+            &shutdown_timeout.as_millis().to_string(),
         ],
         envs,
     )
     .await?;
-    let addr = served.addr;
     let records = records(30, 12)?;
-    let answer = post(addr, &serde_json::to_string(&records)?, "application/json").await?;
+    let answer = post(
+        served.addr,
+        &serde_json::to_string(&records)?,
+        "application/json",
+    )
+    .await?;
     ensure!(answer["accepted"] == 30, "{answer}");
+    Ok((served, records, data, holding))
+}
+
+/// Every record is in the failure log once, as `aborted`.
+async fn all_aborted(data: &Path, records: &[Value]) -> Result<()> {
+    let failures = tokio::process::Command::new(logbridge_bin()?)
+        .args(["failures", "--json", "--data-dir"])
+        .arg(data)
+        .output()
+        .await?;
+    let failures: Vec<Value> = String::from_utf8(failures.stdout)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let failed: BTreeSet<&str> = failures
+        .iter()
+        .filter(|f| f["code"] == "aborted")
+        .filter_map(|f| f["event_id"].as_str())
+        .collect();
+    let expected: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| r["log_id"].as_str())
+        .collect();
+    ensure!(
+        failed == expected && failures.len() == records.len(),
+        "every undelivered event is in the failure log, once, as aborted: {failures:#?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_at_once_and_what_was_not_delivered_is_in_the_failure_log()
+-> Result<()> {
+    let (served, records, data, holding) =
+        stuck_in_delivery("serve-second-signal", Duration::from_secs(600)).await?;
+    let addr = served.addr;
     // A slow client stays connected through both signals.
     let mut slow = tokio::task::JoinSet::new();
     {
@@ -1048,30 +1096,28 @@ async fn a_second_signal_stops_at_once_and_what_was_not_delivered_is_in_the_fail
     while let Some(closed) = slow.join_next().await {
         closed??;
     }
+    all_aborted(&data, &records).await
+}
 
-    let failures = tokio::process::Command::new(logbridge_bin()?)
-        .args(["failures", "--json", "--data-dir"])
-        .arg(&data)
-        .output()
-        .await?;
-    let failures: Vec<Value> = String::from_utf8(failures.stdout)?
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
-    let failed: BTreeSet<&str> = failures
-        .iter()
-        .filter(|f| f["code"] == "aborted")
-        .filter_map(|f| f["event_id"].as_str())
-        .collect();
-    let expected: BTreeSet<&str> = records
-        .iter()
-        .filter_map(|r| r["log_id"].as_str())
-        .collect();
-    ensure!(
-        failed == expected && failures.len() == 30,
-        "every undelivered event is in the failure log, once, as aborted: {failures:#?}"
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_still_hanging_at_the_shutdown_timeout_are_failed_and_it_exits() -> Result<()> {
+    let shutdown_timeout = Duration::from_secs(2);
+    let (served, records, data, holding) =
+        stuck_in_delivery("serve-shutdown-timeout", shutdown_timeout).await?;
+    let signalled = std::time::Instant::now();
+    served.signal(libc::SIGTERM)?;
+    // Generous: it must exit at the shutdown timeout; this only bounds the wait.
+    let status = served
+        .exited_within(shutdown_timeout + Duration::from_secs(30))
+        .await
+        .context("logbridge serve outlived its shutdown timeout while deliveries hung")?;
+    eprintln!(
+        "stopped {:?} after SIGTERM, deliveries hanging, shutdown timeout {shutdown_timeout:?}",
+        signalled.elapsed()
     );
-    Ok(())
+    ensure!(!status.success(), "{status}");
+    holding.abort();
+    all_aborted(&data, &records).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
