@@ -496,8 +496,6 @@ impl Host {
     /// workers have finished the events in their hands.
     pub fn abort(&self) {
         self.inner.ingress.close();
-        // Delivery may already be gone (shut down): nothing left to cut short then.
-        let _ = self.inner.abort.send(true);
         let now = std::time::SystemTime::now();
         while let Ok(event) = self.inner.queued.try_recv() {
             self.inner.health.record_failure(Failure {
@@ -516,6 +514,10 @@ impl Host {
                 input: Some(event.detail),
             });
         }
+        // Only now, with the queue empty: a worker waiting to hand over to delivery would
+        // otherwise go on taking queued events through the plugins. Delivery may already
+        // be gone (shut down): nothing left to cut short then.
+        let _ = self.inner.abort.send(true);
     }
 
     /// Stops intake, waits until every queued event is delivered or failed, and returns
