@@ -235,17 +235,21 @@ impl HostBuilder {
         }
         drop(routed_tx);
         let delivered = tokio::sync::broadcast::channel(SUBSCRIBER_BACKLOG).0;
+        let (abort, aborted) = tokio::sync::watch::channel(false);
         let delivery = runtime.spawn(crate::delivery::service::run(
             routed_rx,
             sink,
             self.delivery,
             Arc::clone(&health),
             delivered.clone(),
+            aborted,
         ));
 
         let host = Host {
             inner: Arc::new(Inner {
                 ingress,
+                queued: work,
+                abort,
                 envelope: self.envelope,
                 slot,
                 plugins_dir,
@@ -267,6 +271,10 @@ impl HostBuilder {
 
 struct Inner {
     ingress: async_channel::Sender<Event>,
+    /// The workers' end of the queue, for [`Host::abort`] to empty.
+    queued: async_channel::Receiver<Event>,
+    /// Tells delivery to send nothing more ([`Host::abort`]).
+    abort: tokio::sync::watch::Sender<bool>,
     envelope: Envelope,
     slot: Arc<PluginSlot>,
     plugins_dir: Option<PathBuf>,
@@ -510,6 +518,39 @@ impl Host {
     /// A snapshot of the stream's health.
     pub fn health(&self) -> HealthReport {
         self.inner.health.report()
+    }
+
+    /// Stops at once instead of draining: intake closes, nothing more is sent, and every
+    /// accepted event not yet delivered or filtered fails into the failure log with code
+    /// [`ABORTED`](crate::delivery::ABORTED) — events still queued for the plugins at
+    /// stage `ingest` (their record kept), routed ones at stage `delivery` (replayable;
+    /// a call cut off mid-way may have reached the bus). Returns without waiting: a
+    /// [`Host::shutdown`], under way or called next, then completes as soon as the
+    /// workers have finished the events in their hands.
+    pub fn abort(&self) {
+        self.inner.ingress.close();
+        let now = std::time::SystemTime::now();
+        while let Ok(event) = self.inner.queued.try_recv() {
+            self.inner.health.record_failure(Failure {
+                stage: Stage::Ingest,
+                event_id: Some(event.id.clone()),
+                origin: "queue".into(),
+                version: None,
+                code: crate::delivery::ABORTED.into(),
+                message: "not processed: logbridge was stopped at once (a second signal, \
+                          or the shutdown timeout ran out) while this event waited for the \
+                          plugins; its record is kept here"
+                    .into(),
+                attempts: 0,
+                first_attempt: now,
+                event: None,
+                input: Some(event.detail),
+            });
+        }
+        // Only now, with the queue empty: a worker waiting to hand over to delivery would
+        // otherwise go on taking queued events through the plugins. Delivery may already
+        // be gone (shut down): nothing left to cut short then.
+        let _ = self.inner.abort.send(true);
     }
 
     /// Stops intake, waits until every queued event is delivered or failed, and returns

@@ -520,6 +520,33 @@ impl Served {
         })
     }
 
+    /// Sends it `signal` (e.g. `libc::SIGTERM`), as an operator would.
+    pub fn signal(&self, signal: libc::c_int) -> Result<()> {
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(tokio::process::Child::id)
+            .context("it has exited already")?;
+        // SAFETY: signalling a child process this test started and has not reaped.
+        #[allow(unsafe_code)]
+        let sent = unsafe { libc::kill(pid as libc::pid_t, signal) };
+        anyhow::ensure!(
+            sent == 0,
+            "cannot signal {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+        Ok(())
+    }
+
+    /// Waits up to `limit` for it to exit; fails, saying so, if it has not.
+    pub async fn exited_within(mut self, limit: Duration) -> Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("already stopped")?;
+        tokio::time::timeout(limit, child.wait())
+            .await
+            .with_context(|| format!("logbridge serve had not exited {limit:?} later"))?
+            .map_err(Into::into)
+    }
+
     /// Stops it as an operator would (SIGTERM) and waits; returns whether it exited 0.
     pub async fn stop(mut self) -> Result<bool> {
         let mut child = self.child.take().context("already stopped")?;
@@ -535,6 +562,27 @@ impl Served {
             .context("logbridge serve did not stop within 60 s of SIGTERM")??;
         Ok(status.success())
     }
+}
+
+/// Raises this process's soft limit of open files to at least `want` (up to the hard
+/// limit) and returns the limit now in force.
+pub fn raise_open_file_limit(want: u64) -> Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given, which lives for the call.
+    #[allow(unsafe_code)]
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    anyhow::ensure!(got == 0, "getrlimit: {}", std::io::Error::last_os_error());
+    if limit.rlim_cur < want {
+        limit.rlim_cur = want.min(limit.rlim_max);
+        // SAFETY: setrlimit only reads the struct it is given.
+        #[allow(unsafe_code)]
+        let set = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+        anyhow::ensure!(set == 0, "setrlimit: {}", std::io::Error::last_os_error());
+    }
+    Ok(limit.rlim_cur)
 }
 
 /// `logbridge::serve::serve` for `host`, in this process, on a free loopback port.

@@ -18,7 +18,7 @@ pub use eventbridge::{EventBridgeOptions, EventBridgeSetupError, EventBridgeSink
 pub use local::{ChannelSink, Delivered, JsonLinesSink};
 pub use replay::{ReplayReport, replay};
 pub use retry::{Backoff, RETRYABLE_CODES, RetryAction, RetryPolicy, SplitMix64, is_retryable};
-pub use service::{DeliveryConfig, Routed};
+pub use service::{ABORTED, DeliveryConfig, Routed};
 pub use sink::{EntryResult, PutFuture, Sink};
 pub(crate) use validate::Checked;
 pub use validate::{EntryProblem, check_detail_type, check_source, validate};

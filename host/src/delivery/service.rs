@@ -110,14 +110,47 @@ impl BatchOutcome {
     }
 }
 
+/// The code of a failure that an abort (see [`crate::Host::abort`]) cut short.
+pub const ABORTED: &str = "aborted";
+
+/// Why an entry an abort cut short was not delivered.
+const ABORTED_MESSAGE: &str = "not delivered: logbridge was stopped at once (a second \
+     signal, or the shutdown timeout ran out) before this entry was sent or answered; \
+     `logbridge replay` re-sends it (a call cut off mid-way may have reached the bus, so \
+     a replay may deliver it twice)";
+
+/// The failure of an entry an abort cut short.
+fn aborted(bus: &str, event: Event, attempts: u32, first_attempt: SystemTime) -> Failure {
+    delivery_failure(
+        bus,
+        event,
+        ABORTED,
+        ABORTED_MESSAGE.to_string(),
+        attempts,
+        first_attempt,
+    )
+}
+
+/// Completes once `abort` says so (never, if its sender is gone without saying so).
+pub(crate) async fn aborted_signal(mut abort: tokio::sync::watch::Receiver<bool>) {
+    if abort.wait_for(|aborted| *aborted).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Runs until `routed` is closed and every batch has been answered for good. Entries
 /// are expected to have passed [`super::validate`] already (the workers check them).
+///
+/// Once `abort` turns true nothing more is sent: calls under way are cut off and every
+/// entry not yet delivered — in flight, batched, or still arriving until `routed`
+/// closes — fails with code [`ABORTED`].
 pub(crate) async fn run(
     routed: async_channel::Receiver<Vec<Routed>>,
     sink: Arc<dyn Sink>,
     config: DeliveryConfig,
     health: Arc<Health>,
     subscribers: broadcast::Sender<Delivered>,
+    abort: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut batcher = Batcher::new(config.batch);
     let mut in_flight: JoinSet<()> = JoinSet::new();
@@ -125,20 +158,48 @@ pub(crate) async fn run(
     let send = |in_flight: &mut JoinSet<()>, batch: Batch| {
         let (sink, health) = (Arc::clone(&sink), Arc::clone(&health));
         let (deadline, subscribers) = (Arc::clone(&deadline), subscribers.clone());
+        let abort = abort.clone();
         in_flight.spawn(async move {
             let bus = batch.bus.clone();
             let rng = SplitMix64::from_entropy();
-            send_with_retries(&*sink, batch, config.retry, rng, &deadline)
-                .await
-                .record(&bus, &health, &subscribers);
+            let mut progress = Progress::new(batch);
+            let cut_off = tokio::select! {
+                () = progress.send(&*sink, config.retry, rng, &deadline) => false,
+                () = aborted_signal(abort) => true,
+            };
+            if cut_off {
+                progress.abort();
+            }
+            progress.outcome.record(&bus, &health, &subscribers);
         });
     };
+    let fail_all = |bus: &str, events: Vec<Event>| {
+        let now = SystemTime::now();
+        for event in events {
+            health.record_failure(aborted(bus, event, 0, now));
+        }
+    };
+    let mut aborting = std::pin::pin!(aborted_signal(abort.clone()));
     loop {
         while in_flight.len() >= config.max_in_flight.max(1) {
             in_flight.join_next().await;
         }
         let due = batcher.next_due();
         tokio::select! {
+            () = &mut aborting => {
+                // Calls under way see the abort themselves; fail what waits here and
+                // what is still coming, until the workers are done.
+                for batch in batcher.drain() {
+                    fail_all(&batch.bus, batch.entries);
+                }
+                while let Ok(chunk) = routed.recv().await {
+                    for Routed { bus, event } in chunk {
+                        fail_all(&bus, vec![event]);
+                    }
+                }
+                while in_flight.join_next().await.is_some() {}
+                return;
+            }
             next = routed.recv() => match next {
                 Ok(chunk) => {
                     let now = Instant::now();
@@ -202,71 +263,116 @@ pub(crate) async fn send_with_retries(
     rng: SplitMix64,
     deadline: &OnceLock<Instant>,
 ) -> BatchOutcome {
-    let Batch {
-        bus, mut entries, ..
-    } = batch;
-    let first_attempt = SystemTime::now();
-    let mut backoff = policy.backoff(rng);
-    let mut outcome = BatchOutcome::default();
-    let mut attempt = 0u32;
-    loop {
-        let mut results = sink.put(&bus, &entries).await;
-        outcome.requests += 1;
-        outcome.sent_entries += entries.len() as u64;
-        results.resize_with(entries.len(), || {
-            EntryResult::failed(
-                "NoResult",
-                "the sink answered fewer entries than it was given",
-            )
-        });
-        let failures: Vec<Option<bool>> = results
-            .iter()
-            .map(|r| match r {
-                EntryResult::Delivered => None,
-                EntryResult::Failed { retryable, .. } => Some(*retryable),
-            })
-            .collect();
-        let delay = backoff.next().unwrap_or_default();
-        let past_deadline = deadline.get().is_some_and(|&d| Instant::now() + delay > d);
-        let retrying = !past_deadline
-            && matches!(
-                policy.action(attempt, &failures),
-                RetryAction::Retry | RetryAction::RetryPartial(_)
-            );
-        let mut retry = Vec::new();
-        for (event, result) in entries.into_iter().zip(results) {
-            match result {
-                EntryResult::Delivered => outcome.delivered.push(event),
-                EntryResult::Failed {
-                    retryable: true, ..
-                } if retrying => retry.push(event),
-                EntryResult::Failed {
-                    code,
-                    mut message,
-                    retryable,
-                } => {
-                    if retryable && past_deadline {
-                        message = format!("not retried: the host was shutting down; {message}");
+    let mut progress = Progress::new(batch);
+    progress.send(sink, policy, rng, deadline).await;
+    progress.outcome
+}
+
+/// One batch on its way: what is settled so far and the entries still to send. Kept
+/// outside the sending future, so an abort that drops that future mid-call still knows
+/// which entries were not delivered.
+struct Progress {
+    bus: String,
+    /// Entries not yet settled: sent next, or being sent.
+    pending: Vec<Event>,
+    outcome: BatchOutcome,
+    attempt: u32,
+    first_attempt: SystemTime,
+}
+
+impl Progress {
+    fn new(batch: Batch) -> Self {
+        Progress {
+            bus: batch.bus,
+            pending: batch.entries,
+            outcome: BatchOutcome::default(),
+            attempt: 0,
+            first_attempt: SystemTime::now(),
+        }
+    }
+
+    /// Fails every entry not yet settled: the sending was cut off.
+    fn abort(&mut self) {
+        for event in std::mem::take(&mut self.pending) {
+            let failure = aborted(&self.bus, event, self.attempt + 1, self.first_attempt);
+            self.outcome.failed.push(failure);
+        }
+    }
+
+    /// Sends the pending entries, then re-sends only their retryable failures, up to the
+    /// policy's retries. Between awaits `pending` always holds exactly the entries not yet
+    /// settled.
+    async fn send(
+        &mut self,
+        sink: &dyn Sink,
+        policy: RetryPolicy,
+        rng: SplitMix64,
+        deadline: &OnceLock<Instant>,
+    ) {
+        let mut backoff = policy.backoff(rng);
+        let (bus, first_attempt) = (self.bus.clone(), self.first_attempt);
+        loop {
+            let attempt = self.attempt;
+            let mut results = sink.put(&bus, &self.pending).await;
+            let entries = std::mem::take(&mut self.pending);
+            let outcome = &mut self.outcome;
+            outcome.requests += 1;
+            outcome.sent_entries += entries.len() as u64;
+            results.resize_with(entries.len(), || {
+                EntryResult::failed(
+                    "NoResult",
+                    "the sink answered fewer entries than it was given",
+                )
+            });
+            let failures: Vec<Option<bool>> = results
+                .iter()
+                .map(|r| match r {
+                    EntryResult::Delivered => None,
+                    EntryResult::Failed { retryable, .. } => Some(*retryable),
+                })
+                .collect();
+            let delay = backoff.next().unwrap_or_default();
+            let past_deadline = deadline.get().is_some_and(|&d| Instant::now() + delay > d);
+            let retrying = !past_deadline
+                && matches!(
+                    policy.action(attempt, &failures),
+                    RetryAction::Retry | RetryAction::RetryPartial(_)
+                );
+            let mut retry = Vec::new();
+            for (event, result) in entries.into_iter().zip(results) {
+                match result {
+                    EntryResult::Delivered => outcome.delivered.push(event),
+                    EntryResult::Failed {
+                        retryable: true, ..
+                    } if retrying => retry.push(event),
+                    EntryResult::Failed {
+                        code,
+                        mut message,
+                        retryable,
+                    } => {
+                        if retryable && past_deadline {
+                            message = format!("not retried: the host was shutting down; {message}");
+                        }
+                        outcome.failed.push(delivery_failure(
+                            &bus,
+                            event,
+                            &code,
+                            message,
+                            attempt + 1,
+                            first_attempt,
+                        ));
                     }
-                    outcome.failed.push(delivery_failure(
-                        &bus,
-                        event,
-                        &code,
-                        message,
-                        attempt + 1,
-                        first_attempt,
-                    ));
                 }
             }
+            if retry.is_empty() {
+                return;
+            }
+            outcome.retried += retry.len() as u64;
+            tracing::warn!(bus = %bus, entries = retry.len(), attempt = attempt + 1, "retrying failed entries");
+            self.pending = retry;
+            self.attempt += 1;
+            tokio::time::sleep(delay).await;
         }
-        if retry.is_empty() {
-            return outcome;
-        }
-        outcome.retried += retry.len() as u64;
-        tracing::warn!(bus = %bus, entries = retry.len(), attempt = attempt + 1, "retrying failed entries");
-        tokio::time::sleep(delay).await;
-        entries = retry;
-        attempt += 1;
     }
 }
 
@@ -422,6 +528,68 @@ mod tests {
         .record("bus", &health, &broadcast::channel(1).0);
         let bus = health.report().buses["bus"];
         assert_eq!((bus.delivered, bus.failed), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn an_abort_fails_what_is_in_flight_batched_and_still_coming() {
+        /// Never answers.
+        struct Hanging;
+        impl Sink for Hanging {
+            fn put<'a>(&'a self, _bus: &'a str, _entries: &'a [Event]) -> PutFuture<'a> {
+                Box::pin(std::future::pending())
+            }
+        }
+        let routed = |bus: &str, ids: std::ops::Range<u32>| -> Vec<Routed> {
+            ids.map(|n| Routed {
+                bus: bus.into(),
+                event: event(&format!("{bus}-{n}")),
+            })
+            .collect()
+        };
+        let (tx, rx) = async_channel::bounded(16);
+        let (abort, aborted) = tokio::sync::watch::channel(false);
+        let health = Arc::new(Health::new());
+        let config = DeliveryConfig {
+            batch: BatchLimits {
+                linger: Duration::from_secs(600),
+                ..BatchLimits::default()
+            },
+            ..DeliveryConfig::default()
+        };
+        let task = tokio::spawn(run(
+            rx,
+            Arc::new(Hanging),
+            config,
+            Arc::clone(&health),
+            broadcast::channel(1).0,
+            aborted,
+        ));
+        // A full batch for `a` goes out and hangs; three for `b` wait to fill a batch.
+        tx.send(routed("a", 0..10)).await.unwrap();
+        tx.send(routed("b", 0..3)).await.unwrap();
+        while !tx.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        abort.send(true).unwrap();
+        // Still coming after the abort: a worker finishing the events in its hands.
+        tx.send(routed("b", 3..5)).await.unwrap();
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("an abort ends delivery without waiting for the sink")
+            .unwrap();
+        let report = health.report();
+        assert_eq!(report.buses["a"].failed, 10, "in flight");
+        assert_eq!(report.buses["b"].failed, 5, "batched, and still coming");
+        assert!(
+            report
+                .recent_failures
+                .iter()
+                .all(|f| f.code == ABORTED && f.event.is_some()),
+            "{:?}",
+            report.recent_failures
+        );
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! The HTTP face of a running host: a receiver Auth0's custom-webhook log streams post to,
-//! the health page (`GET /`, `GET /health`) and Prometheus metrics (`GET /metrics`).
+//! the health page (`GET /`, `GET /health`) and Prometheus metrics (`GET /metrics`), on an
+//! accept loop of its own with header, body and idle timeouts and a connection cap.
 //!
 //! ```no_run
 //! # async fn demo(host: logbridge::Host) -> std::io::Result<()> {
@@ -12,6 +13,7 @@
 //! # }
 //! ```
 
+mod conn;
 mod metrics;
 mod pages;
 mod receiver;
@@ -21,32 +23,57 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use receiver::{Claim, ClaimGuard, Dedupe, split_records};
 
 use crate::host::Host;
 
-/// How the receiver treats what is posted to it.
+/// How the receiver treats what is posted to it, and how long it waits for clients.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     /// The `Authorization` header value every request must present — posts, the health
     /// page and metrics alike — compared in constant time; `None` accepts anyone (keep
     /// the listener on loopback then). An empty value refuses every request.
     pub authorization: Option<String>,
-    /// The largest request body taken; larger ones get 413.
+    /// The largest request body taken; larger ones get 413 — at once when the declared
+    /// `Content-Length` says so, before any of the body is read.
     pub max_body_bytes: usize,
     /// How long a request may wait for room in the pipeline's queue before it is answered
     /// 429 with `Retry-After`.
     pub queue_wait: Duration,
     /// A record whose `log_id` was taken within this window is dropped as a duplicate
-    /// (Auth0 delivers at least once). Zero turns de-duplication off.
+    /// (Auth0 delivers at least once); so is a record already quarantined within it, by
+    /// the hash of its text. Zero turns de-duplication off.
     pub dedupe_window: Duration,
-    /// The most `log_id`s remembered for de-duplication; the oldest go first.
+    /// The most `log_id`s (and quarantined records) remembered for de-duplication; the
+    /// oldest go first.
     pub dedupe_capacity: usize,
-    /// The most requests in progress at once; more get 503 with `Retry-After`.
+    /// Ingest slots: the most posts whose records are being taken at once; more get 503
+    /// with `Retry-After`. A post takes a slot once its body has arrived; the health
+    /// pages take none.
     pub max_requests: usize,
+    /// A new connection must have sent a whole request head within this long, or it is
+    /// closed: idle sockets, half-sent headers, and — as every answer without the right
+    /// `Authorization` closes its connection — unauthenticated clients.
+    pub header_timeout: Duration,
+    /// A request's whole body must have arrived within this long of its head, or it is
+    /// answered 408 and its connection closed (nothing of it is taken).
+    pub body_timeout: Duration,
+    /// A kept-alive connection is closed when this long has passed since its last answer
+    /// without a whole next request head.
+    pub idle_timeout: Duration,
+    /// The most connections open at once, the `health_connections` included. At the cap,
+    /// the connection that has waited longest without a request is closed to make room.
+    /// Keep it well below the process's open-file limit.
+    pub max_connections: usize,
+    /// Of `max_connections`, how many are kept for `GET /`, `/health` and `/metrics`:
+    /// used only when every other connection is in the middle of a request, one request
+    /// each; a post there gets 503.
+    pub health_connections: usize,
+    /// Once stopping, how long requests in progress may finish; then their connections
+    /// are closed (what they had queued is kept).
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServeConfig {
@@ -58,6 +85,12 @@ impl Default for ServeConfig {
             dedupe_window: Duration::from_secs(600),
             dedupe_capacity: 1_000_000,
             max_requests: 256,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            health_connections: 16,
+            drain_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -68,25 +101,36 @@ pub(crate) struct AppState {
     pub(crate) config: ServeConfig,
     pub(crate) dedupe: Dedupe,
     pub(crate) in_progress: tokio::sync::Semaphore,
+    /// Turns true when the server stops: bodies still arriving are cut short.
+    pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
 }
 
-/// The routes: `POST /` and `POST /logs` take Auth0 log records (`JSONARRAY`,
-/// `JSONLINES` or `JSONOBJECT`), `GET /` is the health page, `GET /health` its JSON,
-/// `GET /metrics` Prometheus text.
+/// The routes: `POST /`, `POST /logs` and `POST /api/logs` take Auth0 log records
+/// (`JSONARRAY`, `JSONLINES` or `JSONOBJECT`), `GET /` is the health page, `GET /health`
+/// its JSON, `GET /metrics` Prometheus text. Served alone (by `axum::serve`, say), it has
+/// none of [`serve`]'s timeouts, cap or shutdown.
 pub fn router(host: Host, config: ServeConfig) -> Router {
+    router_stopping(host, config, tokio::sync::watch::channel(false).1)
+}
+
+fn router_stopping(
+    host: Host,
+    config: ServeConfig,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> Router {
     let state = Arc::new(AppState {
         dedupe: Dedupe::new(config.dedupe_window, config.dedupe_capacity),
         in_progress: tokio::sync::Semaphore::new(config.max_requests.max(1)),
         host,
         config,
+        stopping,
     });
-    let limit = state.config.max_body_bytes;
     Router::new()
         .route("/", get(pages::page).post(receiver::receive))
         .route("/logs", post(receiver::receive))
+        .route("/api/logs", post(receiver::receive))
         .route("/health", get(pages::health_json))
         .route("/metrics", get(metrics::metrics))
-        .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             receiver::guard,
@@ -94,15 +138,62 @@ pub fn router(host: Host, config: ServeConfig) -> Router {
         .with_state(state)
 }
 
-/// Serves [`router`] on `listener` until `shutdown` completes; requests in progress are
-/// finished first. The host itself is not shut down.
+/// Serves [`router`] on `listener` until `shutdown` completes, with the timeouts and the
+/// connection cap of `config`. Then it stops accepting, closes connections not in a
+/// request at once, cuts bodies still arriving short (503), lets requests in progress
+/// finish for up to [`ServeConfig::drain_timeout`] and closes what is left. The host
+/// itself is not shut down. Dropping the returned future closes every connection at once.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     host: Host,
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(host, config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let config = Arc::new(config);
+    let app = router_stopping(host, (*config).clone(), stopping.clone());
+    let registry = Arc::new(conn::Registry::new(&config));
+    let mut connections = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    // Without a place, the connection is closed unanswered.
+                    if let Some(admitted) = registry.admit() {
+                        let _ = stream.set_nodelay(true);
+                        connections.spawn(conn::serve_connection(
+                            stream,
+                            admitted,
+                            app.clone(),
+                            Arc::clone(&config),
+                            stopping.clone(),
+                        ));
+                    }
+                }
+                Err(e) if conn::is_connection_error(&e) => {}
+                Err(e) => {
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(conn::ACCEPT_PAUSE).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(config.drain_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        let (normal, _) = registry.counts();
+        tracing::warn!(
+            connections = normal,
+            "requests still in progress after the drain timeout; closing their connections"
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
 }

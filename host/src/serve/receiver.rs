@@ -1,13 +1,19 @@
-//! `POST /` and `POST /logs`: Auth0 log records from a custom-webhook log stream, in any of
-//! its three formats, checked, de-duplicated by `log_id` and queued for the pipeline.
+//! `POST /`, `POST /logs` and `POST /api/logs`: Auth0 log records from a custom-webhook
+//! log stream, in any of its three formats, split record by record, checked,
+//! de-duplicated by `log_id` and queued for the pipeline.
 //!
-//! Answers: 200 with counts when every record was taken (or recorded as bad, or dropped
-//! as a duplicate); 401 for a missing or wrong `Authorization` (checked on every route,
-//! before the body is read), nothing taken; 413 for a
-//! body over the limit; 400 with the reason when nothing in the body is a record (the body
-//! is recorded as an ingest failure); 429 with `Retry-After` when the queue stays full,
-//! 503 when the host is shutting down — records taken before that are kept, and the
-//! sender's retry finds them as duplicates.
+//! Auth0 retries every answer that is not 2xx, so an answer other than 200 means "send
+//! this again later" and is only given when a retry can succeed. Answers: 200 with counts
+//! once the body has been gone through — records taken, dropped as duplicates, and
+//! quarantined (a record that can never become an event: not UTF-8, not JSON, no
+//! `log_id`... kept in the failure log at stage `ingest`, once, whatever the retries); an
+//! empty body is 200 with zero counts. 401 for a missing or wrong `Authorization`
+//! (checked on every route, before the body is read; the connection is closed), nothing
+//! taken; 413 for a body over the limit (refused on its declared `Content-Length`
+//! before it is read); 408 when the body does not arrive within the body timeout; 429
+//! with `Retry-After` when the queue stays full, 503 when the ingest slots are all taken
+//! or the host is shutting down — records taken before that are kept, and the sender's
+//! retry finds them as duplicates.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -17,7 +23,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::value::RawValue;
 
 use super::AppState;
 use crate::error::Error;
@@ -28,21 +33,128 @@ const ORIGIN: &str = "http";
 /// How much of an unusable body the failure log keeps.
 const KEPT_BODY: usize = 64 << 10;
 
-/// The records in a webhook body: a JSON array (`JSONARRAY`), one JSON value
-/// (`JSONOBJECT`), or one record per line (`JSONLINES`). Each is returned as its own JSON
-/// text, unparsed. `Err` when the body is not UTF-8 or is an array that is not JSON.
-pub fn split_records(body: &[u8]) -> Result<Vec<&str>, String> {
-    let text = std::str::from_utf8(body).map_err(|e| format!("the body is not UTF-8: {e}"))?;
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
-        let records: Vec<&RawValue> = serde_json::from_str(text)
-            .map_err(|e| format!("the body starts like a JSON array but is not one: {e}"))?;
-        return Ok(records.into_iter().map(RawValue::get).collect());
+/// The records in a webhook body, each as its own bytes, unparsed and not yet checked
+/// to be UTF-8: the elements of a JSON array (`JSONARRAY`), or a sequence of JSON values
+/// (`JSONOBJECT`, pretty-printed or not, and `JSONLINES`). A record that is not JSON is
+/// taken to end at the end of its line, so one bad record never takes its neighbours
+/// with it; an array that does not close is taken line by line. Whitespace around
+/// records is left out; a body of only whitespace (or `[]`) has no records.
+pub fn split_records(body: &[u8]) -> Vec<&[u8]> {
+    let start = skip_space(body, 0);
+    if body.get(start) == Some(&b'[')
+        && let Some(end) = closing(body, start)
+        && skip_space(body, end) == body.len()
+    {
+        return array_elements(body, start, end);
     }
-    if let Ok(one) = serde_json::from_str::<&RawValue>(text) {
-        return Ok(vec![one.get()]);
+    let mut records = Vec::new();
+    let mut at = start;
+    while at < body.len() {
+        // A JSON object or array spans as far as it is balanced; anything else, or
+        // one that never closes, ends at the end of its line.
+        let end = match body[at] {
+            b'{' | b'[' => closing(body, at).unwrap_or_else(|| line_end(body, at)),
+            _ => line_end(body, at),
+        };
+        records.push(trim(&body[at..end]));
+        at = skip_space(body, end);
     }
-    Ok(text.lines().filter(|l| !l.trim().is_empty()).collect())
+    records.retain(|r| !r.is_empty());
+    records
+}
+
+fn skip_space(body: &[u8], mut at: usize) -> usize {
+    while body.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    at
+}
+
+fn line_end(body: &[u8], at: usize) -> usize {
+    body[at..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(body.len(), |n| at + n)
+}
+
+fn trim(mut bytes: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = bytes
+        && first.is_ascii_whitespace()
+    {
+        bytes = rest;
+    }
+    while let [rest @ .., last] = bytes
+        && last.is_ascii_whitespace()
+    {
+        bytes = rest;
+    }
+    bytes
+}
+
+/// Scans JSON structure, strings and escapes included, byte by byte: bytes that are not
+/// UTF-8 inside a string do not upset it.
+#[derive(Default)]
+struct Scan {
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Scan {
+    /// Takes one byte; true when it closes the outermost bracket.
+    fn step(&mut self, byte: u8) -> bool {
+        if self.in_string {
+            match byte {
+                _ if self.escaped => self.escaped = false,
+                b'\\' => self.escaped = true,
+                b'"' => self.in_string = false,
+                _ => {}
+            }
+            return false;
+        }
+        match byte {
+            b'"' => self.in_string = true,
+            b'{' | b'[' => self.depth += 1,
+            b'}' | b']' => {
+                self.depth = self.depth.saturating_sub(1);
+                return self.depth == 0;
+            }
+            _ => {}
+        }
+        false
+    }
+}
+
+/// The end (one past the closing bracket) of the object or array opening at `at`.
+fn closing(body: &[u8], at: usize) -> Option<usize> {
+    let mut scan = Scan::default();
+    body[at..]
+        .iter()
+        .position(|&b| scan.step(b))
+        .map(|n| at + n + 1)
+}
+
+/// The elements of the array from `start` (its `[`) to `end` (past its `]`).
+fn array_elements(body: &[u8], start: usize, end: usize) -> Vec<&[u8]> {
+    let inner = start + 1..end - 1;
+    let mut scan = Scan {
+        depth: 1,
+        ..Scan::default()
+    };
+    let mut elements = Vec::new();
+    let mut from = inner.start;
+    for at in inner.clone() {
+        let byte = body[at];
+        if byte == b',' && scan.depth == 1 && !scan.in_string {
+            elements.push(trim(&body[from..at]));
+            from = at + 1;
+        } else {
+            scan.step(byte);
+        }
+    }
+    elements.push(trim(&body[from..inner.end]));
+    elements.retain(|e| !e.is_empty());
+    elements
 }
 
 /// The `log_id`s taken recently, to drop what an at-least-once sender sends twice.
@@ -201,7 +313,7 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
 }
 
 /// Checks the `Authorization` header, when one is configured, on every route — before a
-/// request body is read — and bounds the requests in progress.
+/// request body is read.
 pub(crate) async fn guard(
     State(state): State<Arc<AppState>>,
     request: axum::extract::Request,
@@ -219,12 +331,6 @@ pub(crate) async fn guard(
             );
         }
     }
-    let Ok(_permit) = state.in_progress.try_acquire() else {
-        return answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"error": "too many requests in progress; retry the request"}),
-        );
-    };
     next.run(request).await
 }
 
@@ -238,28 +344,128 @@ fn cut_short(status: StatusCode, message: &str, counts: [u64; 3]) -> Response {
     )
 }
 
-pub(crate) async fn receive(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let host = &state.host;
-    let records = match split_records(&body) {
-        Ok(records) => records,
-        Err(reason) => {
-            let kept = String::from_utf8_lossy(&body[..body.len().min(KEPT_BODY)]);
-            host.record_ingest_failure(ORIGIN, &kept, &EventError::NotJson(reason.clone()));
-            return answer(
-                StatusCode::BAD_REQUEST,
-                serde_json::json!({"error": reason}),
-            );
-        }
+/// Reads a request's body: 413 when it is (or declares to be) over the limit, 408 when it
+/// has not all arrived within the body timeout, 503 when the server stops meanwhile.
+async fn read_body(state: &AppState, request: axum::extract::Request) -> Result<Bytes, Response> {
+    use http_body_util::BodyExt;
+    let limit = state.config.max_body_bytes;
+    let too_large = || {
+        answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            serde_json::json!({"error": format!(
+                "the body is larger than the receiver takes ({limit} bytes); raise \
+                 --max-body, or send smaller batches"
+            )}),
+        )
     };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = request.into_body();
+    // What the sender declares is only a hint: memory grows with what arrives.
+    let capacity = declared.map_or(0, |n| n.min(1 << 20) as usize);
+    let read = async move {
+        let mut bytes = Vec::with_capacity(capacity);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                answer(
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({"error": format!("the body could not be read: {e}")}),
+                )
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if bytes.len() + data.len() > limit {
+                    return Err(too_large());
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(bytes)
+    };
+    tokio::select! {
+        read = tokio::time::timeout(state.config.body_timeout, read) => match read {
+            Ok(Ok(bytes)) => Ok(Bytes::from(bytes)),
+            Ok(Err(refused)) => Err(refused),
+            Err(_) => Err(answer(
+                StatusCode::REQUEST_TIMEOUT,
+                serde_json::json!({"error": format!(
+                    "the body did not arrive within {} ms; nothing of it was taken; retry",
+                    state.config.body_timeout.as_millis()
+                )}),
+            )),
+        },
+        () = stopped(state.stopping.clone()) => Err(answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": "logbridge is shutting down; nothing of this body was \
+                                         taken; retry the request"}),
+        )),
+    }
+}
+
+/// Completes once the server is stopping (never, for a router served without
+/// [`super::serve`]).
+async fn stopped(mut stopping: tokio::sync::watch::Receiver<bool>) {
+    if stopping.wait_for(|stopping| *stopping).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Quarantines a record that can never become an event: one failure-log row (stage
+/// `ingest`, the text kept), counted once — a record already quarantined within the
+/// dedupe window (the same bytes, sent again) is a duplicate. Returns whether it was
+/// new.
+fn quarantine(state: &AppState, raw: &[u8], error: &EventError) -> bool {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(raw);
+    let key: String = std::iter::once("quarantined:".to_string())
+        .chain(hash.iter().map(|b| format!("{b:02x}")))
+        .collect();
+    let Claim::New(claim) = state.dedupe.claim(&key) else {
+        return false;
+    };
+    let kept = String::from_utf8_lossy(&raw[..raw.len().min(KEPT_BODY)]);
+    state.host.record_ingest_failure(ORIGIN, &kept, error);
+    claim.commit();
+    true
+}
+
+pub(crate) async fn receive(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+) -> Response {
+    let body = match read_body(&state, request).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    // An ingest slot only once the body is here: a slow sender holds none.
+    let Ok(_slot) = state.in_progress.try_acquire() else {
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": "too many requests in progress; retry the request"}),
+        );
+    };
+    let host = &state.host;
     let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
     let mut first_problem = None;
-    for record in records {
-        let event = match host.envelope().auth0_event(record) {
+    for raw in split_records(&body) {
+        let parsed = std::str::from_utf8(raw)
+            .map_err(|e| EventError::NotJson(format!("the record is not UTF-8: {e}")))
+            .and_then(|text| host.envelope().auth0_event(text));
+        let event = match parsed {
             Ok(event) => event,
             Err(error) => {
-                host.record_ingest_failure(ORIGIN, record, &error);
-                first_problem.get_or_insert_with(|| error.to_string());
-                rejected += 1;
+                if quarantine(&state, raw, &error) {
+                    first_problem.get_or_insert_with(|| error.to_string());
+                    rejected += 1;
+                } else {
+                    host.record_duplicate();
+                    duplicates += 1;
+                }
                 continue;
             }
         };
@@ -300,39 +506,93 @@ pub(crate) async fn receive(State(state): State<Arc<AppState>>, body: Bytes) -> 
             }
         }
     }
-    if accepted == 0 && duplicates == 0 && rejected > 0 {
-        return answer(
-            StatusCode::BAD_REQUEST,
-            serde_json::json!({"error": first_problem, "rejected": rejected}),
-        );
+    let mut counts =
+        serde_json::json!({"accepted": accepted, "duplicates": duplicates, "rejected": rejected});
+    if let Some(problem) = first_problem {
+        counts["quarantined"] = serde_json::json!(format!(
+            "{rejected} record(s) can never become events and were kept in the failure log \
+             (stage ingest); the first: {problem}"
+        ));
     }
-    answer(
-        StatusCode::OK,
-        serde_json::json!({"accepted": accepted, "duplicates": duplicates, "rejected": rejected}),
-    )
+    answer(StatusCode::OK, counts)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn split(body: &[u8]) -> Vec<String> {
+        split_records(body)
+            .into_iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect()
+    }
+
     #[test]
     fn the_three_webhook_formats_split_into_records() {
-        let a = r#"{"log_id":"1","data":{}}"#;
+        let a = r#"{"log_id":"1","data":{"s":"a, ] } \" ["}}"#;
         let b = r#"{"log_id":"2","data":{}}"#;
-        assert_eq!(
-            split_records(format!("[{a},{b}]").as_bytes()).unwrap(),
-            [a, b]
-        );
-        assert_eq!(
-            split_records(format!("{a}\n{b}\n").as_bytes()).unwrap(),
-            [a, b]
-        );
-        assert_eq!(split_records(a.as_bytes()).unwrap(), [a]);
+        assert_eq!(split(format!("[{a},{b}]").as_bytes()), [a, b]);
+        assert_eq!(split(format!(" [ {a} ,\n {b} ]\n").as_bytes()), [a, b]);
+        assert_eq!(split(format!("{a}\n{b}\n").as_bytes()), [a, b]);
+        assert_eq!(split(format!("{a}\r\n\r\n{b}").as_bytes()), [a, b]);
+        assert_eq!(split(a.as_bytes()), [a]);
         let pretty = "{\n  \"log_id\": \"3\",\n  \"data\": {}\n}";
-        assert_eq!(split_records(pretty.as_bytes()).unwrap(), [pretty]);
-        assert!(split_records(b"[1, 2").unwrap_err().contains("array"));
-        assert!(split_records(&[0xff, 0xfe]).unwrap_err().contains("UTF-8"));
+        assert_eq!(split(pretty.as_bytes()), [pretty]);
+        assert_eq!(
+            split(format!("{pretty}\n{pretty}").as_bytes()),
+            [pretty, pretty]
+        );
+    }
+
+    #[test]
+    fn nothing_at_all_is_no_record() {
+        assert!(split(b"").is_empty());
+        assert!(split(b" \n\r\n ").is_empty());
+        assert!(split(b"[]").is_empty());
+        assert!(split(b"[ \n ]").is_empty());
+    }
+
+    #[test]
+    fn a_bad_record_is_split_off_from_its_neighbours() {
+        let good = br#"{"log_id":"1","data":{}}"#.as_slice();
+        let bad_utf8 = b"{\"log_id\":\"2\",\"data\":{\"n\":\"\xff\xfe\"}}".as_slice();
+        let lines = [
+            good,
+            bad_utf8,
+            &b"not JSON at all"[..],
+            &b"{\"cut\": "[..],
+            good,
+        ]
+        .join(&b'\n');
+        assert_eq!(
+            split_records(&lines),
+            [
+                good,
+                bad_utf8,
+                &b"not JSON at all"[..],
+                &b"{\"cut\":"[..],
+                good
+            ],
+            "JSONLINES: one bad line is one bad record, even one that never closes"
+        );
+        let array = [b"[".as_slice(), good, b",", bad_utf8, b",", good, b"]"].concat();
+        assert_eq!(
+            split_records(&array),
+            [good, bad_utf8, good],
+            "JSONARRAY: an element that is not UTF-8 is split off alone"
+        );
+        let pretty_bad = b"{\n \"log_id\": \"3\",\n \"data\": \"\xc3\x28\"\n}".as_slice();
+        assert_eq!(
+            split_records(pretty_bad),
+            [pretty_bad],
+            "a pretty-printed record with a bad byte stays one record"
+        );
+        assert_eq!(
+            split_records(b"[1, 2"),
+            [b"[1, 2".as_slice()],
+            "an array that never closes is taken line by line"
+        );
     }
 
     fn taken(claim: Claim<'_>) -> bool {

@@ -72,7 +72,8 @@ pub(crate) struct DeliveryArgs {
     #[arg(long, value_name = "MS", default_value_t = 5_000)]
     pub(crate) retry_cap_ms: u64,
     /// At end of input or Ctrl-C, how long failed entries may still be retried, in
-    /// milliseconds; after it they go to the failure log.
+    /// milliseconds; after it they go to the failure log. `serve` exits within it of the
+    /// first signal, whatever clients do.
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub(crate) shutdown_timeout_ms: u64,
 }
@@ -173,6 +174,30 @@ pub(crate) struct ServeArgs {
     /// (`0s` turns it off).
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub(crate) dedupe_window: Duration,
+    /// A new connection must send a whole request head within this long, or it is
+    /// closed (idle sockets, half-sent headers, unauthenticated clients).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) header_timeout: Duration,
+    /// A request body must arrive whole within this long of its head, or it gets 408
+    /// and its connection is closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub(crate) body_timeout: Duration,
+    /// A kept-alive connection with no next request within this long of its last answer
+    /// is closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub(crate) idle_timeout: Duration,
+    /// Most connections open at once (keep it below `ulimit -n`); at the cap the one
+    /// waiting longest without a request is closed to make room.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(2..))]
+    pub(crate) max_connections: u64,
+    /// Of --max-connections, how many are kept for `GET /`, `/health` and `/metrics`
+    /// when every other connection is in a request.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub(crate) health_connections: u64,
+    /// Ingest slots: most posts whose records are taken at once (a post takes one once
+    /// its body has arrived); more get 503.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_requests: u64,
     #[command(flatten)]
     pub(crate) host: HostArgs,
 }
@@ -257,7 +282,7 @@ pub(crate) struct HealthArgs {
     pub(crate) json: bool,
 }
 
-/// `90s`, `10m`, `2h`, `7d` (or plain seconds) as a duration.
+/// `500ms`, `90s`, `10m`, `2h`, `7d` (or plain seconds) as a duration.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = text.split_at(
@@ -266,13 +291,16 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     );
     let n: u64 = number
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 90s, 10m, 2h or 7d"))?;
+        .map_err(|_| format!("{text:?} is not a duration such as 500ms, 90s, 10m, 2h or 7d"))?;
+    if unit == "ms" {
+        return Ok(Duration::from_millis(n));
+    }
     let seconds = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        other => return Err(format!("unknown unit {other:?}; use s, m, h or d")),
+        other => return Err(format!("unknown unit {other:?}; use ms, s, m, h or d")),
     };
     Ok(Duration::from_secs(n.saturating_mul(seconds)))
 }

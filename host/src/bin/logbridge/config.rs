@@ -74,6 +74,12 @@ struct RawServe {
     max_body: Option<String>,
     queue_wait_ms: Option<u64>,
     dedupe_window: Option<String>,
+    header_timeout: Option<String>,
+    body_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_connections: Option<u64>,
+    health_connections: Option<u64>,
+    max_requests: Option<u64>,
 }
 
 /// A checked configuration file.
@@ -84,6 +90,9 @@ pub(crate) struct Config {
     listen: Option<SocketAddr>,
     max_body: Option<usize>,
     dedupe_window: Option<Duration>,
+    header_timeout: Option<Duration>,
+    body_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
 }
 
 /// Reads and checks `path`. Errors name the file and the key.
@@ -188,12 +197,34 @@ fn parse(text: &str, base: &Path) -> Result<Config, String> {
         .as_deref()
         .map(|s| parse_duration(s).map_err(|e| key("serve.dedupe_window", e)))
         .transpose()?;
+    let timeout = |name: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|s| match parse_duration(s) {
+                Ok(d) if d.is_zero() => Err(key(name, "must be more than zero".into())),
+                Ok(d) => Ok(d),
+                Err(e) => Err(key(name, e)),
+            })
+            .transpose()
+    };
+    let header_timeout = timeout("serve.header_timeout", &raw.serve.header_timeout)?;
+    let body_timeout = timeout("serve.body_timeout", &raw.serve.body_timeout)?;
+    let idle_timeout = timeout("serve.idle_timeout", &raw.serve.idle_timeout)?;
+    if raw.serve.max_connections.is_some_and(|n| n < 2) {
+        return Err(key("serve.max_connections", "must be at least 2".into()));
+    }
+    if raw.serve.max_requests == Some(0) {
+        return Err(key("serve.max_requests", "must be at least 1".into()));
+    }
     Ok(Config {
         raw,
         max_request_size,
         listen,
         max_body,
         dedupe_window,
+        header_timeout,
+        body_timeout,
+        idle_timeout,
     })
 }
 
@@ -361,6 +392,37 @@ pub(crate) fn apply_serve(config: &Config, matches: &ArgMatches, args: &mut Serv
         args.dedupe_window,
         config.dedupe_window
     );
+    take!(
+        matches,
+        "header_timeout",
+        args.header_timeout,
+        config.header_timeout
+    );
+    take!(
+        matches,
+        "body_timeout",
+        args.body_timeout,
+        config.body_timeout
+    );
+    take!(
+        matches,
+        "idle_timeout",
+        args.idle_timeout,
+        config.idle_timeout
+    );
+    take!(
+        matches,
+        "max_connections",
+        args.max_connections,
+        raw.max_connections
+    );
+    take!(
+        matches,
+        "health_connections",
+        args.health_connections,
+        raw.health_connections
+    );
+    take!(matches, "max_requests", args.max_requests, raw.max_requests);
     apply_host(config, matches, &mut args.host);
 }
 
@@ -373,7 +435,8 @@ mod tests {
         let config = parse(
             "plugins = \"p\"\nbuses = [\"a\"]\n[sink]\neventbridge = true\n\
              [delivery]\nmax_request_size = \"256kb\"\n[serve]\nlisten = \"127.0.0.1:9000\"\n\
-             max_body = \"1mb\"\ndedupe_window = \"30s\"\n",
+             max_body = \"1mb\"\ndedupe_window = \"30s\"\nheader_timeout = \"1500ms\"\n\
+             max_connections = 64\n",
             Path::new("/etc/logbridge"),
         )
         .unwrap();
@@ -383,6 +446,8 @@ mod tests {
         );
         assert_eq!(config.max_body, Some(1 << 20));
         assert_eq!(config.dedupe_window, Some(Duration::from_secs(30)));
+        assert_eq!(config.header_timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(config.raw.serve.max_connections, Some(64));
         assert!(matches!(
             config.max_request_size,
             Some(RequestLimit::TwoFiftySixKb)
