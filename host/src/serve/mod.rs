@@ -12,6 +12,7 @@
 //! # }
 //! ```
 
+mod auth;
 mod metrics;
 mod pages;
 mod receiver;
@@ -33,7 +34,9 @@ use crate::host::Host;
 pub struct ServeConfig {
     /// The `Authorization` header value every request must present — posts, the health
     /// page and metrics alike — compared in constant time; `None` accepts anyone (keep
-    /// the listener on loopback then). An empty value refuses every request.
+    /// the listener on loopback then). An empty value refuses every request. Reads
+    /// (`GET`) also take HTTP Basic with this value, or its token after the scheme, as
+    /// the password (any user name), so a browser can open the health page.
     pub authorization: Option<String>,
     /// The largest request body taken; larger ones get 413.
     pub max_body_bytes: usize,
