@@ -38,7 +38,8 @@ enum Command {
     Failures(FailuresArgs),
     /// Re-send failed deliveries from the failure log; what succeeds is marked replayed.
     Replay(ReplayArgs),
-    /// Show the stream's health: the last run's counters and the failure log.
+    /// Show the stream's health: a running server's live state, or the last finished
+    /// run's counters and the failure log.
     Health(HealthArgs),
     /// Work with configuration files.
     Config(ConfigArgs),
@@ -95,7 +96,7 @@ fn main() -> ExitCode {
             }
             Command::Failures(args) => failures(args),
             Command::Replay(args) => replay_failures(args).await,
-            Command::Health(args) => health(args),
+            Command::Health(args) => health(args).await,
         }
     });
     // Everything accepted has been settled by now. A read of stdin may still be blocked

@@ -38,6 +38,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "the authorization value is empty; give the exact Authorization header value the \
          log stream sends, or leave it unset on a loopback listener"
     );
+    let data_dir = args.host.data.data_dir.clone();
     let (host, log) = build_host(args.host).await?;
     if args.authorization.is_none() && !address.ip().is_loopback() {
         tracing::warn!(
@@ -54,6 +55,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     // The address, on stdout, so a script can wait for it (port 0 picks a free one).
     println!("listening on http://{address}");
+    // Where `logbridge health` finds this server; removed when it stops.
+    let _noted = crate::health::ServeRecord::write(&data_dir, address);
     logbridge::serve::serve(listener, host.clone(), config, stop_signal())
         .await
         .context("the HTTP server failed")?;
