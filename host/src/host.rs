@@ -209,6 +209,7 @@ impl HostBuilder {
             (None, None) => None,
         };
         let health = Arc::new(store.map_or_else(Health::new, Health::with_store));
+        health.keep_totals();
         health.set_plugins(plugin_infos(&slot.current().1));
 
         let (ingress, work) = async_channel::bounded::<Event>(self.queue_capacity);
@@ -582,7 +583,15 @@ impl Host {
                 .await
                 .map_err(|_| Error::Panicked("delivery task"))?;
         }
-        self.inner.health.note_deliveries();
+        // The last deliveries and the totals to the failure log: blocking writes, off
+        // the runtime.
+        let health = Arc::clone(&self.inner.health);
+        tokio::task::spawn_blocking(move || {
+            health.note_deliveries();
+            health.flush_totals();
+        })
+        .await
+        .map_err(|_| Error::Panicked("health flush"))?;
         Ok(self.health())
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::totals::Counters;
 use super::{Failure, Stage};
 use crate::event::Event;
 
@@ -30,6 +31,32 @@ pub trait FailureStore: Send + Sync + 'static {
         let _ = (bus, at);
         Ok(())
     }
+
+    /// What an earlier run left: bus states, when the latest ingest and plugin failures
+    /// happened, and the totals. Stores that keep none of it need not implement it.
+    fn load_state(&self) -> Result<StoredState, FailureLogError> {
+        Ok(StoredState::default())
+    }
+
+    /// Adds `deltas` to the stored totals and returns when they began and what they are
+    /// now; `None` when the store keeps no totals.
+    fn add_totals(&self, deltas: &Counters) -> Result<Option<(String, Counters)>, FailureLogError> {
+        let _ = deltas;
+        Ok(None)
+    }
+}
+
+/// What a store remembers of earlier runs, for a host starting on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredState {
+    /// Every bus seen.
+    pub buses: Vec<BusState>,
+    /// When a record last failed at ingest (RFC 3339).
+    pub last_ingest_failure: Option<String>,
+    /// When a plugin last failed on an event (RFC 3339).
+    pub last_plugin_failure: Option<String>,
+    /// When the totals began (RFC 3339), with the totals.
+    pub totals: Option<(String, Counters)>,
 }
 
 /// How a bus has fared, for the health view.
@@ -158,6 +185,24 @@ impl std::fmt::Debug for FailureLog {
     }
 }
 
+/// The time RFC 3339 text stands for; `None` when it is not RFC 3339.
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .map(SystemTime::from)
+}
+
+/// Serializes an optional time as RFC 3339 text (or `null`).
+pub(crate) fn serialize_time<S: serde::Serializer>(
+    time: &Option<SystemTime>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match time {
+        Some(time) => serializer.serialize_str(&rfc3339(*time)),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// RFC 3339 text for `time`.
 pub fn rfc3339(time: SystemTime) -> String {
     OffsetDateTime::from(time)
@@ -228,6 +273,14 @@ const SCHEMA: &str = "
         last_failed    TEXT,
         failing_since  TEXT
     );
+    CREATE TABLE IF NOT EXISTS totals (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS facts (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS runs (
         id          INTEGER PRIMARY KEY,
         started_at  TEXT NOT NULL,
@@ -263,6 +316,14 @@ impl FailureLog {
         db.busy_timeout(std::time::Duration::from_secs(5))
             .and_then(|()| db.execute_batch(SCHEMA))
             .and_then(|()| migrate(&db))
+            .and_then(|()| {
+                // When the totals begin: the first time this database is opened.
+                db.execute(
+                    "INSERT OR IGNORE INTO facts (name, value) VALUES ('created_at', ?1)",
+                    [rfc3339(SystemTime::now())],
+                )
+                .map(drop)
+            })
             .map_err(|e| error(format!("cannot prepare the database: {e}")))?;
         Ok(FailureLog {
             path,
@@ -407,7 +468,62 @@ impl FailureLog {
     }
 }
 
+impl FailureLog {
+    /// The stored totals and when they began.
+    fn totals(db: &Connection) -> rusqlite::Result<(String, Counters)> {
+        let since: String = db.query_row(
+            "SELECT value FROM facts WHERE name = 'created_at'",
+            [],
+            |row| row.get(0),
+        )?;
+        let mut query = db.prepare("SELECT name, value FROM totals")?;
+        let rows = query.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        let mut counters = Counters::new();
+        for row in rows {
+            let (name, value) = row?;
+            counters.insert(name, u64::try_from(value).unwrap_or(0));
+        }
+        Ok((since, counters))
+    }
+}
+
 impl FailureStore for FailureLog {
+    fn load_state(&self) -> Result<StoredState, FailureLogError> {
+        let buses = self.bus_states()?;
+        let db = self.db();
+        let latest = |stage: &str| {
+            db.query_row(
+                "SELECT MAX(last_attempt) FROM failures WHERE stage = ?1",
+                [stage],
+                |row| row.get::<_, Option<String>>(0),
+            )
+        };
+        Ok(StoredState {
+            buses,
+            last_ingest_failure: latest("ingest").map_err(|e| self.error(e))?,
+            last_plugin_failure: latest("plugin").map_err(|e| self.error(e))?,
+            totals: Some(Self::totals(&db).map_err(|e| self.error(e))?),
+        })
+    }
+
+    fn add_totals(&self, deltas: &Counters) -> Result<Option<(String, Counters)>, FailureLogError> {
+        let mut db = self.db();
+        let tx = db.transaction().map_err(|e| self.error(e))?;
+        for (name, value) in deltas {
+            tx.execute(
+                "INSERT INTO totals (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = value + ?2",
+                params![name, i64::try_from(*value).unwrap_or(i64::MAX)],
+            )
+            .map_err(|e| self.error(e))?;
+        }
+        let totals = Self::totals(&tx).map_err(|e| self.error(e))?;
+        tx.commit().map_err(|e| self.error(e))?;
+        Ok(Some(totals))
+    }
+
     fn record_delivered(&self, bus: &str, at: SystemTime) -> Result<(), FailureLogError> {
         self.db()
             .execute(

@@ -6,20 +6,27 @@
 
 mod failure_log;
 mod plugin_counters;
+mod status;
+mod totals;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
+use failure_log::serialize_time;
 pub use failure_log::{
     BusState, FAILURE_LOG_FILE, FailureFilter, FailureLog, FailureLogError, FailureStore,
-    StoredEvent, StoredFailure, rfc3339,
+    StoredEvent, StoredFailure, StoredState, parse_rfc3339, rfc3339,
 };
 pub use plugin_counters::{
     PluginCalls, PluginCounters, PluginStatus, PluginTally, STATUS_MIN_CALLS, STATUS_WINDOW,
 };
+pub use status::{
+    FAILING_AFTER, RECENT_FAILURES_WINDOW, Status, StatusRule, Verdict, human_span, human_time,
+};
+pub use totals::{BusTotals, Counters, TOTALS_EVERY, Totals};
 
 use crate::event::Event;
 
@@ -93,6 +100,39 @@ pub struct BusCounts {
     /// Whether the latest outcome for this bus was a failed entry (a delivery since
     /// clears it).
     pub failing: bool,
+    /// When it last accepted entries (this run or, after a restart, an earlier one).
+    #[serde(serialize_with = "serialize_time")]
+    pub last_delivered: Option<SystemTime>,
+    /// When an entry for it last failed for good.
+    #[serde(serialize_with = "serialize_time")]
+    pub last_failed: Option<SystemTime>,
+    /// Since when every delivery to it has failed; `None` when its latest delivery
+    /// succeeded.
+    #[serde(serialize_with = "serialize_time")]
+    pub failing_since: Option<SystemTime>,
+}
+
+/// A failure as health shows it: when it failed for good, and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecentFailure {
+    /// When it was recorded as failed.
+    #[serde(rename = "failed_at", serialize_with = "serialize_instant")]
+    pub at: SystemTime,
+    /// The failure.
+    #[serde(flatten)]
+    pub failure: Failure,
+}
+
+impl std::ops::Deref for RecentFailure {
+    type Target = Failure;
+
+    fn deref(&self) -> &Failure {
+        &self.failure
+    }
+}
+
+fn serialize_instant<S: serde::Serializer>(at: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*at))
 }
 
 /// A snapshot of a stream's health.
@@ -125,8 +165,23 @@ pub struct HealthReport {
     pub reloads: u64,
     /// The most recent plugin load failures, oldest first.
     pub plugin_load_errors: Vec<PluginLoadError>,
-    /// The most recent failures, oldest first.
-    pub recent_failures: Vec<Failure>,
+    /// The most recent failures, oldest first, each with its time.
+    pub recent_failures: Vec<RecentFailure>,
+    /// When this host started.
+    #[serde(serialize_with = "serialize_time")]
+    pub started_at: Option<SystemTime>,
+    /// Seconds since it started, when the report was taken.
+    pub uptime_s: u64,
+    /// When a record last failed at ingest (this run or, after a restart, an earlier
+    /// one on the same data folder).
+    #[serde(serialize_with = "serialize_time")]
+    pub last_ingest_failure: Option<SystemTime>,
+    /// When a plugin last failed on an event (likewise).
+    #[serde(serialize_with = "serialize_time")]
+    pub last_plugin_failure: Option<SystemTime>,
+    /// Counters since the data folder was created, every run on it together (this
+    /// one's included); `None` without a failure log that keeps them.
+    pub totals: Option<Totals>,
 }
 
 impl HealthReport {
@@ -158,6 +213,11 @@ impl HealthReport {
     /// Entries handed to delivery and not yet delivered or failed.
     pub fn in_flight(&self) -> u64 {
         self.routed_entries - self.delivered() - self.failed_delivery()
+    }
+
+    /// The stream's status by the default [`StatusRule`], now.
+    pub fn verdict(&self) -> Verdict {
+        StatusRule::default().judge(self, SystemTime::now())
     }
 
     /// Whether every accepted event is accounted for and nothing is in flight.
@@ -211,10 +271,17 @@ pub struct PluginLoadError {
 }
 
 /// Live counters of a running host. Shared by ingest, workers and delivery.
-#[derive(Default)]
 pub struct Health {
+    started: SystemTime,
+    /// The totals as stored, and this run's counters when they were last added to them.
+    totals: Mutex<totals::TotalsState>,
+    /// Held while counters are added to the stored totals, so two flushes never add the
+    /// same growth twice.
+    flushing: Mutex<()>,
+    /// Dropped with the health, which ends the thread that flushes the totals.
+    flusher: Mutex<Option<mpsc::Sender<()>>>,
     report: Mutex<HealthReport>,
-    recent: Mutex<VecDeque<Failure>>,
+    recent: Mutex<VecDeque<RecentFailure>>,
     /// The running plugins with their live counters; copied into reports.
     plugins: Mutex<Vec<(PluginInfo, Arc<PluginCounters>)>>,
     store: Option<Arc<dyn FailureStore>>,
@@ -227,6 +294,22 @@ pub struct Health {
 /// after a failure, and by [`Health::note_deliveries`]): a write per batch would cost
 /// more than the batch.
 pub const NOTE_DELIVERIES_EVERY: Duration = Duration::from_secs(1);
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            started: SystemTime::now(),
+            totals: Mutex::default(),
+            flushing: Mutex::default(),
+            flusher: Mutex::default(),
+            report: Mutex::default(),
+            recent: Mutex::default(),
+            plugins: Mutex::default(),
+            store: None,
+            noted: Mutex::default(),
+        }
+    }
+}
 
 impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -243,19 +326,42 @@ impl Health {
         Self::default()
     }
 
-    /// Fresh counters; every failure is also written to `store`.
+    /// Fresh counters; every failure is also written to `store`. What the store
+    /// remembers of earlier runs — per bus last delivery and failure, the latest ingest
+    /// and plugin failures, the totals — is carried over.
     pub fn with_store(store: Arc<dyn FailureStore>) -> Self {
-        Health {
+        let state = store.load_state().unwrap_or_else(|e| {
+            tracing::warn!("cannot read the earlier runs' state from the failure log: {e}");
+            StoredState::default()
+        });
+        let health = Health {
             store: Some(store),
             ..Self::default()
+        };
+        health.update(|r| {
+            for bus in &state.buses {
+                let counts = r.buses.entry(bus.bus.clone()).or_default();
+                counts.last_delivered = bus.last_delivered.as_deref().and_then(parse_rfc3339);
+                counts.last_failed = bus.last_failed.as_deref().and_then(parse_rfc3339);
+                counts.failing_since = bus.failing_since.as_deref().and_then(parse_rfc3339);
+                counts.failing = counts.failing_since.is_some();
+            }
+            r.last_ingest_failure = state.last_ingest_failure.as_deref().and_then(parse_rfc3339);
+            r.last_plugin_failure = state.last_plugin_failure.as_deref().and_then(parse_rfc3339);
+        });
+        if let Some((since, stored)) = state.totals {
+            let mut totals = health.totals.lock().unwrap_or_else(|e| e.into_inner());
+            totals.since = Some(since);
+            totals.stored = stored;
         }
+        health
     }
 
     fn update(&self, f: impl FnOnce(&mut HealthReport)) {
         f(&mut self.report.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    fn remember(&self, failure: Failure) {
+    fn remember(&self, failure: Failure, at: SystemTime) {
         tracing::error!(
             stage = %failure.stage,
             origin = %failure.origin,
@@ -268,7 +374,7 @@ impl Health {
         if recent.len() == RECENT_FAILURES {
             recent.pop_front();
         }
-        recent.push_back(failure);
+        recent.push_back(RecentFailure { at, failure });
     }
 
     /// A record arrived.
@@ -303,6 +409,7 @@ impl Health {
     /// `bus` accepted `count` entries.
     pub fn record_delivered(&self, bus: &str, count: u64) {
         let mut was_failing = false;
+        let now = SystemTime::now();
         self.update(|r| {
             let counts = match r.buses.get_mut(bus) {
                 Some(counts) => counts,
@@ -312,12 +419,13 @@ impl Health {
             if count > 0 {
                 was_failing = counts.failing;
                 counts.failing = false;
+                counts.failing_since = None;
+                counts.last_delivered = Some(now);
             }
         });
         if count == 0 || self.store.is_none() {
             return;
         }
-        let now = SystemTime::now();
         let due = {
             let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
             match noted.get_mut(bus) {
@@ -391,17 +499,24 @@ impl Health {
             );
             self.update(|r| r.failure_log_errors += 1);
         }
+        let now = SystemTime::now();
         self.update(|r| match failure.stage {
-            Stage::Ingest => r.failed_ingest += 1,
+            Stage::Ingest => {
+                r.failed_ingest += 1;
+                r.last_ingest_failure = Some(now);
+            }
             Stage::Plugin => {
                 *r.failed_by_plugin
                     .entry(failure.origin.clone())
-                    .or_default() += 1
+                    .or_default() += 1;
+                r.last_plugin_failure = Some(now);
             }
             Stage::Delivery => {
                 let counts = r.buses.entry(failure.origin.clone()).or_default();
                 counts.failed += 1;
                 counts.failing = true;
+                counts.last_failed = Some(now);
+                counts.failing_since.get_or_insert(now);
             }
         });
         if failure.stage == Stage::Delivery
@@ -415,7 +530,7 @@ impl Health {
             // it would clear the bus's `failing since`.
             *pending = None;
         }
-        self.remember(failure);
+        self.remember(failure, now);
     }
 
     /// Which plugins are running now, in order, each with its live counters.
@@ -462,6 +577,16 @@ impl Health {
                 ..info.clone()
             })
             .collect();
+        report.started_at = Some(self.started);
+        report.uptime_s = self.started.elapsed().unwrap_or_default().as_secs();
+        let state = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(since) = &state.since {
+            let unflushed = totals::deltas(&totals::counters(&report), &state.flushed);
+            report.totals = Some(Totals::from_counters(
+                since.clone(),
+                &totals::sum(&state.stored, &unflushed),
+            ));
+        }
         report
     }
 }

@@ -154,6 +154,34 @@ pub(crate) fn render(report: &HealthReport, queue_depth: usize) -> String {
         &plugin(&|p| f64::from(u8::from(p.calls.status == PluginStatus::Degraded))),
     );
     family(
+        "logbridge_uptime_seconds",
+        "gauge",
+        "Seconds since the host started.",
+        &one(report.uptime_s),
+    );
+    family(
+        "logbridge_status",
+        "gauge",
+        "The stream's status by the default rule: 0 ok, 1 degraded, 2 failing.",
+        &[(String::new(), f64::from(report.verdict().status as u8))],
+    );
+    let seconds = |at: Option<std::time::SystemTime>| {
+        at.and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0.0, |d| d.as_secs_f64().floor())
+    };
+    family(
+        "logbridge_bus_last_delivered_timestamp_seconds",
+        "gauge",
+        "When the bus last accepted entries (Unix time; 0 for never).",
+        &bus(&|c| seconds(c.last_delivered)),
+    );
+    family(
+        "logbridge_bus_last_failed_timestamp_seconds",
+        "gauge",
+        "When an entry for the bus last failed for good (Unix time; 0 for never).",
+        &bus(&|c| seconds(c.last_failed)),
+    );
+    family(
         "logbridge_plugin_reloads_total",
         "counter",
         "Plugin folder reloads.",

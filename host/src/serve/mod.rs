@@ -13,6 +13,7 @@
 //! # }
 //! ```
 
+mod auth;
 mod conn;
 mod metrics;
 mod pages;
@@ -34,7 +35,9 @@ use crate::host::Host;
 pub struct ServeConfig {
     /// The `Authorization` header value every request must present — posts, the health
     /// page and metrics alike — compared in constant time; `None` accepts anyone (keep
-    /// the listener on loopback then). An empty value refuses every request.
+    /// the listener on loopback then). An empty value refuses every request. Reads
+    /// (`GET`) also take HTTP Basic with this value, or its token after the scheme, as
+    /// the password (any user name), so a browser can open the health page.
     pub authorization: Option<String>,
     /// The largest request body taken; larger ones get 413 — at once when the declared
     /// `Content-Length` says so, before any of the body is read.

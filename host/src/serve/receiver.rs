@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
@@ -283,7 +283,7 @@ impl Dedupe {
 
 /// Compares without an early exit, so timing does not tell how much of a secret matched.
 /// An empty `expected` matches nothing.
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+pub(super) fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     if expected.is_empty() {
         return false;
     }
@@ -313,7 +313,8 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
 }
 
 /// Checks the `Authorization` header, when one is configured, on every route — before a
-/// request body is read.
+/// request body is read. Reads (`GET`, `HEAD`) also take HTTP Basic (see `auth`) and are
+/// refused with a `WWW-Authenticate` challenge.
 pub(crate) async fn guard(
     State(state): State<Arc<AppState>>,
     request: axum::extract::Request,
@@ -324,11 +325,19 @@ pub(crate) async fn guard(
             .headers()
             .get(header::AUTHORIZATION)
             .map_or(&b""[..], |v| v.as_bytes());
-        if !same_secret(given, expected.as_bytes()) {
-            return answer(
+        let reading = matches!(*request.method(), Method::GET | Method::HEAD);
+        if !super::auth::authorized(given, expected, reading) {
+            let mut refused = answer(
                 StatusCode::UNAUTHORIZED,
                 serde_json::json!({"error": "missing or wrong Authorization header"}),
             );
+            if reading {
+                refused.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static(super::auth::CHALLENGE),
+                );
+            }
+            return refused;
         }
     }
     next.run(request).await

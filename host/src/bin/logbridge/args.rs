@@ -280,6 +280,13 @@ pub(crate) struct HealthArgs {
     /// JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Ask the `logbridge serve` at this URL (e.g. `http://127.0.0.1:8080`) for its live
+    /// state; by default, the one running on the same data folder, if any.
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+    /// The `Authorization` value the server takes (the same as `serve`'s).
+    #[arg(long, env = "LOGBRIDGE_AUTHORIZATION", hide_env_values = true)]
+    pub(crate) authorization: Option<String>,
 }
 
 /// `500ms`, `90s`, `10m`, `2h`, `7d` (or plain seconds) as a duration.

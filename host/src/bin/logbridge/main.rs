@@ -39,7 +39,8 @@ enum Command {
     Failures(FailuresArgs),
     /// Re-send failed deliveries from the failure log; what succeeds is marked replayed.
     Replay(ReplayArgs),
-    /// Show the stream's health: the last run's counters and the failure log.
+    /// Show the stream's health: a running server's live state, or the last finished
+    /// run's counters and the failure log.
     Health(HealthArgs),
     /// Work with configuration files.
     Config(ConfigArgs),
@@ -98,7 +99,7 @@ fn main() -> ExitCode {
             }
             Command::Failures(args) => failures(args),
             Command::Replay(args) => replay_failures(args).await,
-            Command::Health(args) => health(args),
+            Command::Health(args) => health(args).await,
             Command::Sample(args) => sample::sample(args),
         }
     });

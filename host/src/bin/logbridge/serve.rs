@@ -86,6 +86,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_connections = fitting;
     }
     let shutdown_timeout = Duration::from_millis(args.host.delivery.shutdown_timeout_ms);
+    let data_dir = args.host.data.data_dir.clone();
     let (host, log) = build_host(args.host).await?;
     if args.authorization.is_none() && !address.ip().is_loopback() {
         tracing::warn!(
@@ -110,6 +111,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     // The address, on stdout, so a script can wait for it (port 0 picks a free one).
     println!("listening on http://{address}");
+
+    // Where `logbridge health` finds this server; removed when it stops.
+    let _noted = crate::health::ServeRecord::write(&data_dir, address);
 
     // The first signal stops the server; from then on everything must be over within
     // the shutdown timeout. A second signal, or the timeout, stops at once.
