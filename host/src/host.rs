@@ -356,6 +356,16 @@ impl Host {
     /// full that long (nothing was queued).
     pub async fn send_within(&self, event: Event, wait: std::time::Duration) -> Result<()> {
         self.admit(&event)?;
+        self.enqueue_within(event, wait).await
+    }
+
+    /// [`send_within`](Self::send_within) for an event already checked (mapped by the
+    /// envelope, which checks).
+    pub(crate) async fn enqueue_within(
+        &self,
+        event: Event,
+        wait: std::time::Duration,
+    ) -> Result<()> {
         match tokio::time::timeout(wait, self.inner.ingress.send(event)).await {
             Ok(Ok(())) => {
                 self.inner.health.record_accepted();

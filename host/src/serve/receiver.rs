@@ -495,7 +495,8 @@ pub(crate) async fn receive(
         };
         // If the sender hangs up while this waits, the request is dropped here and the
         // claim released with it.
-        match host.send_within(event, state.config.queue_wait).await {
+        // Mapped by the envelope, so already checked.
+        match host.enqueue_within(event, state.config.queue_wait).await {
             Ok(()) => {
                 claim.commit();
                 accepted += 1;
