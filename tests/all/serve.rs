@@ -965,9 +965,11 @@ async fn the_health_pages_answer_while_every_ingest_slot_and_connection_is_busy(
     };
     let server = LocalServer::start(host.clone(), config).await?;
     let addr = server.addr;
-    let all = records(200, 41)?;
+    // Far more than the pipeline's queues and delivery's batches can take in while the
+    // sink is not read (a few hundred), so both posts stay stuck holding their slots.
+    let all = records(2000, 41)?;
     let mut stuck = tokio::task::JoinSet::new();
-    for half in all.chunks(100) {
+    for half in all.chunks(1000) {
         let body = serde_json::to_string(half)?;
         stuck.spawn(async move { http(addr, "POST", "/logs", &[], body.as_bytes()).await });
     }
@@ -1035,14 +1037,14 @@ async fn the_health_pages_answer_while_every_ingest_slot_and_connection_is_busy(
     while let Some(post) = stuck.join_next().await {
         let post = post??;
         ensure!(
-            post.status == 200 && post.json()?["accepted"] == 100,
+            post.status == 200 && post.json()?["accepted"] == 1000,
             "{post:?}"
         );
     }
     server.stop().await?;
     let report = host.shutdown().await?;
-    ensure!(reader.await? == 200, "every record delivered");
-    ensure!(report.accepted == 200 && report.settled(), "{report:?}");
+    ensure!(reader.await? == 2000, "every record delivered");
+    ensure!(report.accepted == 2000 && report.settled(), "{report:?}");
     Ok(())
 }
 
