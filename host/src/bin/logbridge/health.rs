@@ -14,7 +14,6 @@ use logbridge::health::{
     FailureFilter, FailureStore, Health, HealthReport, StatusRule, Verdict, parse_rfc3339,
 };
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::args::HealthArgs;
 use crate::failures::{open_existing_log, table_row};
@@ -97,6 +96,9 @@ async fn ask_server(
     authorization: Option<&str>,
     failing_after: Duration,
 ) -> Result<Value, Unanswered> {
+    use http_body_util::{BodyExt, Empty};
+    use hyper::header::{ACCEPT, AUTHORIZATION, HOST};
+
     let refused = |e: anyhow::Error| Unanswered::Refused(e);
     let rest = url.strip_prefix("http://").ok_or_else(|| {
         refused(anyhow::anyhow!(
@@ -109,41 +111,42 @@ async fn ask_server(
         Duration::from_secs(3),
         tokio::net::TcpStream::connect(authority),
     );
-    let mut stream = match connect.await {
+    let stream = match connect.await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => return Err(Unanswered::NoServer(e.to_string())),
         Err(_) => return Err(Unanswered::NoServer("no answer within 3 s".into())),
     };
-    let mut request = format!(
-        "GET /health?failing_after={} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\
-         Accept: application/json\r\n",
-        failing_after.as_secs()
-    );
+    let mut request =
+        hyper::Request::get(format!("/health?failing_after={}", failing_after.as_secs()))
+            .header(HOST, authority)
+            .header(ACCEPT, "application/json");
     if let Some(value) = authorization {
-        request.push_str(&format!("Authorization: {value}\r\n"));
+        request = request.header(AUTHORIZATION, value);
     }
-    request.push_str("\r\n");
+    let request = request
+        .body(Empty::<bytes::Bytes>::new())
+        .map_err(|e| refused(anyhow::anyhow!("cannot ask {url}: {e}")))?;
     let exchange = async {
-        stream.write_all(request.as_bytes()).await?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await?;
-        std::io::Result::Ok(answer)
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        let connection = tokio::spawn(connection);
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        connection.abort();
+        hyper::Result::Ok((status, body))
     };
-    let answer = match tokio::time::timeout(Duration::from_secs(10), exchange).await {
+    let (status, body) = match tokio::time::timeout(Duration::from_secs(10), exchange).await {
         Ok(Ok(answer)) => answer,
-        Ok(Err(e)) => return Err(Unanswered::NoServer(e.to_string())),
+        Ok(Err(e)) => return Err(Unanswered::NoServer(format!("not an HTTP answer: {e}"))),
         Err(_) => return Err(Unanswered::NoServer("no answer within 10 s".into())),
     };
-    let answer = String::from_utf8_lossy(&answer);
-    let Some((head, body)) = answer.split_once("\r\n\r\n") else {
-        return Err(Unanswered::NoServer("not an HTTP answer".into()));
-    };
-    let status = head.split_whitespace().nth(1).unwrap_or_default();
-    match status {
-        "200" => serde_json::from_str(body)
+    let body = String::from_utf8_lossy(&body);
+    match status.as_u16() {
+        200 => serde_json::from_str(&body)
             .with_context(|| format!("{url}/health did not answer with health JSON: {body}"))
             .map_err(refused),
-        "401" => Err(refused(anyhow::anyhow!(
+        401 => Err(refused(anyhow::anyhow!(
             "the server at {url} refused the request (401): give its Authorization value with \
              --authorization or LOGBRIDGE_AUTHORIZATION"
         ))),
