@@ -218,12 +218,23 @@ fn stage_name(stage: Stage) -> &'static str {
     }
 }
 
-fn parse_stage(name: &str) -> Stage {
+/// The stage stored in column `column` as `name`; anything else is a corrupt row, said
+/// so rather than read as some stage.
+fn parse_stage(column: usize, name: &str) -> rusqlite::Result<Stage> {
     match name {
-        "ingest" => Stage::Ingest,
-        "plugin" => Stage::Plugin,
-        _ => Stage::Delivery,
+        "ingest" => Ok(Stage::Ingest),
+        "plugin" => Ok(Stage::Plugin),
+        "delivery" => Ok(Stage::Delivery),
+        other => Err(corrupt(
+            column,
+            format!("unknown stage {other:?} (expected ingest, plugin or delivery)"),
+        )),
     }
+}
+
+/// A value in column `column` that cannot be what the failure log wrote there.
+fn corrupt(column: usize, reason: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, reason.into())
 }
 
 const SELECT: &str = "SELECT id, stage, origin, event_id, code, message, attempts, first_attempt,
@@ -231,10 +242,14 @@ const SELECT: &str = "SELECT id, stage, origin, event_id, code, message, attempt
                       FROM failures";
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFailure> {
-    let entry: Option<String> = row.get(9)?;
+    let entry = row
+        .get::<_, Option<String>>(9)?
+        .map(|e| serde_json::from_str(&e))
+        .transpose()
+        .map_err(|e| corrupt(9, format!("the stored event is not what was written: {e}")))?;
     Ok(StoredFailure {
         id: row.get(0)?,
-        stage: parse_stage(&row.get::<_, String>(1)?),
+        stage: parse_stage(1, &row.get::<_, String>(1)?)?,
         origin: row.get(2)?,
         event_id: row.get(3)?,
         code: row.get(4)?,
@@ -242,7 +257,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFailure> {
         attempts: row.get(6)?,
         first_attempt: row.get(7)?,
         last_attempt: row.get(8)?,
-        entry: entry.and_then(|e| serde_json::from_str(&e).ok()),
+        entry,
         input: row.get(10)?,
         replayed_at: row.get(11)?,
         version: row.get(12)?,
@@ -604,6 +619,29 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("logbridge-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
+    }
+
+    #[test]
+    fn a_corrupt_row_is_an_error_not_another_stage() {
+        let dir = scratch("failure-log-corrupt");
+        let log = FailureLog::open(&dir).unwrap();
+        log.record(&failure(Stage::Plugin, "20-redact", "e1"))
+            .unwrap();
+        let db = Connection::open(dir.join(FAILURE_LOG_FILE)).unwrap();
+        db.execute("UPDATE failures SET stage = 'bogus'", [])
+            .unwrap();
+        let error = log.list(&FailureFilter::default()).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown stage \"bogus\""),
+            "{error}"
+        );
+        db.execute(
+            "UPDATE failures SET stage = 'plugin', entry = '{not json'",
+            [],
+        )
+        .unwrap();
+        let error = log.list(&FailureFilter::default()).unwrap_err();
+        assert!(error.to_string().contains("stored event"), "{error}");
     }
 
     #[test]
