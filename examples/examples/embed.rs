@@ -30,17 +30,38 @@ async fn main() -> Result<()> {
         json!({"log_id": "app-3", "date": "2026-11-25T09:00:02Z", "type": "sapi",
                "description": "Update a client", "ip": "2001:db8:1:2::9"}),
     ];
+    // The channel holds 64 events: receive while sending, or delivery waits for room
+    // (backpressure) and shutdown would wait for ever.
+    let receiver = tokio::spawn(async move {
+        let mut received = 0;
+        while let Some(event) = delivered.recv().await {
+            if event.event.id.starts_with("app-") {
+                println!(
+                    "{} -> bus {}: {}",
+                    event.event.id, event.bus, event.event.detail
+                );
+            }
+            received += 1;
+        }
+        received
+    });
     for log in &logs {
         host.send_auth0(&log.to_string(), "embed-example").await?;
     }
-    let health = host.shutdown().await?;
-
-    while let Ok(event) = delivered.try_recv() {
-        println!(
-            "{} -> bus {}: {}",
-            event.event.id, event.bus, event.event.detail
-        );
+    // A busy hour of ordinary logins: far more than the channel holds.
+    for n in 0..500 {
+        let login = json!({"log_id": format!("login-{n}"), "date": "2026-11-25T10:00:00Z",
+                           "type": "s", "user_name": format!("user{n}@example.com")});
+        host.send_auth0(&login.to_string(), "embed-example").await?;
     }
+    let health = host.shutdown().await?;
+    let received = receiver.await?;
+    ensure!(
+        received == health.delivered(),
+        "received {received} of {} delivered events",
+        health.delivered()
+    );
+
     println!(
         "accepted {}, filtered {}, delivered {}, failed {}",
         health.accepted,
