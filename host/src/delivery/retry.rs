@@ -33,9 +33,9 @@ pub fn is_retryable(code: &str, status: Option<u16>) -> bool {
 pub enum RetryAction {
     /// Every entry was delivered.
     Successful,
-    /// Some entries failed with retryable codes: re-send these (indices into the
-    /// attempt's entries). Others may have failed for good.
-    RetryPartial(Vec<usize>),
+    /// Some entries failed with retryable codes: re-send those (each entry's own answer
+    /// says which). Others may have failed for good.
+    RetryPartial,
     /// Every entry failed with a retryable code: re-send them all.
     Retry,
     /// The failures are permanent, or the attempts are used up.
@@ -67,20 +67,15 @@ impl RetryPolicy {
     /// Decides what follows attempt number `attempt` (0 is the first) given, for each
     /// entry, `None` when delivered or `Some(retryable)` when it failed.
     pub fn action(&self, attempt: u32, failures: &[Option<bool>]) -> RetryAction {
-        let retry: Vec<usize> = failures
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| **f == Some(true))
-            .map(|(i, _)| i)
-            .collect();
+        let retryable = failures.iter().filter(|f| **f == Some(true)).count();
         if failures.iter().all(Option::is_none) {
             RetryAction::Successful
-        } else if retry.is_empty() || attempt >= self.max_retries {
+        } else if retryable == 0 || attempt >= self.max_retries {
             RetryAction::DontRetry
-        } else if retry.len() == failures.len() {
+        } else if retryable == failures.len() {
             RetryAction::Retry
         } else {
-            RetryAction::RetryPartial(retry)
+            RetryAction::RetryPartial
         }
     }
 
@@ -192,7 +187,7 @@ mod tests {
         );
         assert_eq!(
             policy.action(0, &[None, Some(true), Some(false), Some(true)]),
-            RetryAction::RetryPartial(vec![1, 3])
+            RetryAction::RetryPartial
         );
         assert_eq!(
             policy.action(0, &[Some(false), None]),

@@ -336,7 +336,7 @@ impl Progress {
             let retrying = !past_deadline
                 && matches!(
                     policy.action(attempt, &failures),
-                    RetryAction::Retry | RetryAction::RetryPartial(_)
+                    RetryAction::Retry | RetryAction::RetryPartial
                 );
             let mut retry = Vec::new();
             for (event, result) in entries.into_iter().zip(results) {
