@@ -392,19 +392,7 @@ impl Host {
             return Ok(());
         };
         let error = EventError::Undeliverable(problem);
-        self.inner.health.record_accepted();
-        self.inner.health.record_failure(Failure {
-            stage: Stage::Ingest,
-            event_id: Some(event.id.clone()),
-            origin: "send".to_string(),
-            version: None,
-            code: "bad-input".into(),
-            message: error.to_string(),
-            attempts: 0,
-            first_attempt: std::time::SystemTime::now(),
-            event: None,
-            input: Some(event.detail.clone()),
-        });
+        self.record_bad_input("send", Some(&event.id), &event.detail, &error);
         Err(Error::Event(error))
     }
 
@@ -436,10 +424,21 @@ impl Host {
     /// Counts an input record that could not become an event (stage `ingest`), keeping
     /// the record itself (`input`) in the failure log.
     pub fn record_ingest_failure(&self, origin: &str, input: &str, error: &EventError) {
+        self.record_bad_input(origin, None, input, error);
+    }
+
+    /// Counts a record accepted and failed at stage `ingest`, keeping its text.
+    fn record_bad_input(
+        &self,
+        origin: &str,
+        event_id: Option<&str>,
+        input: &str,
+        error: &EventError,
+    ) {
         self.inner.health.record_accepted();
         self.inner.health.record_failure(Failure {
             stage: Stage::Ingest,
-            event_id: None,
+            event_id: event_id.map(str::to_owned),
             origin: origin.to_string(),
             version: None,
             code: "bad-input".into(),

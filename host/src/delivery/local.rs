@@ -91,32 +91,11 @@ impl JsonLinesSink {
 /// result is one line.
 pub(crate) fn compact_json(json: &str) -> Cow<'_, str> {
     let bytes = json.as_bytes();
-    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    // Allocated at the first whitespace outside a string, if there is one.
+    let mut out: Option<Vec<u8>> = None;
     let mut in_string = false;
     let mut escaped = false;
-    let first_space = bytes.iter().position(|&b| {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            false
-        } else if b == b'"' {
-            in_string = true;
-            false
-        } else {
-            is_space(b)
-        }
-    });
-    let Some(first_space) = first_space else {
-        return Cow::Borrowed(json);
-    };
-    let mut out = Vec::with_capacity(bytes.len());
-    out.extend_from_slice(&bytes[..first_space]);
-    for &b in &bytes[first_space..] {
+    for (i, &b) in bytes.iter().enumerate() {
         if in_string {
             if escaped {
                 escaped = false;
@@ -127,13 +106,25 @@ pub(crate) fn compact_json(json: &str) -> Cow<'_, str> {
             }
         } else if b == b'"' {
             in_string = true;
-        } else if is_space(b) {
+        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            out.get_or_insert_with(|| {
+                let mut out = Vec::with_capacity(bytes.len());
+                out.extend_from_slice(&bytes[..i]);
+                out
+            });
             continue;
         }
-        out.push(b);
+        if let Some(out) = &mut out {
+            out.push(b);
+        }
     }
-    // Only ASCII whitespace was taken out, between whole UTF-8 sequences.
-    Cow::Owned(String::from_utf8(out).expect("removing ASCII bytes keeps UTF-8 valid"))
+    match out {
+        None => Cow::Borrowed(json),
+        // Only ASCII whitespace was taken out, between whole UTF-8 sequences.
+        Some(out) => {
+            Cow::Owned(String::from_utf8(out).expect("removing ASCII bytes keeps UTF-8 valid"))
+        }
+    }
 }
 
 impl Sink for JsonLinesSink {
