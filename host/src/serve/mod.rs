@@ -15,9 +15,11 @@
 
 mod auth;
 mod conn;
+mod dedupe;
 mod metrics;
 mod pages;
 mod receiver;
+mod split;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,7 +28,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use receiver::{Claim, ClaimGuard, Dedupe, split_records};
+pub use dedupe::{Claim, ClaimGuard, Dedupe};
+pub use split::split_records;
 
 use crate::host::Host;
 

@@ -1,0 +1,177 @@
+//! De-duplication by `log_id` within a window: Auth0 delivers at least once, so a record
+//! whose id was taken recently is dropped, and a claim still pending tells a second
+//! request to retry later.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The `log_id`s taken recently, to drop what an at-least-once sender sends twice.
+///
+/// A claim is pending until the record is queued, and released if it never is — even
+/// when the request is dropped half-way (the sender hung up): a retry must find it free,
+/// not a duplicate. A second request for an id still pending is told to retry later.
+#[derive(Debug)]
+pub struct Dedupe {
+    window: Duration,
+    capacity: usize,
+    seen: Mutex<Seen>,
+}
+
+/// What [`Dedupe::claim`] found.
+#[derive(Debug)]
+pub enum Claim<'a> {
+    /// The id is this request's; commit the guard once the record is queued.
+    New(ClaimGuard<'a>),
+    /// The id was taken within the window: a duplicate.
+    Duplicate,
+    /// Another request holds the id and has not queued it yet: retry later.
+    Pending,
+}
+
+/// A pending claim; released on drop unless committed.
+#[derive(Debug)]
+pub struct ClaimGuard<'a> {
+    dedupe: &'a Dedupe,
+    id: String,
+    committed: bool,
+}
+
+impl ClaimGuard<'_> {
+    /// The record was queued: the id stays taken for the window.
+    pub fn commit(mut self) {
+        if let Some(entry) = self.dedupe.lock().at.get_mut(&self.id) {
+            entry.1 = true;
+        }
+        self.committed = true;
+    }
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.dedupe.lock().at.remove(&self.id);
+        }
+    }
+}
+
+/// Ids longer than this are not remembered (no Auth0 log id comes near it).
+const MAX_ID_BYTES: usize = 256;
+
+#[derive(Debug, Default)]
+struct Seen {
+    /// When each id was claimed, and whether its record was queued.
+    at: HashMap<String, (Instant, bool)>,
+    /// Claims in the order they were made; an entry whose id was released (or claimed
+    /// again later) no longer matches `at` and is skipped.
+    order: VecDeque<(Instant, String)>,
+}
+
+impl Seen {
+    fn forget_oldest(&mut self) {
+        if let Some((at, id)) = self.order.pop_front()
+            && self.at.get(&id).is_some_and(|(when, _)| *when == at)
+        {
+            self.at.remove(&id);
+        }
+    }
+}
+
+impl Dedupe {
+    /// Remembers up to `capacity` ids for `window` each; a zero window remembers nothing.
+    pub fn new(window: Duration, capacity: usize) -> Self {
+        Dedupe {
+            window,
+            capacity,
+            seen: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims `id` for a record about to be queued.
+    pub fn claim(&self, id: &str) -> Claim<'_> {
+        let guard = |remembered: bool| {
+            Claim::New(ClaimGuard {
+                dedupe: self,
+                id: id.to_string(),
+                // An id not remembered has nothing to release.
+                committed: !remembered,
+            })
+        };
+        if self.window.is_zero() || self.capacity == 0 || id.len() > MAX_ID_BYTES {
+            return guard(false);
+        }
+        let now = Instant::now();
+        let mut seen = self.lock();
+        while seen
+            .order
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) >= self.window)
+        {
+            seen.forget_oldest();
+        }
+        match seen.at.get(id) {
+            Some((_, true)) => return Claim::Duplicate,
+            Some((_, false)) => return Claim::Pending,
+            None => {}
+        }
+        while (seen.at.len() >= self.capacity || seen.order.len() >= 2 * self.capacity)
+            && !seen.order.is_empty()
+        {
+            seen.forget_oldest();
+        }
+        seen.at.insert(id.to_string(), (now, false));
+        seen.order.push_back((now, id.to_string()));
+        drop(seen);
+        guard(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taken(claim: Claim<'_>) -> bool {
+        match claim {
+            Claim::New(guard) => {
+                guard.commit();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn a_log_id_is_taken_once_within_the_window() {
+        let dedupe = Dedupe::new(Duration::from_secs(60), 10);
+        assert!(taken(dedupe.claim("a")));
+        assert!(matches!(dedupe.claim("a"), Claim::Duplicate));
+        assert!(taken(Dedupe::new(Duration::ZERO, 10).claim("a")));
+    }
+
+    #[test]
+    fn a_claim_never_committed_is_released_and_a_pending_one_is_not_a_duplicate() {
+        let dedupe = Dedupe::new(Duration::from_secs(60), 10);
+        let first = dedupe.claim("a");
+        assert!(
+            matches!(dedupe.claim("a"), Claim::Pending),
+            "retry later, not a duplicate"
+        );
+        drop(first); // the request went away before the record was queued
+        assert!(taken(dedupe.claim("a")), "free again");
+        assert!(matches!(dedupe.claim("a"), Claim::Duplicate));
+    }
+
+    #[test]
+    fn the_oldest_ids_go_first_past_capacity() {
+        let dedupe = Dedupe::new(Duration::from_secs(60), 2);
+        assert!(taken(dedupe.claim("a")));
+        assert!(taken(dedupe.claim("b")));
+        assert!(taken(dedupe.claim("c")), "a is forgotten to make room");
+        assert!(taken(dedupe.claim("a")));
+        assert!(matches!(dedupe.claim("c"), Claim::Duplicate));
+    }
+}
