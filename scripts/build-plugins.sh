@@ -22,7 +22,9 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     fi
 fi
 
-export CARGO_TARGET_DIR="$root/target/plugins"
+# Their own target folder (they are another workspace, for another target);
+# LOGBRIDGE_PLUGINS_TARGET_DIR may point elsewhere to share one between checkouts.
+export CARGO_TARGET_DIR="${LOGBRIDGE_PLUGINS_TARGET_DIR:-$root/target/plugins}"
 "$cargo" build --quiet --release --target wasm32-wasip2 --manifest-path "$root/plugins/Cargo.toml"
 built="$CARGO_TARGET_DIR/wasm32-wasip2/release"
 

@@ -6,11 +6,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 demo=target/demo
+logbridge="${CARGO_TARGET_DIR:-target}/debug/logbridge"
 scripts/build-plugins.sh "$demo"
 cargo build --quiet --bin logbridge
-target/debug/logbridge sample --count "${N:-20000}" --seed 42 > "$demo/auth0-logs.ndjson"
+"$logbridge" sample --count "${N:-20000}" --seed 42 > "$demo/auth0-logs.ndjson"
 
-target/debug/logbridge run \
+"$logbridge" run \
     --plugins "$demo/plugins" \
     --input "$demo/auth0-logs.ndjson" \
     --output "$demo/delivered.jsonl" --truncate-output \

@@ -32,6 +32,19 @@ scripts/build-plugins.sh target/example
 cargo run --quiet -p logbridge-examples --example embed -- target/example/plugins
 cargo run --quiet -p logbridge-examples --example axum_app -- target/example/plugins target/example/axum-out
 
+step "the demo in a fresh clone, with nothing beside it"
+clone=$(mktemp -d)
+git clone --quiet . "$clone/logbridge"
+(
+    cd "$clone/logbridge"
+    # The same build folders, so only this checkout's own crates are compiled again.
+    CARGO_TARGET_DIR="$OLDPWD/target" LOGBRIDGE_PLUGINS_TARGET_DIR="$OLDPWD/target/plugins" \
+        N=2000 scripts/demo.sh > "$clone/demo.out" 2>&1 || { cat "$clone/demo.out" >&2; exit 1; }
+    test -s target/demo/delivered.jsonl
+    grep -E "^logbridge: 2000 events" "$clone/demo.out" >&2
+)
+rm -rf "$clone"
+
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 CARGO_TARGET_DIR=target/plugins cargo clippy --manifest-path plugins/Cargo.toml \

@@ -14,6 +14,7 @@ mod pipeline;
 mod plugin_init;
 mod reload;
 mod replay;
+mod repository;
 mod sandbox;
 mod serve;
 mod serve_hostile;
