@@ -18,3 +18,4 @@ mod sandbox;
 mod serve;
 mod serve_hostile;
 mod serve_stop;
+mod workspace;
