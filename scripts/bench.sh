@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The benchmark suite: every figure beside a baseline measured in the same run, as a ratio.
+# The benchmark suite (the `benches/` crate): every figure beside a baseline measured in the
+# same run, as a ratio.
 # Builds the example plugins, generates the Auth0 logs, then runs the groups asked for:
 #
 #   scripts/bench.sh                 every group, in order
@@ -31,15 +32,15 @@ for group in "${groups[@]}"; do
 done
 
 scripts/build-plugins.sh "$out" >&2
-cargo build --quiet -p logbridge --bin logbridge -p logbridge-examples --example bench --example bench_http --example bench_reload
+cargo build --quiet -p logbridge --bin logbridge -p logbridge-benches --bins
 target/debug/logbridge sample --count "${N:-20000}" --seed 7 > "$out/logs.ndjson"
 
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); profile: dev (dependencies and the host library at opt-level 2)"
 for group in "${groups[@]}"; do
     echo
     case $group in
-        http) target/debug/examples/bench_http "$out/plugins" "$out/logs.ndjson" ;;
-        reload) target/debug/examples/bench_reload "$out/plugins" ;;
-        *) target/debug/examples/bench "$out/plugins" "$out/logs.ndjson" "$group" ;;
+        http) target/debug/bench_http "$out/plugins" "$out/logs.ndjson" ;;
+        reload) target/debug/bench_reload "$out/plugins" ;;
+        *) target/debug/bench "$out/plugins" "$out/logs.ndjson" "$group" ;;
     esac
 done

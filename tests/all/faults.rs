@@ -67,7 +67,7 @@ impl Rig {
 
     /// Clears the faults and replays the failure log through the proxy.
     async fn replay_after_the_fault_clears(&self) -> Result<ReplayReport> {
-        self.proxy.script(json!([]))?;
+        self.proxy.script(json!([])).await?;
         replay_log(&self.moto, &self.data_dir, &self.proxy.url()).await
     }
 
@@ -129,10 +129,11 @@ fn failure_codes(health: &HealthReport) -> Vec<(String, u32)> {
 async fn throttled_requests_are_retried_until_delivered() -> Result<()> {
     let rig = Rig::start("throttled_requests_are_retried_until_delivered").await?;
     rig.proxy
-        .script(json!([{ "kind": "throttle", "times": 2 }]))?;
+        .script(json!([{ "kind": "throttle", "times": 2 }]))
+        .await?;
     let health = rig.send(5, None).await?;
     assert_eq!(
-        rig.proxy.put_events_calls()?,
+        rig.proxy.put_events_calls().await?,
         [5, 5, 5],
         "two throttled attempts, then one through"
     );
@@ -151,10 +152,11 @@ async fn throttled_requests_are_retried_until_delivered() -> Result<()> {
 async fn server_errors_use_up_three_retries_then_fail() -> Result<()> {
     let rig = Rig::start("server_errors_use_up_three_retries_then_fail").await?;
     rig.proxy
-        .script(json!([{ "kind": "status", "status": 500, "times": 100 }]))?;
+        .script(json!([{ "kind": "status", "status": 500, "times": 100 }]))
+        .await?;
     let health = rig.send(3, None).await?;
     assert_eq!(
-        rig.proxy.put_events_calls()?,
+        rig.proxy.put_events_calls().await?,
         [3, 3, 3, 3],
         "the first attempt and 3 retries"
     );
@@ -181,9 +183,10 @@ async fn server_errors_use_up_three_retries_then_fail() -> Result<()> {
 async fn service_unavailable_is_retried() -> Result<()> {
     let rig = Rig::start("service_unavailable_is_retried").await?;
     rig.proxy
-        .script(json!([{ "kind": "status", "status": 503, "times": 1 }]))?;
+        .script(json!([{ "kind": "status", "status": 503, "times": 1 }]))
+        .await?;
     let health = rig.send(4, None).await?;
-    assert_eq!(rig.proxy.put_events_calls()?, [4, 4]);
+    assert_eq!(rig.proxy.put_events_calls().await?, [4, 4]);
     assert_eq!(rig.delivered().await?, ids(0..4));
     assert!(health.settled() && health.failed() == 0, "{health:?}");
     Ok(())
@@ -192,13 +195,15 @@ async fn service_unavailable_is_retried() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_failure_resends_only_the_failed_entries() -> Result<()> {
     let rig = Rig::start("partial_failure_resends_only_the_failed_entries").await?;
-    rig.proxy.script(json!([
-        { "kind": "fail_entries", "indices": [2, 7], "code": "ThrottlingException" },
-        { "kind": "fail_entries", "indices": [1], "code": "InternalFailure" },
-    ]))?;
+    rig.proxy
+        .script(json!([
+            { "kind": "fail_entries", "indices": [2, 7], "code": "ThrottlingException" },
+            { "kind": "fail_entries", "indices": [1], "code": "InternalFailure" },
+        ]))
+        .await?;
     let health = rig.send(10, None).await?;
     assert_eq!(
-        rig.proxy.put_events_calls()?,
+        rig.proxy.put_events_calls().await?,
         [10, 2, 1],
         "only failed entries are re-sent"
     );
@@ -215,11 +220,13 @@ async fn partial_failure_resends_only_the_failed_entries() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_entry_errors_are_not_retried() -> Result<()> {
     let rig = Rig::start("permanent_entry_errors_are_not_retried").await?;
-    rig.proxy.script(json!([
-        { "kind": "fail_entries", "indices": [0, 3], "code": "InvalidArgument" },
-    ]))?;
+    rig.proxy
+        .script(json!([
+            { "kind": "fail_entries", "indices": [0, 3], "code": "InvalidArgument" },
+        ]))
+        .await?;
     let health = rig.send(5, None).await?;
-    assert_eq!(rig.proxy.put_events_calls()?, [5]);
+    assert_eq!(rig.proxy.put_events_calls().await?, [5]);
     assert_eq!(rig.delivered().await?, ids([1, 2, 4]));
     assert_eq!(
         failure_codes(&health),
@@ -249,9 +256,10 @@ async fn permanent_entry_errors_are_not_retried() -> Result<()> {
 async fn validation_errors_are_not_retried() -> Result<()> {
     let rig = Rig::start("validation_errors_are_not_retried").await?;
     rig.proxy
-        .script(json!([{ "kind": "error", "status": 400, "code": "ValidationException" }]))?;
+        .script(json!([{ "kind": "error", "status": 400, "code": "ValidationException" }]))
+        .await?;
     let health = rig.send(2, None).await?;
-    assert_eq!(rig.proxy.put_events_calls()?, [2]);
+    assert_eq!(rig.proxy.put_events_calls().await?, [2]);
     assert_eq!(
         failure_codes(&health),
         vec![("ValidationException".to_string(), 1); 2]
@@ -265,9 +273,10 @@ async fn validation_errors_are_not_retried() -> Result<()> {
 async fn oversize_requests_are_not_retried() -> Result<()> {
     let rig = Rig::start("oversize_requests_are_not_retried").await?;
     rig.proxy
-        .script(json!([{ "kind": "error", "status": 413, "code": "RequestEntityTooLarge" }]))?;
+        .script(json!([{ "kind": "error", "status": 413, "code": "RequestEntityTooLarge" }]))
+        .await?;
     let health = rig.send(1, None).await?;
-    assert_eq!(rig.proxy.put_events_calls()?, [1]);
+    assert_eq!(rig.proxy.put_events_calls().await?, [1]);
     assert_eq!(health.failed_delivery(), 1);
     assert_eq!(rig.replay_after_the_fault_clears().await?.delivered, 1);
     assert_eq!(rig.delivered().await?, ids([0]));
@@ -277,13 +286,15 @@ async fn oversize_requests_are_not_retried() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_and_dropped_connections_are_retried() -> Result<()> {
     let rig = Rig::start("timeouts_and_dropped_connections_are_retried").await?;
-    rig.proxy.script(json!([
-        { "kind": "delay", "seconds": 2, "forward": false },
-        { "kind": "reset" },
-    ]))?;
+    rig.proxy
+        .script(json!([
+            { "kind": "delay", "seconds": 2, "forward": false },
+            { "kind": "reset" },
+        ]))
+        .await?;
     let health = rig.send(3, Some(Duration::from_millis(500))).await?;
     assert_eq!(
-        rig.proxy.put_events_calls()?,
+        rig.proxy.put_events_calls().await?,
         [3, 3, 3],
         "timed out, reset, then through"
     );
@@ -329,7 +340,7 @@ async fn endpoint_down_fails_after_every_attempt() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_eventbridge_would_refuse_fail_before_sending() -> Result<()> {
     let rig = Rig::start("entries_eventbridge_would_refuse_fail_before_sending").await?;
-    rig.proxy.script(json!([]))?;
+    rig.proxy.script(json!([])).await?;
     let sdk = rig.moto.sdk_config_for(&rig.proxy.url()).await;
     let host = Host::builder()
         .sink(EventBridgeSink::from_sdk_config(
@@ -368,7 +379,7 @@ async fn entries_eventbridge_would_refuse_fail_before_sending() -> Result<()> {
         ["InvalidDetailType", "InvalidSource", "MalformedDetail"]
     );
     assert_eq!(
-        rig.proxy.put_events_calls()?,
+        rig.proxy.put_events_calls().await?,
         [1],
         "only the good entry is sent"
     );
@@ -377,7 +388,7 @@ async fn entries_eventbridge_would_refuse_fail_before_sending() -> Result<()> {
     // Replay cannot cure them: they fail the same checks again and are never sent.
     let replayed = rig.replay_after_the_fault_clears().await?;
     assert_eq!((replayed.sent, replayed.failed), (0, 3));
-    assert_eq!(rig.proxy.put_events_calls()?, Vec::<usize>::new());
+    assert_eq!(rig.proxy.put_events_calls().await?, Vec::<usize>::new());
     Ok(())
 }
 
@@ -385,7 +396,8 @@ async fn entries_eventbridge_would_refuse_fail_before_sending() -> Result<()> {
 async fn shutdown_stops_retrying_at_its_deadline_and_logs_the_rest() -> Result<()> {
     let rig = Rig::start("shutdown_stops_retrying_at_its_deadline_and_logs_the_rest").await?;
     rig.proxy
-        .script(json!([{ "kind": "status", "status": 503, "times": 100 }]))?;
+        .script(json!([{ "kind": "status", "status": 503, "times": 100 }]))
+        .await?;
     let sdk = rig.moto.sdk_config_for(&rig.proxy.url()).await;
     let host = Host::builder()
         .sink(EventBridgeSink::from_sdk_config(
@@ -405,7 +417,7 @@ async fn shutdown_stops_retrying_at_its_deadline_and_logs_the_rest() -> Result<(
     }
     let health = host.shutdown().await?;
     assert_eq!(
-        rig.proxy.put_events_calls()?,
+        rig.proxy.put_events_calls().await?,
         [3],
         "one attempt, no retry after the deadline"
     );

@@ -115,7 +115,9 @@ async fn a_pretty_printed_record_is_written_as_one_line() -> Result<()> {
 async fn the_summary_covers_delivery_until_drained() -> Result<()> {
     let moto = Moto::start()?;
     let proxy = FaultProxy::start(&moto.url())?;
-    proxy.script(json!([{ "kind": "delay", "seconds": 2, "times": 10 }]))?;
+    proxy
+        .script(json!([{ "kind": "delay", "seconds": 2, "times": 10 }]))
+        .await?;
     let dir = scratch("summary-drained");
     let output = tokio::process::Command::new(logbridge_bin()?)
         .args(["run", "--eventbridge", "--endpoint-url", &proxy.url()])
@@ -142,6 +144,6 @@ async fn the_summary_covers_delivery_until_drained() -> Result<()> {
         seconds >= 2.0,
         "the summary says {seconds} s, but delivery took at least 2 s: {stderr}"
     );
-    assert_eq!(proxy.put_events_calls()?, [5]);
+    assert_eq!(proxy.put_events_calls().await?, [5]);
     Ok(())
 }

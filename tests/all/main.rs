@@ -19,3 +19,4 @@ mod sandbox;
 mod serve;
 mod serve_hostile;
 mod serve_stop;
+mod workspace;

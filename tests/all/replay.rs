@@ -79,14 +79,15 @@ async fn replay_delivers_failed_events_once_the_fault_clears() -> Result<()> {
     ];
 
     cli.proxy
-        .script(json!([{ "kind": "status", "status": 503, "times": 1000 }]))?;
+        .script(json!([{ "kind": "status", "status": 503, "times": 1000 }]))
+        .await?;
     let (ok, _, stderr) = cli.logbridge(&run_args).await?;
     ensure!(
         !ok,
         "a run whose deliveries all fail exits non-zero:\n{stderr}"
     );
     ensure!(stderr.contains("25 of 25 events failed"), "{stderr}");
-    let calls = cli.proxy.put_events_calls()?;
+    let calls = cli.proxy.put_events_calls().await?;
     assert_eq!(
         calls.iter().sum::<usize>(),
         25 * 4,
@@ -116,7 +117,7 @@ async fn replay_delivers_failed_events_once_the_fault_clears() -> Result<()> {
     );
 
     // The fault clears: replay delivers everything, once.
-    cli.proxy.script(json!([]))?;
+    cli.proxy.script(json!([])).await?;
     let replay_args = ["replay", "--eventbridge", "--endpoint-url", &proxy_url];
     let (ok, _, stderr) = cli.logbridge(&replay_args).await?;
     ensure!(ok, "replay failed:\n{stderr}");

@@ -1,8 +1,8 @@
 //! Benchmark (not a test): hot-reload latency and cold start with and without the
 //! compiled-plugin cache.
 //!
-//! Run: `scripts/build-plugins.sh target/example && cargo run -p logbridge-examples
-//! --example bench_reload -- target/example/plugins`
+//! Run: `scripts/build-plugins.sh target/example && cargo run -p logbridge-benches
+//! --bin bench_reload -- target/example/plugins`
 //!
 //! - Reload latency: events flow continuously through a host that watches its plugins
 //!   folder; a new router version is renamed into the folder 50 times, and the time from

@@ -5,8 +5,8 @@
 //! `Host::send` in-process, as the baseline.
 //!
 //! Run: `scripts/build-plugins.sh target/example && target/debug/logbridge sample
-//! --count 20000 --seed 7 > target/example/logs.ndjson && cargo run -p logbridge-examples
-//! --example bench_http -- target/example/plugins target/example/logs.ndjson`
+//! --count 20000 --seed 7 > target/example/logs.ndjson && cargo run -p logbridge-benches
+//! --bin bench_http -- target/example/plugins target/example/logs.ndjson`
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use logbridge::serve::ServeConfig;
 use logbridge::{ChannelSink, Host};
-use logbridge_tests::{LocalServer, http};
+use logbridge_benches::{LocalServer, post};
 use serde_json::Value;
 
 const BATCH: usize = 100;
@@ -72,8 +72,8 @@ async fn over_http(plugins: Option<&Path>, records: &[String]) -> Result<f64> {
         let bodies = Arc::clone(&bodies);
         senders.push(tokio::spawn(async move {
             for body in bodies.iter().skip(s).step_by(SENDERS) {
-                let answer = http(addr, "POST", "/logs", &[], body.as_bytes()).await?;
-                ensure!(answer.status == 200, "{} {}", answer.status, answer.body);
+                let (status, answer) = post(addr, "/logs", body.as_bytes()).await?;
+                ensure!(status == 200, "{status} {answer}");
             }
             anyhow::Ok(())
         }));

@@ -14,7 +14,7 @@
 //!   the process's own memory figures.
 //!
 //! Run: `scripts/bench.sh [GROUP...]` (builds the plugins, generates the logs, runs this).
-//! Directly: `cargo run -p logbridge-examples --example bench -- PLUGINS_DIR LOGS.ndjson
+//! Directly: `cargo run -p logbridge-benches --bin bench -- PLUGINS_DIR LOGS.ndjson
 //! [GROUP...]`.
 
 use std::path::{Path, PathBuf};
@@ -422,7 +422,7 @@ async fn fake_eventbridge() -> Result<FakeEventBridge> {
 async fn delivery(plugins: &Path, events: Vec<Event>) -> Result<()> {
     let n = events.len();
     let server = fake_eventbridge().await?;
-    let sdk = logbridge_tests::local_sdk_config(&server.url).await;
+    let sdk = logbridge_benches::local_sdk_config(&server.url).await;
     let mut best = [Duration::MAX; 2];
     let mut per_call = 0.0;
     for _ in 0..3 {
