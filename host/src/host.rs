@@ -534,9 +534,10 @@ impl Host {
     /// accepted event not yet delivered or filtered fails into the failure log with code
     /// [`ABORTED`](crate::delivery::ABORTED) — events still queued for the plugins at
     /// stage `ingest` (their record kept), routed ones at stage `delivery` (replayable;
-    /// a call cut off mid-way may have reached the bus). Returns without waiting: a
-    /// [`Host::shutdown`], under way or called next, then completes as soon as the
-    /// workers have finished the events in their hands.
+    /// a call cut off mid-way may have reached the bus). Returns once the queued events'
+    /// failures are written, without waiting for the workers: a [`Host::shutdown`],
+    /// under way or called next, then completes as soon as the workers have finished
+    /// the events in their hands, with every failure written.
     pub fn abort(&self) {
         self.inner.ingress.close();
         let now = std::time::SystemTime::now();
@@ -561,6 +562,9 @@ impl Host {
         // otherwise go on taking queued events through the plugins. Delivery may already
         // be gone (shut down): nothing left to cut short then.
         let _ = self.inner.abort.send(true);
+        // What failed so far is in the failure log before this returns; what delivery
+        // cuts short next is by the time `shutdown` returns.
+        self.inner.health.flush_failures();
     }
 
     /// Stops intake, waits until every queued event is delivered or failed, and returns
@@ -592,8 +596,8 @@ impl Host {
                 .await
                 .map_err(|_| Error::Panicked("delivery task"))?;
         }
-        // The last deliveries and the totals to the failure log: blocking writes, off
-        // the runtime.
+        // The last deliveries and the totals to the failure log, after every failure
+        // handed to its writer: blocking waits, off the runtime.
         let health = Arc::clone(&self.inner.health);
         tokio::task::spawn_blocking(move || {
             health.note_deliveries();

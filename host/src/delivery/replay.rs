@@ -14,7 +14,7 @@ use super::service::{DeliveryConfig, send_with_retries};
 use super::sink::Sink;
 use super::validate::validate;
 use crate::event::Event;
-use crate::health::{FailureFilter, FailureLog, FailureLogError, FailureStore, Stage};
+use crate::health::{FailureFilter, FailureLogError, FailureStore, Stage};
 
 /// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -31,11 +31,12 @@ pub struct ReplayReport {
     pub skipped: usize,
 }
 
-/// Re-sends the delivery failures in `log` that match `filter` and are not yet replayed,
+/// Re-sends the delivery failures in `log` (any [`FailureStore`]: the SQLite
+/// [`FailureLog`](crate::health::FailureLog) or another) that match `filter` and are not yet replayed,
 /// through `sink` with `config`'s batching and retries. Delivered rows are marked replayed;
 /// rows that fail again get their attempts, code and message updated.
 pub async fn replay(
-    log: &FailureLog,
+    log: &dyn FailureStore,
     sink: &dyn Sink,
     filter: &FailureFilter,
     config: &DeliveryConfig,
@@ -119,4 +120,93 @@ pub async fn replay(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::delivery::ChannelSink;
+    use crate::health::{Failure, StoredEvent, StoredFailure};
+
+    /// A failure store kept in memory: replay needs nothing but the trait.
+    #[derive(Default)]
+    struct Memory(Mutex<Vec<StoredFailure>>);
+
+    impl FailureStore for Memory {
+        fn record(&self, _: &Failure) -> Result<(), FailureLogError> {
+            unreachable!("replay records no new failures")
+        }
+
+        fn list(&self, filter: &FailureFilter) -> Result<Vec<StoredFailure>, FailureLogError> {
+            let rows = self.0.lock().unwrap();
+            Ok(rows
+                .iter()
+                .filter(|r| filter.include_replayed || r.replayed_at.is_none())
+                .filter(|r| filter.stage.is_none_or(|s| s == r.stage))
+                .cloned()
+                .collect())
+        }
+
+        fn mark_replayed(&self, id: i64, at: SystemTime) -> Result<(), FailureLogError> {
+            let mut rows = self.0.lock().unwrap();
+            let row = rows.iter_mut().find(|r| r.id == id).expect("a known row");
+            row.replayed_at = Some(crate::health::rfc3339(at));
+            Ok(())
+        }
+
+        fn record_retry(
+            &self,
+            _: i64,
+            _: u32,
+            _: &str,
+            _: &str,
+            _: SystemTime,
+        ) -> Result<(), FailureLogError> {
+            Ok(())
+        }
+    }
+
+    fn row(id: i64, event_id: &str) -> StoredFailure {
+        StoredFailure {
+            id,
+            stage: Stage::Delivery,
+            origin: "security".into(),
+            version: None,
+            event_id: Some(event_id.into()),
+            code: "InternalFailure".into(),
+            message: "down".into(),
+            attempts: 4,
+            first_attempt: "2026-11-25T09:00:00Z".into(),
+            last_attempt: "2026-11-25T09:00:01Z".into(),
+            entry: Some(StoredEvent {
+                id: event_id.into(),
+                source: "auth0".into(),
+                detail_type: "s".into(),
+                time: "2026-11-25T09:00:00Z".into(),
+                resources: Vec::new(),
+                detail: "{\"a\":1}".into(),
+            }),
+            input: None,
+            replayed_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn replay_works_through_any_failure_store_and_marks_what_it_delivered() {
+        let store = Memory(Mutex::new(vec![row(1, "e1"), row(2, "e2")]));
+        let (sink, mut delivered) = ChannelSink::new(16);
+        let config = DeliveryConfig::default();
+        let report = replay(&store, &sink, &FailureFilter::default(), &config)
+            .await
+            .unwrap();
+        assert_eq!((report.rows, report.delivered), (2, 2));
+        assert_eq!(delivered.recv().await.unwrap().event.id, "e1");
+        assert_eq!(delivered.recv().await.unwrap().event.id, "e2");
+        let again = replay(&store, &sink, &FailureFilter::default(), &config)
+            .await
+            .unwrap();
+        assert_eq!(again.rows, 0, "replayed rows are marked through the store");
+    }
 }

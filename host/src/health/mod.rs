@@ -3,276 +3,54 @@
 //!
 //! The invariant it keeps visible: every accepted event is filtered, failed, or routed;
 //! every routed entry is delivered, failed, or still in flight.
+//!
+//! Three parts: lock-free counters (`metrics.rs`), the failure log with its one writer
+//! off the async runtime (`store.rs`, `failure_log.rs`, `writer.rs`), and the one status
+//! rule (`status.rs`) judging the report (`report.rs`). [`Health`] ties them together.
 
 mod failure_log;
+mod metrics;
 mod plugin_counters;
+mod report;
+mod runs;
 mod status;
+mod store;
 mod totals;
+mod writer;
+#[cfg(test)]
+mod writer_tests;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
-
-use failure_log::serialize_time;
-pub use failure_log::{
-    BusState, FAILURE_LOG_FILE, FailureFilter, FailureLog, FailureLogError, FailureStore,
-    StoredEvent, StoredFailure, StoredState, parse_rfc3339, rfc3339,
-};
+pub use failure_log::{FAILURE_LOG_FILE, FailureLog};
 pub use plugin_counters::{
     PluginCalls, PluginCounters, PluginStatus, PluginTally, STATUS_MIN_CALLS, STATUS_WINDOW,
 };
+pub use report::{
+    BusCounts, Failure, HealthReport, PluginInfo, PluginLoadError, RECENT_FAILURES, RecentFailure,
+    Stage,
+};
+pub use runs::Run;
 pub use status::{
     FAILING_AFTER, RECENT_FAILURES_WINDOW, Status, StatusRule, Verdict, human_span, human_time,
 };
+pub use store::{
+    BusState, FailureFilter, FailureLogError, FailureStore, StoredEvent, StoredFailure,
+    StoredState, parse_rfc3339, rfc3339,
+};
 pub use totals::{BusTotals, Counters, TOTALS_EVERY, Totals};
+pub use writer::{FAILURE_BATCH, FAILURE_QUEUE};
 
-use crate::event::Event;
+use metrics::Metrics;
+use writer::FailureWriter;
 
-/// How many recent failures a [`Health`] keeps for display.
-pub const RECENT_FAILURES: usize = 20;
-
-/// Where in the stream an event failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    /// The input record could not become an event.
-    Ingest,
-    /// A plugin failed on it.
-    Plugin,
-    /// The bus did not take it.
-    Delivery,
-}
-
-impl std::fmt::Display for Stage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Stage::Ingest => "ingest",
-            Stage::Plugin => "plugin",
-            Stage::Delivery => "delivery",
-        })
-    }
-}
-
-/// One failed event or entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    /// Where it failed.
-    pub stage: Stage,
-    /// The event's id, when it got that far.
-    pub event_id: Option<String>,
-    /// The plugin (stage `plugin`), bus (stage `delivery`) or input (stage `ingest`).
-    pub origin: String,
-    /// For stage `plugin`: the SHA-256 of the failing plugin version's bytes.
-    pub version: Option<String>,
-    /// A short code: EventBridge's error code, `trap`, `transform-error`, `bad-input`...
-    pub code: String,
-    /// What happened, for a person.
-    pub message: String,
-    /// Attempts made: delivery calls for stage `delivery`, 1 for a plugin call, 0 when
-    /// it failed before any attempt.
-    pub attempts: u32,
-    /// When it was first tried.
-    #[serde(skip)]
-    pub first_attempt: SystemTime,
-    /// The event as it was when it failed; `None` at ingest, before there was one.
-    #[serde(skip)]
-    pub event: Option<Event>,
-    /// The raw input, for ingest failures.
-    #[serde(skip)]
-    pub input: Option<String>,
-}
-
-/// Counters for one bus.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct BusCounts {
-    /// Entries the bus accepted.
-    pub delivered: u64,
-    /// Entries that finally failed.
-    pub failed: u64,
-    /// Entries re-sent after a retryable failure (each retry counts once per entry).
-    pub retried: u64,
-    /// `PutEvents` requests made (or sink calls), retries included.
-    pub requests: u64,
-    /// Entries those requests carried: `sent_entries / requests` is the mean batch size.
-    pub sent_entries: u64,
-    /// Whether the latest outcome for this bus was a failed entry (a delivery since
-    /// clears it).
-    pub failing: bool,
-    /// When it last accepted entries (this run or, after a restart, an earlier one).
-    #[serde(serialize_with = "serialize_time")]
-    pub last_delivered: Option<SystemTime>,
-    /// When an entry for it last failed for good.
-    #[serde(serialize_with = "serialize_time")]
-    pub last_failed: Option<SystemTime>,
-    /// Since when every delivery to it has failed; `None` when its latest delivery
-    /// succeeded.
-    #[serde(serialize_with = "serialize_time")]
-    pub failing_since: Option<SystemTime>,
-}
-
-/// A failure as health shows it: when it failed for good, and what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RecentFailure {
-    /// When it was recorded as failed.
-    #[serde(rename = "failed_at", serialize_with = "serialize_instant")]
-    pub at: SystemTime,
-    /// The failure.
-    #[serde(flatten)]
-    pub failure: Failure,
-}
-
-impl std::ops::Deref for RecentFailure {
-    type Target = Failure;
-
-    fn deref(&self) -> &Failure {
-        &self.failure
-    }
-}
-
-fn serialize_instant<S: serde::Serializer>(at: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339(*at))
-}
-
-/// A snapshot of a stream's health.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct HealthReport {
-    /// Input records received.
-    pub accepted: u64,
-    /// Events a filter dropped.
-    pub filtered: u64,
-    /// Events dropped, per filter plugin.
-    pub filtered_by: BTreeMap<String, u64>,
-    /// Records that failed at ingest.
-    pub failed_ingest: u64,
-    /// Records dropped as duplicates of a `log_id` already taken (not counted as
-    /// accepted).
-    pub duplicates: u64,
-    /// Events a plugin failed on, per plugin.
-    pub failed_by_plugin: BTreeMap<String, u64>,
-    /// Events that left the pipeline for at least one bus.
-    pub routed_events: u64,
-    /// Entries handed to delivery (one per event and destination).
-    pub routed_entries: u64,
-    /// Per-bus delivery counters.
-    pub buses: BTreeMap<String, BusCounts>,
-    /// Failures that could not be written to the failure log (data at risk).
-    pub failure_log_errors: u64,
-    /// The running plugins, in order.
-    pub plugins: Vec<PluginInfo>,
-    /// Plugin reloads so far.
-    pub reloads: u64,
-    /// The most recent plugin load failures, oldest first.
-    pub plugin_load_errors: Vec<PluginLoadError>,
-    /// The most recent failures, oldest first, each with its time.
-    pub recent_failures: Vec<RecentFailure>,
-    /// When this host started.
-    #[serde(serialize_with = "serialize_time")]
-    pub started_at: Option<SystemTime>,
-    /// Seconds since it started, when the report was taken.
-    pub uptime_s: u64,
-    /// When a record last failed at ingest (this run or, after a restart, an earlier
-    /// one on the same data folder).
-    #[serde(serialize_with = "serialize_time")]
-    pub last_ingest_failure: Option<SystemTime>,
-    /// When a plugin last failed on an event (likewise).
-    #[serde(serialize_with = "serialize_time")]
-    pub last_plugin_failure: Option<SystemTime>,
-    /// Counters since the data folder was created, every run on it together (this
-    /// one's included); `None` without a failure log that keeps them.
-    pub totals: Option<Totals>,
-}
-
-impl HealthReport {
-    /// The running plugin called `name`, if there is one.
-    pub fn plugin(&self, name: &str) -> Option<&PluginInfo> {
-        self.plugins.iter().find(|p| p.name == name)
-    }
-
-    /// Events a plugin failed on, all plugins together.
-    pub fn failed_plugin(&self) -> u64 {
-        self.failed_by_plugin.values().sum()
-    }
-
-    /// Entries delivered, all buses together.
-    pub fn delivered(&self) -> u64 {
-        self.buses.values().map(|b| b.delivered).sum()
-    }
-
-    /// Entries that failed delivery, all buses together.
-    pub fn failed_delivery(&self) -> u64 {
-        self.buses.values().map(|b| b.failed).sum()
-    }
-
-    /// Everything that failed, at any stage.
-    pub fn failed(&self) -> u64 {
-        self.failed_ingest + self.failed_plugin() + self.failed_delivery()
-    }
-
-    /// Entries handed to delivery and not yet delivered or failed.
-    pub fn in_flight(&self) -> u64 {
-        self.routed_entries - self.delivered() - self.failed_delivery()
-    }
-
-    /// The stream's status by the default [`StatusRule`], now.
-    pub fn verdict(&self) -> Verdict {
-        StatusRule::default().judge(self, SystemTime::now())
-    }
-
-    /// Whether every accepted event is accounted for and nothing is in flight.
-    pub fn settled(&self) -> bool {
-        self.accepted
-            == self.filtered + self.failed_ingest + self.failed_plugin() + self.routed_events
-            && self.in_flight() == 0
-    }
-}
-
-/// A running plugin, as health shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PluginInfo {
-    /// Its name.
-    pub name: String,
-    /// Its role: `filter`, `transformer` or `router`.
-    pub role: String,
-    /// The SHA-256 of its bytes.
-    pub hash: String,
-    /// When it was loaded (RFC 3339).
-    pub loaded_at: String,
-    /// Its call deadline, in milliseconds.
-    pub call_timeout_ms: u64,
-    /// Its memory cap, in MiB.
-    pub max_memory_mib: u64,
-    /// What its failures do to an event: `fail-event` or `skip`.
-    pub on_error: String,
-    /// What it was granted beyond the default of nothing, e.g. `read-only /data = /srv/geo`.
-    pub grants: Vec<String>,
-    /// The detail fields it is handed, when its sidecar declares a projection; empty when
-    /// it sees the whole detail.
-    pub projection: Vec<String>,
-    /// What this version of the plugin has done since it was loaded.
-    #[serde(flatten)]
-    pub calls: PluginCalls,
-}
-
-/// A plugin that failed to load on a reload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PluginLoadError {
-    /// The plugin's name.
-    pub plugin: String,
-    /// The SHA-256 of the bytes that failed, when they could be read.
-    pub hash: Option<String>,
-    /// What is wrong.
-    pub error: String,
-    /// Whether its previous version kept running.
-    pub kept_previous: bool,
-    /// When (RFC 3339).
-    pub at: String,
-}
-
-/// Live counters of a running host. Shared by ingest, workers and delivery.
+/// Live health of a running host. Shared by ingest, workers and delivery.
 pub struct Health {
     started: SystemTime,
+    metrics: Arc<Metrics>,
     /// The totals as stored, and this run's counters when they were last added to them.
     totals: Mutex<totals::TotalsState>,
     /// Held while counters are added to the stored totals, so two flushes never add the
@@ -280,14 +58,14 @@ pub struct Health {
     flushing: Mutex<()>,
     /// Dropped with the health, which ends the thread that flushes the totals.
     flusher: Mutex<Option<mpsc::Sender<()>>>,
-    report: Mutex<HealthReport>,
     recent: Mutex<VecDeque<RecentFailure>>,
+    plugin_load_errors: Mutex<VecDeque<PluginLoadError>>,
     /// The running plugins with their live counters; copied into reports.
     plugins: Mutex<Vec<(PluginInfo, Arc<PluginCounters>)>>,
     store: Option<Arc<dyn FailureStore>>,
-    /// Per bus: when its last delivery was written to the store, and a later delivery
-    /// not written yet.
-    noted: Mutex<HashMap<String, (Instant, Option<SystemTime>)>>,
+    /// Writes to `store` from a thread of its own; dropped (and so drained) with the
+    /// health.
+    writer: Option<FailureWriter>,
 }
 
 /// A bus's deliveries are written to the failure log at most this often (and at once
@@ -299,14 +77,15 @@ impl Default for Health {
     fn default() -> Self {
         Health {
             started: SystemTime::now(),
+            metrics: Arc::default(),
             totals: Mutex::default(),
             flushing: Mutex::default(),
             flusher: Mutex::default(),
-            report: Mutex::default(),
             recent: Mutex::default(),
+            plugin_load_errors: Mutex::default(),
             plugins: Mutex::default(),
             store: None,
-            noted: Mutex::default(),
+            writer: None,
         }
     }
 }
@@ -320,45 +99,61 @@ impl std::fmt::Debug for Health {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Health {
     /// Fresh counters; failures are kept in memory only.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Fresh counters; every failure is also written to `store`. What the store
-    /// remembers of earlier runs — per bus last delivery and failure, the latest ingest
-    /// and plugin failures, the totals — is carried over.
+    /// Fresh counters; every failure is also written to `store`, by a thread of its own
+    /// (see [`FAILURE_QUEUE`]). What the store remembers of earlier runs — per bus last
+    /// delivery and failure, the latest ingest and plugin failures, the totals — is
+    /// carried over.
     pub fn with_store(store: Arc<dyn FailureStore>) -> Self {
+        Self::with_store_queue(store, FAILURE_QUEUE)
+    }
+
+    /// [`Health::with_store`] with a writer queue of `capacity` entries.
+    pub(crate) fn with_store_queue(store: Arc<dyn FailureStore>, capacity: usize) -> Self {
         let state = store.load_state().unwrap_or_else(|e| {
             tracing::warn!("cannot read the earlier runs' state from the failure log: {e}");
             StoredState::default()
         });
+        let metrics = Arc::new(Metrics::default());
+        for bus in &state.buses {
+            let m = metrics.buses.get(&bus.bus);
+            let time = |t: &Option<String>| t.as_deref().and_then(parse_rfc3339);
+            m.last_delivered.set(time(&bus.last_delivered));
+            m.last_failed.set(time(&bus.last_failed));
+            m.failing_since.set(time(&bus.failing_since));
+        }
+        let time = |t: &Option<String>| t.as_deref().and_then(parse_rfc3339);
+        metrics
+            .last_ingest_failure
+            .set(time(&state.last_ingest_failure));
+        metrics
+            .last_plugin_failure
+            .set(time(&state.last_plugin_failure));
         let health = Health {
+            writer: Some(FailureWriter::start(
+                Arc::clone(&store),
+                Arc::clone(&metrics),
+                capacity,
+            )),
             store: Some(store),
+            metrics,
             ..Self::default()
         };
-        health.update(|r| {
-            for bus in &state.buses {
-                let counts = r.buses.entry(bus.bus.clone()).or_default();
-                counts.last_delivered = bus.last_delivered.as_deref().and_then(parse_rfc3339);
-                counts.last_failed = bus.last_failed.as_deref().and_then(parse_rfc3339);
-                counts.failing_since = bus.failing_since.as_deref().and_then(parse_rfc3339);
-                counts.failing = counts.failing_since.is_some();
-            }
-            r.last_ingest_failure = state.last_ingest_failure.as_deref().and_then(parse_rfc3339);
-            r.last_plugin_failure = state.last_plugin_failure.as_deref().and_then(parse_rfc3339);
-        });
         if let Some((since, stored)) = state.totals {
-            let mut totals = health.totals.lock().unwrap_or_else(|e| e.into_inner());
+            let mut totals = lock(&health.totals);
             totals.since = Some(since);
             totals.stored = stored;
         }
         health
-    }
-
-    fn update(&self, f: impl FnOnce(&mut HealthReport)) {
-        f(&mut self.report.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
     fn remember(&self, failure: Failure, at: SystemTime) {
@@ -370,7 +165,7 @@ impl Health {
             "{}",
             failure.message
         );
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut recent = lock(&self.recent);
         if recent.len() == RECENT_FAILURES {
             recent.pop_front();
         }
@@ -379,198 +174,146 @@ impl Health {
 
     /// A record arrived.
     pub fn record_accepted(&self) {
-        self.update(|r| r.accepted += 1);
+        self.metrics.accepted.fetch_add(1, Ordering::AcqRel);
     }
 
     /// A duplicate record was dropped before it was accepted.
     pub fn record_duplicate(&self) {
-        self.update(|r| r.duplicates += 1);
+        self.metrics.duplicates.fetch_add(1, Ordering::AcqRel);
     }
 
     /// What a worker tallied since it last reported: events dropped per filter, and
-    /// `events` events that left the pipeline as `entries` entries. One lock for many
-    /// events.
+    /// `events` events that left the pipeline as `entries` entries.
     pub fn record_pipeline(&self, filtered: &[(String, u64)], events: u64, entries: u64) {
-        self.update(|r| {
-            for (plugin, count) in filtered {
-                r.filtered += count;
-                match r.filtered_by.get_mut(plugin) {
-                    Some(n) => *n += count,
-                    None => {
-                        r.filtered_by.insert(plugin.clone(), *count);
-                    }
-                }
-            }
-            r.routed_events += events;
-            r.routed_entries += entries;
-        });
+        self.metrics.add_pipeline(filtered, events, entries);
     }
 
     /// `bus` accepted `count` entries.
     pub fn record_delivered(&self, bus: &str, count: u64) {
-        let mut was_failing = false;
-        let now = SystemTime::now();
-        self.update(|r| {
-            let counts = match r.buses.get_mut(bus) {
-                Some(counts) => counts,
-                None => r.buses.entry(bus.to_string()).or_default(),
-            };
-            counts.delivered += count;
-            if count > 0 {
-                was_failing = counts.failing;
-                counts.failing = false;
-                counts.failing_since = None;
-                counts.last_delivered = Some(now);
-            }
-        });
-        if count == 0 || self.store.is_none() {
+        let m = self.metrics.buses.get(bus);
+        m.delivered.fetch_add(count, Ordering::AcqRel);
+        if count == 0 {
             return;
         }
-        let due = {
-            let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
-            match noted.get_mut(bus) {
-                Some((at, pending)) => {
-                    if was_failing || at.elapsed() >= NOTE_DELIVERIES_EVERY {
-                        *at = Instant::now();
-                        *pending = None;
-                        true
-                    } else {
-                        *pending = Some(now);
-                        false
-                    }
-                }
-                None => {
-                    noted.insert(bus.to_string(), (Instant::now(), None));
-                    true
-                }
-            }
+        let now = SystemTime::now();
+        m.last_delivered.set(Some(now));
+        let was_failing = m.failing_since.replace(None).is_some();
+        let Some(writer) = &self.writer else {
+            return;
         };
-        if due {
-            self.note_delivered(bus, now);
-        }
-    }
-
-    fn note_delivered(&self, bus: &str, at: SystemTime) {
-        if let Some(store) = &self.store
-            && let Err(e) = store.record_delivered(bus, at)
-        {
-            tracing::warn!(bus, "could not note a delivery in the failure log: {e}");
+        let at = self.metrics.now_ns();
+        let noted = m.noted_at.load(Ordering::Acquire);
+        let every = u64::try_from(NOTE_DELIVERIES_EVERY.as_nanos()).unwrap_or(u64::MAX);
+        if was_failing || noted == 0 || at.saturating_sub(noted) >= every {
+            m.noted_at.store(at, Ordering::Release);
+            m.pending.set(None);
+            writer.delivered(bus, now);
+        } else {
+            m.pending.set(Some(now));
         }
     }
 
     /// Writes every bus's latest delivery not yet in the failure log (they are written
-    /// at most once a second while the host runs). Called when the host shuts down.
+    /// at most once a second while the host runs), and waits until it is written.
+    /// Called when the host shuts down.
     pub fn note_deliveries(&self) {
-        let pending: Vec<(String, SystemTime)> = self
-            .noted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter_mut()
-            .filter_map(|(bus, (_, pending))| pending.take().map(|at| (bus.clone(), at)))
-            .collect();
-        for (bus, at) in pending {
-            self.note_delivered(&bus, at);
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        for (bus, m) in self.metrics.buses.all() {
+            if let Some(at) = m.pending.replace(None) {
+                writer.delivered(&bus, at);
+            }
+        }
+        writer.flush();
+    }
+
+    /// Waits until every failure recorded so far is written to the failure log (or
+    /// counted in `failure_log_errors` when it could not be). At once without a store.
+    pub fn flush_failures(&self) {
+        if let Some(writer) = &self.writer {
+            writer.flush();
         }
     }
 
     /// `requests` calls carrying `entries` entries were made to `bus`.
     pub fn record_requests(&self, bus: &str, requests: u64, entries: u64) {
-        self.update(|r| {
-            let counts = r.buses.entry(bus.to_string()).or_default();
-            counts.requests += requests;
-            counts.sent_entries += entries;
-        });
+        let m = self.metrics.buses.get(bus);
+        m.requests.fetch_add(requests, Ordering::AcqRel);
+        m.sent_entries.fetch_add(entries, Ordering::AcqRel);
     }
 
     /// `count` entries for `bus` failed retryably and are being re-sent.
     pub fn record_retried(&self, bus: &str, count: u64) {
-        self.update(|r| r.buses.entry(bus.to_string()).or_default().retried += count);
+        let m = self.metrics.buses.get(bus);
+        m.retried.fetch_add(count, Ordering::AcqRel);
     }
 
-    /// Something failed for good. It is written to the failure log (when there is one)
-    /// before it is counted and the event released.
+    /// Something failed for good. It is handed to the failure log's writer (when there
+    /// is one; waiting while its queue is full) before it is counted and the event
+    /// released; [`Host::shutdown`](crate::Host::shutdown) waits until it is written.
     pub fn record_failure(&self, failure: Failure) {
-        if let Some(store) = &self.store
-            && let Err(e) = store.record(&failure)
-        {
-            tracing::error!(
-                event_id = failure.event_id.as_deref().unwrap_or("-"),
-                "could not write a failure to the failure log; the event is lost: {e}"
-            );
-            self.update(|r| r.failure_log_errors += 1);
-        }
         let now = SystemTime::now();
-        self.update(|r| match failure.stage {
-            Stage::Ingest => {
-                r.failed_ingest += 1;
-                r.last_ingest_failure = Some(now);
-            }
-            Stage::Plugin => {
-                *r.failed_by_plugin
-                    .entry(failure.origin.clone())
-                    .or_default() += 1;
-                r.last_plugin_failure = Some(now);
-            }
-            Stage::Delivery => {
-                let counts = r.buses.entry(failure.origin.clone()).or_default();
-                counts.failed += 1;
-                counts.failing = true;
-                counts.last_failed = Some(now);
-                counts.failing_since.get_or_insert(now);
-            }
-        });
-        if failure.stage == Stage::Delivery
-            && let Some((_, pending)) = self
-                .noted
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_mut(&failure.origin)
-        {
+        if failure.stage == Stage::Delivery {
             // A delivery held back before this failure must not be written after it:
             // it would clear the bus's `failing since`.
-            *pending = None;
+            self.metrics.buses.get(&failure.origin).pending.set(None);
+        }
+        if let Some(writer) = &self.writer {
+            writer.record(failure.clone());
+        }
+        let m = &self.metrics;
+        match failure.stage {
+            Stage::Ingest => {
+                m.last_ingest_failure.set(Some(now));
+                m.failed_ingest.fetch_add(1, Ordering::AcqRel);
+            }
+            Stage::Plugin => {
+                m.last_plugin_failure.set(Some(now));
+                m.add_plugin_failure(&failure.origin);
+            }
+            Stage::Delivery => {
+                let bus = m.buses.get(&failure.origin);
+                bus.last_failed.set(Some(now));
+                bus.failing_since.get_or_set(now);
+                bus.failed.fetch_add(1, Ordering::AcqRel);
+            }
         }
         self.remember(failure, now);
     }
 
     /// Which plugins are running now, in order, each with its live counters.
     pub fn set_plugins(&self, plugins: Vec<(PluginInfo, Arc<PluginCounters>)>) {
-        *self.plugins.lock().unwrap_or_else(|e| e.into_inner()) = plugins;
+        *lock(&self.plugins) = plugins;
     }
 
     /// A plugin failed to load on a reload.
     pub fn record_plugin_load_error(&self, error: PluginLoadError) {
-        self.update(|r| {
-            if r.plugin_load_errors.len() == RECENT_FAILURES {
-                r.plugin_load_errors.remove(0);
-            }
-            r.plugin_load_errors.push(error);
-        });
+        let mut errors = lock(&self.plugin_load_errors);
+        if errors.len() == RECENT_FAILURES {
+            errors.pop_front();
+        }
+        errors.push_back(error);
     }
 
     /// A reload ran.
     pub fn record_reload(&self) {
-        self.update(|r| r.reloads += 1);
+        self.metrics.reloads.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The counters alone, without failures, plugins or totals.
+    fn counters(&self) -> HealthReport {
+        let mut report = HealthReport::default();
+        self.metrics.fill(&mut report);
+        report
     }
 
     /// A snapshot of the counters.
     pub fn report(&self) -> HealthReport {
-        let mut report = self
-            .report
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        report.recent_failures = self
-            .recent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect();
-        report.plugins = self
-            .plugins
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let mut report = self.counters();
+        report.plugin_load_errors = lock(&self.plugin_load_errors).iter().cloned().collect();
+        report.recent_failures = lock(&self.recent).iter().cloned().collect();
+        report.plugins = lock(&self.plugins)
             .iter()
             .map(|(info, counters)| PluginInfo {
                 calls: counters.snapshot(),
@@ -579,7 +322,7 @@ impl Health {
             .collect();
         report.started_at = Some(self.started);
         report.uptime_s = self.started.elapsed().unwrap_or_default().as_secs();
-        let state = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        let state = lock(&self.totals);
         if let Some(since) = &state.since {
             let unflushed = totals::deltas(&totals::counters(&report), &state.flushed);
             report.totals = Some(Totals::from_counters(
@@ -625,12 +368,14 @@ mod tests {
         };
 
         health.record_delivered("security", 10);
+        health.flush_failures();
         let first = state(&log)
             .last_delivered
             .expect("the first delivery is written");
         // Within the second: held back, not written.
         std::thread::sleep(Duration::from_millis(5));
         health.record_delivered("security", 10);
+        health.flush_failures();
         assert_eq!(state(&log).last_delivered.as_deref(), Some(first.as_str()));
         // Shutdown writes what was held back.
         health.note_deliveries();
@@ -646,6 +391,7 @@ mod tests {
         );
         // The next delivery after a failure is written at once.
         health.record_delivered("security", 10);
+        health.flush_failures();
         assert!(state(&log).failing_since.is_none());
         let _ = std::fs::remove_dir_all(&dir);
     }

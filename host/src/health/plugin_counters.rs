@@ -3,10 +3,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Whether a plugin is healthy, judged on its recent calls.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PluginStatus {
     /// Few or none of its recent calls failed.
@@ -22,7 +22,8 @@ pub const STATUS_WINDOW: u64 = 64;
 pub const STATUS_MIN_CALLS: u64 = 10;
 
 /// What one loaded plugin version has done: a snapshot of its [`PluginCounters`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PluginCalls {
     /// `degraded` when more than its allowed share of the last [`STATUS_WINDOW`] calls
     /// failed.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak, mpsc};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Health, HealthReport};
 
@@ -12,7 +12,8 @@ use super::{Health, HealthReport};
 pub const TOTALS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Counters since the data folder was created, every run on it together.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Totals {
     /// When the totals began: when the data folder was created (RFC 3339).
     pub since: String,
@@ -35,7 +36,7 @@ pub struct Totals {
 }
 
 /// One bus's totals.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BusTotals {
     /// Entries delivered.
     pub delivered: u64,
@@ -153,8 +154,10 @@ impl Health {
         let Some(store) = &self.store else {
             return;
         };
+        // Failures before the totals that count them.
+        self.flush_failures();
         let _one_at_a_time = self.flushing.lock().unwrap_or_else(|e| e.into_inner());
-        let now = counters(&self.report.lock().unwrap_or_else(|e| e.into_inner()));
+        let now = counters(&self.counters());
         let grown = {
             let state = self.totals.lock().unwrap_or_else(|e| e.into_inner());
             if state.since.is_none() {

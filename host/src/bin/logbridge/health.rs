@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use logbridge::health::{
-    FailureFilter, FailureStore, Health, HealthReport, StatusRule, Verdict, parse_rfc3339,
+    FailureFilter, FailureStore, Health, HealthReport, PluginStatus, StatusRule, Verdict,
+    parse_rfc3339,
 };
 use serde_json::Value;
 
@@ -353,9 +354,7 @@ fn stored(args: &HealthArgs, rule: &StatusRule, note: &str) -> anyhow::Result<Ex
                 "last_failed": b.last_failed,
                 "failing_since": b.failing_since,
             })).collect::<Vec<_>>(),
-            "last_run": last_run.as_ref().map(|(started, finished, report)| serde_json::json!({
-                "started_at": started, "finished_at": finished, "report": report,
-            })),
+            "last_run": last_run,
             "open_failures": open.len(),
             "recent_failures": open.iter().rev().take(10).collect::<Vec<_>>(),
         });
@@ -391,89 +390,77 @@ fn stored(args: &HealthArgs, rule: &StatusRule, note: &str) -> anyhow::Result<Ex
     }
     match &last_run {
         None => writeln!(out, "no run recorded in {}", log.path().display())?,
-        Some((started, finished, report)) => {
-            writeln!(out, "last run: {started} – {finished}")?;
+        Some(run) => {
+            let report = &run.report;
+            writeln!(out, "last run: {} – {}", run.started_at, run.finished_at)?;
             writeln!(
                 out,
                 "  accepted {}  filtered {}  failed at ingest {}",
-                report["accepted"], report["filtered"], report["failed_ingest"]
+                report.accepted, report.filtered, report.failed_ingest
             )?;
-            if let Some(buses) = report["buses"].as_object() {
-                for (bus, counts) in buses {
-                    writeln!(
-                        out,
-                        "  bus {bus:<20} delivered {}  failed {}  retried {}",
-                        counts["delivered"], counts["failed"], counts["retried"]
-                    )?;
-                }
+            for (bus, counts) in &report.buses {
+                writeln!(
+                    out,
+                    "  bus {bus:<20} delivered {}  failed {}  retried {}",
+                    counts.delivered, counts.failed, counts.retried
+                )?;
             }
-            for plugin in report["plugins"].as_array().into_iter().flatten() {
-                let name = plugin["name"].as_str().unwrap_or_default();
-                let role = plugin["role"].as_str().unwrap_or_default();
+            for plugin in &report.plugins {
+                let (name, role) = (&plugin.name, &plugin.role);
                 let verdicts = if role == "filter" {
-                    format!("  kept {}  dropped {}", plugin["kept"], plugin["dropped"])
+                    format!(
+                        "  kept {}  dropped {}",
+                        plugin.calls.kept, plugin.calls.dropped
+                    )
                 } else {
                     String::new()
                 };
+                let status = match plugin.calls.status {
+                    PluginStatus::Ok => "ok",
+                    PluginStatus::Degraded => "degraded",
+                };
                 writeln!(
                     out,
-                    "  plugin {name:<24} {role:<11} {:<8} {}  loaded {}",
-                    plugin["status"].as_str().unwrap_or("ok"),
-                    plugin["hash"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .get(..12)
-                        .unwrap_or_default(),
-                    plugin["loaded_at"].as_str().unwrap_or_default(),
+                    "  plugin {name:<24} {role:<11} {status:<8} {}  loaded {}",
+                    plugin.hash.get(..12).unwrap_or_default(),
+                    plugin.loaded_at,
                 )?;
                 writeln!(
                     out,
                     "         calls {}{verdicts}  errors {} ({} of the last {})  mean {} µs  \
                      instances {}",
-                    plugin["calls"],
-                    plugin["errors"],
-                    plugin["recent_errors"],
+                    plugin.calls.calls,
+                    plugin.calls.errors,
+                    plugin.calls.recent_errors,
                     logbridge::health::STATUS_WINDOW,
-                    plugin["mean_call_us"],
-                    plugin["instances"],
+                    plugin.calls.mean_call_us,
+                    plugin.calls.instances,
                 )?;
                 writeln!(
                     out,
                     "         deadline {} ms  memory {} MiB  on error {}{}{}",
-                    plugin["call_timeout_ms"],
-                    plugin["max_memory_mib"],
-                    plugin["on_error"].as_str().unwrap_or("fail-event"),
-                    match plugin["projection"].as_array() {
-                        Some(fields) if !fields.is_empty() => format!(
-                            "  fields {}",
-                            fields
-                                .iter()
-                                .filter_map(Value::as_str)
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        ),
-                        _ => String::new(),
+                    plugin.call_timeout_ms,
+                    plugin.max_memory_mib,
+                    plugin.on_error,
+                    if plugin.projection.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  fields {}", plugin.projection.join(","))
                     },
-                    plugin["grants"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
+                    plugin
+                        .grants
+                        .iter()
                         .map(|g| format!("  grant {g}"))
                         .collect::<String>(),
                 )?;
             }
-            for error in report["plugin_load_errors"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
+            for error in &report.plugin_load_errors {
                 writeln!(
                     out,
                     "  plugin load error at {}: {} ({})",
-                    error["at"].as_str().unwrap_or_default(),
-                    error["error"].as_str().unwrap_or_default(),
-                    if error["kept_previous"] == true {
+                    error.at,
+                    error.error,
+                    if error.kept_previous {
                         "previous version kept"
                     } else {
                         "not running"
