@@ -1,0 +1,302 @@
+//! Tests of parse-once projection: declared fields, the scan and its checks, merging a
+//! transformer's answer back byte for byte, and what is handed over whole.
+
+use serde_json::Value;
+
+use super::*;
+
+const LOG: &str = r#"{"log_id":"1","data":{"type":"s","user_name":"jane@example.com","ip":"203.0.113.7","details":{"ip":"x"},"list":[1,{"type":"no"}]}}"#;
+
+/// A projector over one plugin's `fields`.
+fn one(fields: &[&str]) -> (Projection, Projector) {
+    let p = Projection::new(fields).unwrap();
+    let projector = Projector::new(&[Some(&p)]).unwrap();
+    (p, projector)
+}
+
+fn project(fields: &[&str], detail: &str) -> String {
+    let (p, projector) = one(fields);
+    let spans = projector.scan(detail).unwrap();
+    projector.project(0, &p, detail, &spans)
+}
+
+fn merged(fields: &[&str], detail: &str, answer: &str) -> Result<String, String> {
+    let (p, projector) = one(fields);
+    let spans = projector.scan(detail).unwrap();
+    Ok(match projector.merge(0, &p, detail, &spans, answer)? {
+        Merged::Unchanged => detail.to_string(),
+        Merged::Changed { detail, .. } => detail,
+    })
+}
+
+#[test]
+fn hands_over_only_the_declared_fields() {
+    assert_eq!(project(&["data.type"], LOG), r#"{"data":{"type":"s"}}"#);
+    assert_eq!(
+        project(&["data.ip", "data.user_name", "log_id"], LOG),
+        r#"{"data":{"ip":"203.0.113.7","user_name":"jane@example.com"},"log_id":"1"}"#
+    );
+    assert_eq!(
+        project(&["data.details"], LOG),
+        r#"{"data":{"details":{"ip":"x"}}}"#
+    );
+    // A shorter path covers a longer one, in either order.
+    assert_eq!(
+        project(&["data.details.ip", "data.details"], LOG),
+        r#"{"data":{"details":{"ip":"x"}}}"#
+    );
+}
+
+#[test]
+fn absent_fields_are_left_out_but_their_objects_stay() {
+    assert_eq!(project(&["data.nope"], LOG), r#"{"data":{}}"#);
+    assert_eq!(project(&["other.type"], LOG), "{}");
+    // Not an object on the way: nothing to hand over.
+    assert_eq!(project(&["log_id.x"], LOG), "{}");
+}
+
+#[test]
+fn escaped_keys_and_values_are_found() {
+    let detail = r#"{"d\u0061ta":{"type":"a\"b"}}"#;
+    assert_eq!(
+        project(&["data.type"], detail),
+        r#"{"data":{"type":"a\"b"}}"#
+    );
+}
+
+#[test]
+fn a_detail_eventbridge_would_refuse_is_not_projected() {
+    let (_, projector) = one(&["data.type"]);
+    assert!(projector.scan("[1,2]").is_none());
+    assert!(projector.scan("not json").is_none());
+    assert!(projector.scan(r#"{"data":1} trailing"#).is_none());
+    // Integers beyond 64 bits, in a declared field or anywhere else.
+    assert!(
+        projector
+            .scan(r#"{"data":{"type":18446744073709551615}}"#)
+            .is_none()
+    );
+    assert!(projector.scan(r#"{"x":[18446744073709551615]}"#).is_none());
+    assert!(projector.scan(r#"{"data":18446744073709551615}"#).is_none());
+}
+
+#[test]
+fn rejects_paths_that_are_not_paths() {
+    assert!(Projection::new::<&str>(&[]).is_err());
+    assert!(
+        Projection::new(&["data..type"])
+            .unwrap_err()
+            .contains("not a path")
+    );
+    assert!(Projection::new(&[".type"]).is_err());
+}
+
+#[test]
+fn plugins_share_one_scan_even_when_their_paths_nest() {
+    let wide = Projection::new(&["data.details"]).unwrap();
+    let narrow = Projection::new(&["data.details.ip", "data.type"]).unwrap();
+    let projector = Projector::new(&[Some(&wide), None, Some(&narrow)]).unwrap();
+    let spans = projector.scan(LOG).unwrap();
+    assert_eq!(
+        projector.project(0, &wide, LOG, &spans),
+        r#"{"data":{"details":{"ip":"x"}}}"#
+    );
+    assert_eq!(
+        projector.project(2, &narrow, LOG, &spans),
+        r#"{"data":{"details":{"ip":"x"},"type":"s"}}"#
+    );
+}
+
+#[test]
+fn merge_replaces_and_removes_in_place() {
+    let out = merged(
+        &["data.user_name", "data.ip"],
+        LOG,
+        r#"{"data":{"user_name":"***@example.com"}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        r#"{"log_id":"1","data":{"type":"s","user_name":"***@example.com","details":{"ip":"x"},"list":[1,{"type":"no"}]}}"#
+    );
+    let (p, projector) = one(&["data.type"]);
+    let spans = projector.scan(LOG).unwrap();
+    assert!(matches!(
+        projector.merge(0, &p, LOG, &spans, r#"{"data":{"type":"s"}}"#),
+        Ok(Merged::Unchanged)
+    ));
+}
+
+#[test]
+fn positions_follow_the_edits() {
+    // A transformer edits, a later plugin reads a field after the edit.
+    let redact = Projection::new(&["data.user_name", "data.ip"]).unwrap();
+    let route = Projection::new(&["data.details", "data.type"]).unwrap();
+    let projector = Projector::new(&[Some(&redact), Some(&route)]).unwrap();
+    let spans = projector.scan(LOG).unwrap();
+    let Merged::Changed {
+        detail,
+        spans: Some(spans),
+    } = projector
+        .merge(0, &redact, LOG, &spans, r#"{"data":{"user_name":"***"}}"#)
+        .unwrap()
+    else {
+        panic!("expected an in-place merge");
+    };
+    assert_eq!(
+        projector.project(1, &route, &detail, &spans),
+        r#"{"data":{"details":{"ip":"x"},"type":"s"}}"#
+    );
+    assert_eq!(
+        projector.project(0, &redact, &detail, &spans),
+        r#"{"data":{"user_name":"***"}}"#
+    );
+    // The same as scanning the new detail afresh.
+    let fresh = projector.scan(&detail).unwrap();
+    assert_eq!(fresh, spans);
+}
+
+#[test]
+fn an_edit_with_declared_fields_inside_asks_for_a_new_scan() {
+    let outer = Projection::new(&["data.details"]).unwrap();
+    let inner = Projection::new(&["data.details.ip"]).unwrap();
+    let projector = Projector::new(&[Some(&outer), Some(&inner)]).unwrap();
+    let spans = projector.scan(LOG).unwrap();
+    let merged = projector
+        .merge(0, &outer, LOG, &spans, r#"{"data":{"details":{"ip":"y"}}}"#)
+        .unwrap();
+    assert!(matches!(merged, Merged::Changed { spans: None, .. }));
+}
+
+#[test]
+fn merge_inserts_through_the_general_path() {
+    let out = merged(
+        &["data.new", "extra.x"],
+        LOG,
+        r#"{"data":{"new":1},"extra":{"x":true}}"#,
+    )
+    .unwrap();
+    let value: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(value["data"]["new"], 1);
+    assert_eq!(value["extra"]["x"], true);
+    assert_eq!(value["data"]["type"], "s");
+}
+
+#[test]
+fn merge_refuses_undeclared_or_misshapen_answers() {
+    let err = merged(&["data.ip"], LOG, r#"{"data":{"ip":"1.2.3.0","type":"x"}}"#).unwrap_err();
+    assert!(err.contains("`data.type`"), "{err}");
+    let err = merged(&["data.ip"], LOG, r#"{"data":"flat"}"#).unwrap_err();
+    assert!(err.contains("`data` must be an object"), "{err}");
+    let err = merged(&["data.ip"], LOG, "[]").unwrap_err();
+    assert!(err.contains("not a JSON object"), "{err}");
+    let err = merged(&["data.ip"], LOG, r#"{"data":{"ip":18446744073709551615}}"#).unwrap_err();
+    assert!(err.contains("64-bit"), "{err}");
+}
+
+#[test]
+fn merge_agrees_with_the_general_path() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["data.ip"], r#"{"data":{"ip":"0.0.0.0"}}"#),
+        (&["data.ip"], r#"{"data":{}}"#),
+        (&["data.ip", "data.type"], r#"{"data":{"type":7}}"#),
+        (&["log_id", "data.list"], r#"{"data":{"list":[]}}"#),
+        (&["data"], r#"{"data":{"only":1}}"#),
+        // Neighbours both removed: the first one's comma is the second one's too.
+        (&["data.type", "data.user_name"], r#"{"data":{}}"#),
+        (&["data.user_name", "data.ip"], r#"{}"#),
+    ];
+    for (fields, answer) in cases {
+        let (p, projector) = one(fields);
+        let spans = projector.scan(LOG).unwrap();
+        let fast = match projector.merge(0, &p, LOG, &spans, answer).unwrap() {
+            Merged::Unchanged => LOG.to_string(),
+            Merged::Changed { detail, spans } => {
+                if let Some(spans) = spans {
+                    assert_eq!(projector.scan(&detail).unwrap(), spans, "{answer}");
+                }
+                detail
+            }
+        };
+        let fast: Value = serde_json::from_str(&fast).unwrap();
+        let slow: Value =
+            serde_json::from_str(&rebuild(&p.root, LOG, Some(answer), "").unwrap()).unwrap();
+        assert_eq!(fast, slow, "fields {fields:?}, answer {answer}");
+    }
+}
+
+#[test]
+fn a_repeated_declared_key_is_not_projected_and_not_accepted() {
+    let (p, projector) = one(&["data.ip"]);
+    // Which `ip` would the plugin see, which one be masked? Neither: handed over whole.
+    assert!(
+        projector
+            .scan(r#"{"data":{"ip":"1.2.3.4","ip":"5.6.7.8"}}"#)
+            .is_none()
+    );
+    assert!(
+        projector
+            .scan(r#"{"data":{"ip":"1"},"data":{"ip":"2"}}"#)
+            .is_none()
+    );
+    // Undeclared keys may repeat.
+    assert!(projector.scan(r#"{"data":{"x":1,"x":2}}"#).is_some());
+    let spans = projector.scan(LOG).unwrap();
+    let err = projector
+        .merge(0, &p, LOG, &spans, r#"{"data":{"ip":"1","ip":"2"}}"#)
+        .unwrap_err();
+    assert!(err.contains("more than once"), "{err}");
+}
+
+#[test]
+fn escapes_in_declared_strings_are_checked() {
+    let (_, projector) = one(&["data.user_name"]);
+    // A lone surrogate: EventBridge's check refuses it, so the scan does too.
+    assert!(
+        projector
+            .scan(r#"{"data":{"user_name":"\udc00"}}"#)
+            .is_none()
+    );
+    assert!(
+        projector
+            .scan(r#"{"data":{"user_name":"a\u0040b"}}"#)
+            .is_some()
+    );
+}
+
+#[test]
+fn the_general_merge_keeps_order_and_every_other_byte() {
+    // An escaped key cannot be cut in place: the objects on the way are written anew,
+    // in their order, with every other value as it was.
+    let detail = r#"{"log_id":"1","data":{"\u0069p":"nope","n":1.50,"big":123456789012345678901234567890,"type":"s"}}"#;
+    let out = merged(&["data.ip"], detail, r#"{"data":{}}"#).unwrap();
+    assert_eq!(
+        out,
+        r#"{"log_id":"1","data":{"n":1.50,"big":123456789012345678901234567890,"type":"s"}}"#
+    );
+}
+
+#[test]
+fn the_general_merge_refuses_to_write_into_what_is_not_an_object() {
+    let (p, projector) = one(&["data.new"]);
+    let detail = r#"{"data":"flat"}"#;
+    let spans = projector.scan(detail).unwrap();
+    let err = projector
+        .merge(0, &p, detail, &spans, r#"{"data":{"new":1}}"#)
+        .unwrap_err();
+    assert!(err.contains("`data` is not an object"), "{err}");
+}
+
+#[test]
+fn a_nested_path_under_something_else_is_left_out() {
+    let wide = Projection::new(&["data"]).unwrap();
+    let narrow = Projection::new(&["data.x"]).unwrap();
+    let projector = Projector::new(&[Some(&wide), Some(&narrow)]).unwrap();
+    let detail = r#"{"data":"flat"}"#;
+    let spans = projector.scan(detail).unwrap();
+    assert_eq!(
+        projector.project(0, &wide, detail, &spans),
+        r#"{"data":"flat"}"#
+    );
+    assert_eq!(projector.project(1, &narrow, detail, &spans), "{}");
+}
