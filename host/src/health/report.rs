@@ -46,7 +46,8 @@ pub struct Failure {
     pub origin: String,
     /// For stage `plugin`: the SHA-256 of the failing plugin version's bytes.
     pub version: Option<String>,
-    /// A short code: EventBridge's error code, `trap`, `transform-error`, `bad-input`...
+    /// A short code: EventBridge's error code, or `bad-input`, `deadline`, `panic`, `trap`,
+    /// `plugin-error`, `malformed-output`, `aborted`...
     pub code: String,
     /// What happened, for a person.
     pub message: String,
