@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod delivery;
 mod error;
 pub mod event;

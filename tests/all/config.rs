@@ -96,3 +96,46 @@ fn flags_override_the_config_file() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn environment_variables_sit_between_the_flags_and_the_file() -> Result<()> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("config-env");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("logbridge.toml"),
+        "source = \"from.file\"\ndetail_type = \"From file\"\ndata_dir = \"data\"\n\
+         [sink]\noutput = \"out.jsonl\"\n",
+    )?;
+    std::fs::write(dir.join("in.ndjson"), generate_logs(3, 2, &[])?)?;
+    // The same names as the flags and the file keys: LOGBRIDGE_SOURCE is `--source` and
+    // `source`.
+    let output = std::process::Command::new(logbridge_bin()?)
+        .args(["run", "--detail-type", "From flag", "--config"])
+        .arg(dir.join("logbridge.toml"))
+        .arg("--input")
+        .arg(dir.join("in.ndjson"))
+        .env_remove("LOGBRIDGE_DATA_DIR")
+        .env("LOGBRIDGE_SOURCE", "from.env")
+        .env("LOGBRIDGE_DETAIL_TYPE", "From env")
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = std::fs::read_to_string(dir.join("out.jsonl")).context("the file's output")?;
+    ensure!(out.lines().count() == 3, "{out}");
+    for line in out.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)?;
+        ensure!(
+            event["source"] == "from.env",
+            "the variable wins over the file: {event}"
+        );
+        ensure!(
+            event["detail-type"] == "From flag",
+            "the flag wins over the variable: {event}"
+        );
+    }
+    Ok(())
+}

@@ -10,7 +10,7 @@ use super::store::{deserialize_time, serialize_time};
 use super::{PluginCalls, StatusRule, Totals, Verdict, parse_rfc3339, rfc3339};
 use crate::event::Event;
 
-/// How many recent failures a [`Health`] keeps for display.
+/// How many recent failures a [`Health`](super::Health) keeps for display.
 pub const RECENT_FAILURES: usize = 20;
 
 /// Where in the stream an event failed.

@@ -202,25 +202,9 @@ pub(crate) struct ServeArgs {
     pub(crate) host: HostArgs,
 }
 
-/// `16mb`, `512kb`, `1024` (bytes).
-pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    let (digits, unit) = match lower.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => lower.split_at(at),
-        None => (lower.as_str(), ""),
-    };
-    let n: usize = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size; write e.g. 16mb, 512kb or 1024"))?;
-    let scale = match unit.trim() {
-        "" | "b" => 1,
-        "kb" | "k" | "kib" => 1 << 10,
-        "mb" | "m" | "mib" => 1 << 20,
-        other => return Err(format!("unknown size unit `{other}`; use b, kb or mb")),
-    };
-    n.checked_mul(scale)
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("`{text}` is out of range"))
+/// `16mb`, `512kb`, `1024` (bytes), as the config file reads them.
+fn parse_size(text: &str) -> Result<usize, logbridge::config::ValueError> {
+    logbridge::config::parse_size(text)
 }
 
 #[derive(Args)]
@@ -289,27 +273,9 @@ pub(crate) struct HealthArgs {
     pub(crate) authorization: Option<String>,
 }
 
-/// `500ms`, `90s`, `10m`, `2h`, `7d` (or plain seconds) as a duration.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 500ms, 90s, 10m, 2h or 7d"))?;
-    if unit == "ms" {
-        return Ok(Duration::from_millis(n));
-    }
-    let seconds = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        other => return Err(format!("unknown unit {other:?}; use ms, s, m, h or d")),
-    };
-    Ok(Duration::from_secs(n.saturating_mul(seconds)))
+/// `500ms`, `90s`, `10m`, `2h`, `7d` (or plain seconds), as the config file reads them.
+fn parse_duration(text: &str) -> Result<Duration, logbridge::config::ValueError> {
+    logbridge::config::parse_duration(text)
 }
 
 #[derive(Args)]

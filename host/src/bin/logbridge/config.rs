@@ -1,231 +1,91 @@
 //! `--config FILE`: one TOML file for everything `run` and `serve` take as flags. A flag
 //! given on the command line, or through its environment variable, wins over the file;
-//! the file wins over the built-in defaults. Unknown keys are refused by name, and every
-//! value is checked before anything starts (`logbridge config check FILE`).
-//!
-//! Two layers: [`RawConfig`] is what serde reads (`deny_unknown_fields`), [`Config`] the
-//! checked values, with relative paths taken from the file's folder.
+//! the file wins over the built-in defaults. The file is read and checked by
+//! [`logbridge::config::Config`]; here its values are merged under the flags.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use clap::ArgMatches;
 use clap::parser::ValueSource;
-use serde::Deserialize;
+use logbridge::config::{Config, RequestSize};
 
-use crate::args::{HostArgs, RequestLimit, ServeArgs, parse_duration, parse_size};
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    plugins: Option<PathBuf>,
-    data_dir: Option<PathBuf>,
-    source: Option<String>,
-    detail_type: Option<String>,
-    default_bus: Option<String>,
-    buses: Option<Vec<String>>,
-    workers: Option<usize>,
-    watch: Option<bool>,
-    #[serde(default)]
-    sink: RawSink,
-    #[serde(default)]
-    delivery: RawDelivery,
-    #[serde(default)]
-    plugin_limits: RawPluginLimits,
-    #[serde(default)]
-    serve: RawServe,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSink {
-    output: Option<PathBuf>,
-    truncate_output: Option<bool>,
-    eventbridge: Option<bool>,
-    endpoint_url: Option<String>,
-    region: Option<String>,
-    attempt_timeout_ms: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDelivery {
-    max_request_size: Option<String>,
-    linger_ms: Option<u64>,
-    retries: Option<u32>,
-    retry_base_ms: Option<u64>,
-    retry_cap_ms: Option<u64>,
-    shutdown_timeout_ms: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPluginLimits {
-    timeout_ms: Option<u64>,
-    memory_mib: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawServe {
-    listen: Option<String>,
-    authorization: Option<String>,
-    max_body: Option<String>,
-    queue_wait_ms: Option<u64>,
-    dedupe_window: Option<String>,
-    header_timeout: Option<String>,
-    body_timeout: Option<String>,
-    idle_timeout: Option<String>,
-    max_connections: Option<u64>,
-    health_connections: Option<u64>,
-    max_requests: Option<u64>,
-}
-
-/// A checked configuration file.
-#[derive(Debug, Default)]
-pub(crate) struct Config {
-    raw: RawConfig,
-    max_request_size: Option<RequestLimit>,
-    listen: Option<SocketAddr>,
-    max_body: Option<usize>,
-    dedupe_window: Option<Duration>,
-    header_timeout: Option<Duration>,
-    body_timeout: Option<Duration>,
-    idle_timeout: Option<Duration>,
-}
+use crate::args::{HostArgs, RequestLimit, ServeArgs};
 
 /// Reads and checks `path`. Errors name the file and the key.
 pub(crate) fn load(path: &Path) -> anyhow::Result<Config> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read the config file {}: {e}", path.display()))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    parse(&text, base).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    Ok(Config::load(path)?)
 }
 
-fn parse(text: &str, base: &Path) -> Result<Config, String> {
-    let mut raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let place = e
-            .span()
-            .map(|span| {
-                let line = text[..span.start.min(text.len())].matches('\n').count();
-                let content = text.lines().nth(line).unwrap_or_default().trim();
-                format!(" (line {}: `{content}`)", line + 1)
-            })
-            .unwrap_or_default();
-        format!("{}{place}", e.message().trim_end())
-    })?;
-    let key = |key: &str, e: String| format!("`{key}`: {e}");
-    for path in [&mut raw.plugins, &mut raw.data_dir, &mut raw.sink.output]
-        .into_iter()
-        .flatten()
-    {
-        *path = base.join(&*path);
-    }
-    if let (Some(source), detail_type) = (&raw.source, &raw.detail_type) {
-        logbridge::Envelope::new(
-            source.clone(),
-            detail_type
-                .clone()
-                .unwrap_or_else(|| logbridge::event::AUTH0_DETAIL_TYPE.to_string()),
-        )
-        .map_err(|e| key("source", e.to_string()))?;
-    }
-    if let Some(detail_type) = &raw.detail_type {
-        logbridge::Envelope::new(logbridge::event::DEFAULT_SOURCE, detail_type.clone())
-            .map_err(|e| key("detail_type", e.to_string()))?;
-    }
-    if raw.serve.authorization.as_deref() == Some("") {
-        return Err(key(
-            "serve.authorization",
-            "is empty; give the exact Authorization header value the log stream sends".into(),
-        ));
-    }
-    if raw.workers == Some(0) {
-        return Err(key("workers", "must be at least 1".into()));
-    }
-    if raw.sink.output.is_some() && raw.sink.eventbridge == Some(true) {
-        return Err(key(
-            "sink.output",
-            "a local output file and `sink.eventbridge = true` exclude each other".into(),
-        ));
-    }
-    for (name, value) in [
-        ("plugin_limits.timeout_ms", raw.plugin_limits.timeout_ms),
-        (
-            "plugin_limits.memory_mib",
-            raw.plugin_limits.memory_mib.map(|m| m as u64),
-        ),
-    ] {
-        if value == Some(0) {
-            return Err(key(name, "must be at least 1".into()));
-        }
-    }
-    let max_request_size = match raw.delivery.max_request_size.as_deref() {
-        None => None,
-        Some("1mb") => Some(RequestLimit::OneMb),
-        Some("256kb") => Some(RequestLimit::TwoFiftySixKb),
-        Some(other) => {
-            return Err(key(
-                "delivery.max_request_size",
-                format!("`{other}` is not a limit EventBridge has; use \"1mb\" or \"256kb\""),
-            ));
-        }
-    };
-    let listen = raw
-        .serve
-        .listen
-        .as_deref()
-        .map(|l| {
-            l.parse::<SocketAddr>().map_err(|e| {
-                key(
-                    "serve.listen",
-                    format!("`{l}` is not an address such as 127.0.0.1:8080 ({e})"),
-                )
-            })
-        })
-        .transpose()?;
-    let max_body = raw
-        .serve
-        .max_body
-        .as_deref()
-        .map(|s| parse_size(s).map_err(|e| key("serve.max_body", e)))
-        .transpose()?;
-    let dedupe_window = raw
-        .serve
-        .dedupe_window
-        .as_deref()
-        .map(|s| parse_duration(s).map_err(|e| key("serve.dedupe_window", e)))
-        .transpose()?;
-    let timeout = |name: &str, value: &Option<String>| {
-        value
-            .as_deref()
-            .map(|s| match parse_duration(s) {
-                Ok(d) if d.is_zero() => Err(key(name, "must be more than zero".into())),
-                Ok(d) => Ok(d),
-                Err(e) => Err(key(name, e)),
-            })
-            .transpose()
-    };
-    let header_timeout = timeout("serve.header_timeout", &raw.serve.header_timeout)?;
-    let body_timeout = timeout("serve.body_timeout", &raw.serve.body_timeout)?;
-    let idle_timeout = timeout("serve.idle_timeout", &raw.serve.idle_timeout)?;
-    if raw.serve.max_connections.is_some_and(|n| n < 2) {
-        return Err(key("serve.max_connections", "must be at least 2".into()));
-    }
-    if raw.serve.max_requests == Some(0) {
-        return Err(key("serve.max_requests", "must be at least 1".into()));
-    }
-    Ok(Config {
-        raw,
-        max_request_size,
-        listen,
-        max_body,
-        dedupe_window,
-        header_timeout,
-        body_timeout,
-        idle_timeout,
+/// The config-file key of a `run`/`serve` argument: the flag's name with `_` for `-`,
+/// under its section (`[plugin_limits]` drops the `plugin_` prefix). `None` for the two
+/// that only make sense on the command line, `--config` and `--input`. A test checks
+/// every flag against the file's keys, both ways.
+#[cfg(test)]
+pub(crate) fn file_key(id: &str) -> Option<String> {
+    const SINK: &[&str] = &[
+        "output",
+        "truncate_output",
+        "eventbridge",
+        "endpoint_url",
+        "region",
+        "attempt_timeout_ms",
+    ];
+    const DELIVERY: &[&str] = &[
+        "max_request_size",
+        "linger_ms",
+        "retries",
+        "retry_base_ms",
+        "retry_cap_ms",
+        "shutdown_timeout_ms",
+    ];
+    const SERVE: &[&str] = &[
+        "listen",
+        "authorization",
+        "max_body",
+        "queue_wait_ms",
+        "dedupe_window",
+        "header_timeout",
+        "body_timeout",
+        "idle_timeout",
+        "max_connections",
+        "health_connections",
+        "max_requests",
+    ];
+    Some(match id {
+        "config" | "input" => return None,
+        _ if SINK.contains(&id) => format!("sink.{id}"),
+        _ if DELIVERY.contains(&id) => format!("delivery.{id}"),
+        _ if SERVE.contains(&id) => format!("serve.{id}"),
+        _ => match id.strip_prefix("plugin_") {
+            Some(leaf) => format!("plugin_limits.{leaf}"),
+            None => id.to_string(),
+        },
     })
+}
+
+/// The environment variable of a `run`/`serve` argument: `LOGBRIDGE_` and its name, in
+/// capitals (`--linger-ms` is `LOGBRIDGE_LINGER_MS`).
+pub(crate) fn env_var(id: &str) -> String {
+    format!("LOGBRIDGE_{}", id.to_ascii_uppercase())
+}
+
+/// Gives every argument of `command` its environment variable ([`env_var`]), so each
+/// setting has one name on the command line, in the environment and in the file.
+pub(crate) fn with_env_vars(command: clap::Command) -> clap::Command {
+    let ids: Vec<String> = command
+        .get_arguments()
+        .filter(|arg| !arg.is_positional() && arg.get_id() != "help")
+        .map(|arg| arg.get_id().to_string())
+        .collect();
+    ids.into_iter().fold(command, |command, id| {
+        let name: &'static str = Box::leak(env_var(&id).into_boxed_str());
+        command.mut_arg(id, |arg| arg.env(name))
+    })
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Whether the argument `id` was given on the command line or by its environment
@@ -251,206 +111,296 @@ macro_rules! take {
 
 /// Sets from `config` every host argument the command line left at its default.
 pub(crate) fn apply_host(config: &Config, matches: &ArgMatches, args: &mut HostArgs) {
-    let raw = &config.raw;
     take!(
         matches,
         "plugins",
         args.plugins,
-        raw.plugins.clone().map(Some)
+        config.plugins.clone().map(Some)
     );
     take!(
         matches,
         "data_dir",
         args.data.data_dir,
-        raw.data_dir.clone()
+        config.data_dir.clone()
     );
-    take!(matches, "source", args.source, raw.source.clone());
+    take!(matches, "source", args.source, config.source.clone());
     take!(
         matches,
         "detail_type",
         args.detail_type,
-        raw.detail_type.clone()
+        config.detail_type.clone()
     );
     take!(
         matches,
         "default_bus",
         args.default_bus,
-        raw.default_bus.clone()
+        config.default_bus.clone()
     );
-    take!(matches, "buses", args.buses, raw.buses.clone());
-    take!(matches, "workers", args.workers, raw.workers.map(Some));
-    take!(matches, "watch", args.watch, raw.watch);
+    take!(matches, "buses", args.buses, config.buses.clone());
+    take!(matches, "workers", args.workers, config.workers.map(Some));
+    take!(matches, "watch", args.watch, config.watch);
     // A local output given on the command line turns the file's EventBridge off.
     if !given(matches, "output") {
         take!(
             matches,
             "eventbridge",
             args.sink.eventbridge,
-            raw.sink.eventbridge
+            config.sink.eventbridge
         );
         take!(
             matches,
             "output",
             args.sink.output,
-            raw.sink.output.clone().map(Some)
+            config.sink.output.clone().map(Some)
         );
     }
     take!(
         matches,
         "truncate_output",
         args.sink.truncate_output,
-        raw.sink.truncate_output
+        config.sink.truncate_output
     );
     take!(
         matches,
         "endpoint_url",
         args.sink.endpoint_url,
-        raw.sink.endpoint_url.clone().map(Some)
+        config.sink.endpoint_url.clone().map(Some)
     );
     take!(
         matches,
         "region",
         args.sink.region,
-        raw.sink.region.clone().map(Some)
+        config.sink.region.clone().map(Some)
     );
     take!(
         matches,
         "attempt_timeout_ms",
         args.sink.attempt_timeout_ms,
-        raw.sink.attempt_timeout_ms
+        config.sink.attempt_timeout.map(ms)
     );
     take!(
         matches,
         "max_request_size",
         args.delivery.max_request_size,
-        config.max_request_size
+        config.delivery.max_request_size.map(|size| match size {
+            RequestSize::OneMb => RequestLimit::OneMb,
+            RequestSize::TwoFiftySixKb => RequestLimit::TwoFiftySixKb,
+        })
     );
     take!(
         matches,
         "linger_ms",
         args.delivery.linger_ms,
-        raw.delivery.linger_ms
+        config.delivery.linger.map(ms)
     );
     take!(
         matches,
         "retries",
         args.delivery.retries,
-        raw.delivery.retries
+        config.delivery.retries
     );
     take!(
         matches,
         "retry_base_ms",
         args.delivery.retry_base_ms,
-        raw.delivery.retry_base_ms
+        config.delivery.retry_base.map(ms)
     );
     take!(
         matches,
         "retry_cap_ms",
         args.delivery.retry_cap_ms,
-        raw.delivery.retry_cap_ms
+        config.delivery.retry_cap.map(ms)
     );
     take!(
         matches,
         "shutdown_timeout_ms",
         args.delivery.shutdown_timeout_ms,
-        raw.delivery.shutdown_timeout_ms
+        config.delivery.shutdown_timeout.map(ms)
     );
     take!(
         matches,
         "plugin_timeout_ms",
         args.plugin_timeout_ms,
-        raw.plugin_limits.timeout_ms
+        config.plugin_limits.timeout.map(ms)
     );
     take!(
         matches,
         "plugin_memory_mib",
         args.plugin_memory_mib,
-        raw.plugin_limits.memory_mib
+        config.plugin_limits.memory_mib
     );
 }
 
 /// Sets from `config` every `serve` argument the command line left at its default.
 pub(crate) fn apply_serve(config: &Config, matches: &ArgMatches, args: &mut ServeArgs) {
-    let raw = &config.raw.serve;
-    take!(matches, "listen", args.listen, config.listen);
+    take!(matches, "listen", args.listen, config.serve.listen);
     take!(
         matches,
         "authorization",
         args.authorization,
-        raw.authorization.clone().map(Some)
+        config.serve.authorization.clone().map(Some)
     );
-    take!(matches, "max_body", args.max_body, config.max_body);
+    take!(matches, "max_body", args.max_body, config.serve.max_body);
     take!(
         matches,
         "queue_wait_ms",
         args.queue_wait_ms,
-        raw.queue_wait_ms
+        config.serve.queue_wait.map(ms)
     );
     take!(
         matches,
         "dedupe_window",
         args.dedupe_window,
-        config.dedupe_window
+        config.serve.dedupe_window
     );
     take!(
         matches,
         "header_timeout",
         args.header_timeout,
-        config.header_timeout
+        config.serve.header_timeout
     );
     take!(
         matches,
         "body_timeout",
         args.body_timeout,
-        config.body_timeout
+        config.serve.body_timeout
     );
     take!(
         matches,
         "idle_timeout",
         args.idle_timeout,
-        config.idle_timeout
+        config.serve.idle_timeout
     );
     take!(
         matches,
         "max_connections",
         args.max_connections,
-        raw.max_connections
+        config.serve.max_connections
     );
     take!(
         matches,
         "health_connections",
         args.health_connections,
-        raw.health_connections
+        config.serve.health_connections
     );
-    take!(matches, "max_requests", args.max_requests, raw.max_requests);
+    take!(
+        matches,
+        "max_requests",
+        args.max_requests,
+        config.serve.max_requests
+    );
     apply_host(config, matches, &mut args.host);
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use clap::FromArgMatches;
+
     use super::*;
+    use crate::args::RunArgs;
+
+    /// The keys the configuration file takes, dotted, as its parser reports them.
+    fn file_keys() -> BTreeSet<String> {
+        let expected = |section: &str| -> Vec<String> {
+            let text = match section {
+                "" => "no_such_key = 1\n".to_string(),
+                _ => format!("[{section}]\nno_such_key = 1\n"),
+            };
+            let error = Config::parse(&text, Path::new("."))
+                .unwrap_err()
+                .to_string();
+            // "unknown field `x`, expected one of `a`, `b` (line 2: `x = 1`)"
+            let list = error.split("expected").nth(1).unwrap_or_default();
+            let list = list.split(" (line").next().unwrap_or_default();
+            list.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(|key| match section {
+                    "" => key.to_string(),
+                    _ => format!("{section}.{key}"),
+                })
+                .collect()
+        };
+        let sections = ["sink", "delivery", "plugin_limits", "serve"];
+        let mut keys: BTreeSet<String> = expected("")
+            .into_iter()
+            .filter(|key| !sections.contains(&key.as_str()))
+            .collect();
+        for section in sections {
+            let inner = expected(section);
+            assert!(!inner.is_empty(), "no keys found in [{section}]");
+            keys.extend(inner);
+        }
+        keys
+    }
 
     #[test]
-    fn a_full_file_parses_and_paths_are_taken_from_its_folder() {
-        let config = parse(
-            "plugins = \"p\"\nbuses = [\"a\"]\n[sink]\neventbridge = true\n\
-             [delivery]\nmax_request_size = \"256kb\"\n[serve]\nlisten = \"127.0.0.1:9000\"\n\
-             max_body = \"1mb\"\ndedupe_window = \"30s\"\nheader_timeout = \"1500ms\"\n\
-             max_connections = 64\n",
+    fn every_flag_has_a_file_key_and_an_environment_variable_of_its_name() {
+        let command = crate::command();
+        let keys = file_keys();
+        assert!(keys.len() > 30, "{keys:?}");
+        let mut covered = BTreeSet::new();
+        for name in ["run", "serve"] {
+            for arg in command.find_subcommand(name).unwrap().get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_positional() || id == "help" {
+                    continue;
+                }
+                assert_eq!(
+                    arg.get_env().and_then(|env| env.to_str()),
+                    Some(env_var(id).as_str()),
+                    "`{name} --{id}`"
+                );
+                let Some(key) = file_key(id) else { continue };
+                assert!(
+                    keys.contains(&key),
+                    "`{name} --{id}` has no file key `{key}`"
+                );
+                covered.insert(key);
+            }
+        }
+        let missing: Vec<_> = keys.difference(&covered).collect();
+        assert!(missing.is_empty(), "file keys without a flag: {missing:?}");
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_the_defaults() {
+        let file = Config::parse(
+            "source = \"from.file\"\ndetail_type = \"From file\"\nplugins = \"p\"\n\
+             [delivery]\nlinger_ms = 9\nretries = 7\n[plugin_limits]\ntimeout_ms = 20\n",
             Path::new("/etc/logbridge"),
         )
         .unwrap();
+        let matches = crate::command()
+            .try_get_matches_from([
+                "logbridge",
+                "run",
+                "--source",
+                "from.flag",
+                "--retries",
+                "1",
+            ])
+            .unwrap();
+        let matches = matches.subcommand_matches("run").unwrap();
+        let mut args = RunArgs::from_arg_matches(matches).unwrap();
+        apply_host(&file, matches, &mut args.host);
+        let host = &args.host;
+        assert_eq!(host.source, "from.flag", "the flag wins");
+        assert_eq!(host.delivery.retries, 1, "the flag wins");
         assert_eq!(
-            config.raw.plugins.as_deref(),
-            Some(Path::new("/etc/logbridge/p"))
+            host.detail_type, "From file",
+            "the file wins over the default"
         );
-        assert_eq!(config.max_body, Some(1 << 20));
-        assert_eq!(config.dedupe_window, Some(Duration::from_secs(30)));
-        assert_eq!(config.header_timeout, Some(Duration::from_millis(1500)));
-        assert_eq!(config.raw.serve.max_connections, Some(64));
-        assert!(matches!(
-            config.max_request_size,
-            Some(RequestLimit::TwoFiftySixKb)
-        ));
+        assert_eq!(host.delivery.linger_ms, 9);
+        assert_eq!(host.plugin_timeout_ms, 20);
+        assert_eq!(
+            host.plugins.as_deref(),
+            Some(Path::new("/etc/logbridge/p")),
+            "paths from the file's folder"
+        );
+        assert_eq!(host.default_bus, logbridge::DEFAULT_BUS, "the default");
+        assert_eq!(host.delivery.retry_cap_ms, 5_000, "the default");
     }
 }

@@ -48,6 +48,13 @@ enum Command {
     Sample(sample::SampleArgs),
 }
 
+/// The command line, with an environment variable for every `run` and `serve` setting.
+fn command() -> clap::Command {
+    Cli::command()
+        .mut_subcommand("run", config::with_env_vars)
+        .mut_subcommand("serve", config::with_env_vars)
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -56,7 +63,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let matches = Cli::command().get_matches();
+    let matches = command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let sub = |name: &str| {
         matches
