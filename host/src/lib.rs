@@ -32,6 +32,7 @@ pub mod event;
 pub mod health;
 mod host;
 pub mod ingest;
+mod json_scan;
 pub mod pipeline;
 pub mod plugin;
 pub mod serve;

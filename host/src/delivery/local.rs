@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::sink::{EntryResult, PutFuture, Sink};
 use crate::event::Event;
+use crate::json_scan::string_end;
 
 /// One delivered event as the local sinks write it: the EventBridge event envelope, plus
 /// the bus it was sent to.
@@ -93,30 +94,23 @@ pub(crate) fn compact_json(json: &str) -> Cow<'_, str> {
     let bytes = json.as_bytes();
     // Allocated at the first whitespace outside a string, if there is one.
     let mut out: Option<Vec<u8>> = None;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if b == b'"' {
-            in_string = true;
-        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+    let mut at = 0;
+    while let Some(&b) = bytes.get(at) {
+        let next = if b == b'"' {
+            string_end(bytes, at + 1)
+        } else {
+            at + 1
+        };
+        if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
             out.get_or_insert_with(|| {
                 let mut out = Vec::with_capacity(bytes.len());
-                out.extend_from_slice(&bytes[..i]);
+                out.extend_from_slice(&bytes[..at]);
                 out
             });
-            continue;
+        } else if let Some(out) = &mut out {
+            out.extend_from_slice(&bytes[at..next]);
         }
-        if let Some(out) = &mut out {
-            out.push(b);
-        }
+        at = next;
     }
     match out {
         None => Cow::Borrowed(json),

@@ -3,6 +3,8 @@
 //! deeper than [`MAX_DETAIL_DEPTH`]. A detail that fails here could never be delivered,
 //! so it is the input's fault, not a plugin's.
 
+use crate::json_scan::string_end;
+
 /// The deepest nesting of objects and arrays a detail may have (the detail object itself
 /// is level 1). EventBridge documents no limit; plugins parse details with their
 /// language's JSON parser, and Rust's `serde_json` stops at 128 levels, so this leaves
@@ -73,38 +75,6 @@ pub fn check_detail(detail: &str) -> Result<(), DetailProblem> {
     Ok(())
 }
 
-/// The index just past the string whose contents start at `i`. Most of a log is inside
-/// strings, so they are skipped eight bytes at a time until a quote or a backslash.
-fn string_end(bytes: &[u8], mut i: usize) -> usize {
-    loop {
-        while let Some(chunk) = bytes.get(i..i + 8) {
-            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-            let found = has_byte(word, b'"') | has_byte(word, b'\\');
-            if found != 0 {
-                // The lowest flagged byte is a real match (false flags only sit above one).
-                i += (found.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
-        match bytes.get(i) {
-            None => return bytes.len(),
-            Some(b'"') => return i + 1,
-            Some(b'\\') => i += 2,
-            Some(_) => i += 1,
-        }
-    }
-}
-
-/// A word whose high bit is set in each byte of `word` equal to `byte` (and possibly in
-/// bytes above one that is).
-fn has_byte(word: u64, byte: u8) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let x = word ^ (ONES * u64::from(byte));
-    x.wrapping_sub(ONES) & !x & HIGHS
-}
-
 /// Whether the JSON integer `number` (an optional `-` and digits, no leading zeros) fits
 /// in an `i64`.
 fn fits_i64(number: &str) -> bool {
@@ -153,25 +123,6 @@ mod tests {
         }
         let long = check_detail(&format!("{{\"n\":{}}}", "7".repeat(100))).unwrap_err();
         assert!(long.to_string().contains("(100 digits)"), "{long}");
-    }
-
-    #[test]
-    fn strings_end_at_their_closing_quote_wherever_it_falls() {
-        for text in [
-            r#""""#,
-            r#""a""#,
-            r#""abcdefg""#,
-            r#""abcdefgh""#,
-            r#""abcdefghijklmnopq""#,
-            r#""ab\"cdefghijklm\\""#,
-            r#""\\\\\\\\\\\\\\\\\"""#,
-            r#""é€𝄞 quoted \" inside \u0041 then more""#,
-        ] {
-            let padded = format!("{text}, 12345678901234567890]");
-            assert_eq!(string_end(padded.as_bytes(), 1), text.len(), "{text}");
-        }
-        assert_eq!(string_end(b"\"unterminated", 1), 13);
-        assert_eq!(string_end(b"\"ends in a backslash\\", 1), 21);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! elements of a JSON array, or a sequence of JSON values or lines — so one bad record
 //! never takes its neighbours with it.
 
+use crate::json_scan::string_end;
+
 /// The records in a webhook body, each as its own bytes, unparsed and not yet checked
 /// to be UTF-8: the elements of a JSON array (`JSONARRAY`), or a sequence of JSON values
 /// (`JSONOBJECT`, pretty-printed or not, and `JSONLINES`). A record that is not JSON is
@@ -60,66 +62,55 @@ fn trim(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
-/// Scans JSON structure, strings and escapes included, byte by byte: bytes that are not
-/// UTF-8 inside a string do not upset it.
-#[derive(Default)]
-struct Scan {
-    depth: usize,
-    in_string: bool,
-    escaped: bool,
-}
-
-impl Scan {
-    /// Takes one byte; true when it closes the outermost bracket.
-    fn step(&mut self, byte: u8) -> bool {
-        if self.in_string {
-            match byte {
-                _ if self.escaped => self.escaped = false,
-                b'\\' => self.escaped = true,
-                b'"' => self.in_string = false,
-                _ => {}
-            }
-            return false;
-        }
+/// The end (one past the closing bracket) of the object or array opening at `at`. Strings
+/// are stepped over whole, so brackets and bytes that are not UTF-8 inside them do not
+/// count.
+fn closing(body: &[u8], at: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = at;
+    while let Some(&byte) = body.get(i) {
         match byte {
-            b'"' => self.in_string = true,
-            b'{' | b'[' => self.depth += 1,
+            b'"' => {
+                i = string_end(body, i + 1);
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
             b'}' | b']' => {
-                self.depth = self.depth.saturating_sub(1);
-                return self.depth == 0;
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Some(i + 1);
+                }
             }
             _ => {}
         }
-        false
+        i += 1;
     }
+    None
 }
 
-/// The end (one past the closing bracket) of the object or array opening at `at`.
-fn closing(body: &[u8], at: usize) -> Option<usize> {
-    let mut scan = Scan::default();
-    body[at..]
-        .iter()
-        .position(|&b| scan.step(b))
-        .map(|n| at + n + 1)
-}
-
-/// The elements of the array from `start` (its `[`) to `end` (past its `]`).
+/// The elements of the array from `start` (its `[`) to `end` (past its `]`, as found by
+/// [`closing`]): split at the commas outside strings and nested brackets.
 fn array_elements(body: &[u8], start: usize, end: usize) -> Vec<&[u8]> {
     let inner = start + 1..end - 1;
-    let mut scan = Scan {
-        depth: 1,
-        ..Scan::default()
-    };
+    let mut depth = 1usize;
     let mut elements = Vec::new();
     let mut from = inner.start;
-    for at in inner.clone() {
-        let byte = body[at];
-        if byte == b',' && scan.depth == 1 && !scan.in_string {
-            elements.push(trim(&body[from..at]));
-            from = at + 1;
-        } else {
-            scan.step(byte);
+    let mut i = inner.start;
+    while i < inner.end {
+        match body[i] {
+            b'"' => {
+                i = string_end(body, i + 1);
+                continue;
+            }
+            b',' if depth == 1 => {
+                elements.push(trim(&body[from..i]));
+                from = i + 1;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
         }
+        i += 1;
     }
     elements.push(trim(&body[from..inner.end]));
     elements.retain(|e| !e.is_empty());
