@@ -107,7 +107,7 @@ impl PluginInstance {
         let engine = &plugin.engine;
         let mut store = engine.store(plugin)?;
         let failed = |store: &Store<PluginState>, e: wasmtime::Error| {
-            let (code, reason) = classify(&e, store, plugin);
+            let (code, reason) = classify(&e, store);
             PluginError::Instantiate {
                 plugin: plugin.name().to_string(),
                 reason: format!("{reason} ({code})"),
@@ -204,7 +204,7 @@ impl PluginInstance {
     }
 
     fn trapped(&self, error: wasmtime::Error) -> CallError {
-        let (code, reason) = classify(&error, &self.store, &self.plugin);
+        let (code, reason) = classify(&error, &self.store);
         CallError {
             plugin: self.plugin.name().to_string(),
             code,
@@ -315,11 +315,7 @@ impl PluginInstance {
 /// What kind of trap `error` is, and what happened for a person: `deadline`,
 /// `memory-cap`, `blocking-call`, `stack-overflow`, `panic` (with the message the plugin
 /// printed to stderr) or `trap`.
-fn classify(
-    error: &wasmtime::Error,
-    store: &Store<PluginState>,
-    plugin: &CompiledPlugin,
-) -> (&'static str, String) {
+fn classify(error: &wasmtime::Error, store: &Store<PluginState>) -> (&'static str, String) {
     let trap = error.downcast_ref::<Trap>();
     if let Some(cap) = error.downcast_ref::<MemoryCapReached>() {
         ("memory-cap", cap.to_string())
@@ -327,15 +323,6 @@ fn classify(
         ("blocking-call", refused.to_string())
     } else if let Some(reached) = error.downcast_ref::<DeadlineReached>() {
         ("deadline", reached.to_string())
-    } else if trap == Some(&Trap::Interrupt) {
-        (
-            "deadline",
-            format!(
-                "the call ran past its deadline of {} ms and was interrupted; if the plugin \
-                 needs longer, raise `limits.call_timeout_ms` in its sidecar",
-                plugin.engine.call_timeout(plugin).as_millis()
-            ),
-        )
     } else if trap == Some(&Trap::StackOverflow) {
         (
             "stack-overflow",
