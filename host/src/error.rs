@@ -30,6 +30,21 @@ pub enum Error {
     /// The plugins folder cannot be watched.
     #[error("cannot watch the plugins folder: {0}")]
     Watch(String),
+    /// The configuration was refused.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The local sink's output file could not be opened.
+    #[error("cannot open the output file {}: {source}; check the folder exists and is writable", path.display())]
+    Output {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why not.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Two builder settings that exclude each other were both given.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// The builder was given no sink.
     #[error("no sink is configured; give the builder one with `.sink(...)`")]
     NoSink,

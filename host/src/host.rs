@@ -49,39 +49,97 @@ pub struct HostBuilder {
     data_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     watch: bool,
+    /// The setters called, so two that exclude each other are refused by `build`
+    /// instead of the later silently undoing the earlier.
+    given: Vec<&'static str>,
 }
 
+/// Setters that exclude each other: the later would silently undo or ignore the earlier.
+const EXCLUSIVE: &[(&str, &str, &str)] = &[
+    (
+        "plugins_dir",
+        "plugin_set",
+        "a plugins folder and a loaded plugin set exclude each other; give one",
+    ),
+    (
+        "plugin_set",
+        "plugin_limits",
+        "a loaded plugin set runs under its own engine's limits; give the limits to `PluginEngine::new` instead of `plugin_limits`",
+    ),
+    (
+        "plugin_set",
+        "cache_dir",
+        "a loaded plugin set is already compiled; `cache_dir` applies to a plugins folder only",
+    ),
+    (
+        "plugin_set",
+        "watch_plugins",
+        "a loaded plugin set has no folder to watch; use `plugins_dir` to watch one",
+    ),
+    (
+        "data_dir",
+        "failure_store",
+        "a data folder and a failure store exclude each other; give one",
+    ),
+    ("sink", "sink_arc", "two sinks were given; give one"),
+    (
+        "delivery_config",
+        "batch_limits",
+        "`delivery_config` sets the batch limits too; set them in the `DeliveryConfig` or drop `delivery_config`",
+    ),
+    (
+        "delivery_config",
+        "retry_policy",
+        "`delivery_config` sets the retry policy too; set it in the `DeliveryConfig` or drop `delivery_config`",
+    ),
+    (
+        "delivery_config",
+        "shutdown_timeout",
+        "`delivery_config` sets the shutdown timeout too; set it in the `DeliveryConfig` or drop `delivery_config`",
+    ),
+    (
+        "delivery_config",
+        "max_in_flight",
+        "`delivery_config` sets `max_in_flight` too; set it in the `DeliveryConfig` or drop `delivery_config`",
+    ),
+];
+
 impl HostBuilder {
-    /// Loads every `*.wasm` plugin in `dir`, in file-name order.
-    pub fn plugins_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.plugins = PluginSource::Dir(dir.into());
+    fn given(mut self, setter: &'static str) -> Self {
+        self.given.push(setter);
         self
     }
 
+    /// Loads every `*.wasm` plugin in `dir`, in file-name order.
+    pub fn plugins_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.plugins = PluginSource::Dir(dir.into());
+        self.given("plugins_dir")
+    }
+
     /// Keeps compiled plugins in `dir` by content hash, so unchanged plugins load
-    /// without compiling next time (ignored with [`HostBuilder::plugin_set`]).
+    /// without compiling next time (refused with [`HostBuilder::plugin_set`]).
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
-        self
+        self.given("cache_dir")
     }
 
     /// Watches the plugins folder and reloads when a plugin or sidecar is added,
     /// changed or removed (a burst of writes makes one reload).
     pub fn watch_plugins(mut self, watch: bool) -> Self {
         self.watch = watch;
-        self
+        self.given("watch_plugins")
     }
 
     /// Uses an already loaded plugin set (its engine's limits apply).
     pub fn plugin_set(mut self, set: PluginSet) -> Self {
         self.plugins = PluginSource::Set(set);
-        self
+        self.given("plugin_set")
     }
 
-    /// Limits for plugin instances (ignored with [`HostBuilder::plugin_set`]).
+    /// Limits for plugin instances (refused with [`HostBuilder::plugin_set`]).
     pub fn plugin_limits(mut self, limits: PluginLimits) -> Self {
         self.limits = limits;
-        self
+        self.given("plugin_limits")
     }
 
     /// The `source` and `detail-type` input logs are sent with.
@@ -109,25 +167,25 @@ impl HostBuilder {
     /// counted and logged but not stored.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
-        self
+        self.given("data_dir")
     }
 
     /// Writes failures to `store` instead of a data directory's failure log.
     pub fn failure_store(mut self, store: Arc<dyn FailureStore>) -> Self {
         self.failure_store = Some(store);
-        self
+        self.given("failure_store")
     }
 
     /// Where routed events are delivered.
     pub fn sink(mut self, sink: impl Sink) -> Self {
         self.sink = Some(Arc::new(sink));
-        self
+        self.given("sink")
     }
 
     /// Where routed events are delivered, when the sink is already shared.
     pub fn sink_arc(mut self, sink: Arc<dyn Sink>) -> Self {
         self.sink = Some(sink);
-        self
+        self.given("sink_arc")
     }
 
     /// Pipeline worker threads; default: one per core.
@@ -145,37 +203,42 @@ impl HostBuilder {
     /// All of delivery's settings at once: batching, retries, concurrency, shutdown.
     pub fn delivery_config(mut self, config: DeliveryConfig) -> Self {
         self.delivery = config;
-        self
+        self.given("delivery_config")
     }
 
     /// How entries are grouped into `PutEvents` calls.
     pub fn batch_limits(mut self, limits: BatchLimits) -> Self {
         self.delivery.batch = limits;
-        self
+        self.given("batch_limits")
     }
 
     /// How failed entries are retried; default: up to 3 retries, 100 ms base, 5 s cap.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.delivery.retry = policy;
-        self
+        self.given("retry_policy")
     }
 
     /// Once [`Host::shutdown`] has drained the pipeline, how long failed entries may
     /// still be retried before they fail for good; default 30 s.
     pub fn shutdown_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.delivery.shutdown_timeout = timeout;
-        self
+        self.given("shutdown_timeout")
     }
 
     /// Most batches being sent at once; default 8.
     pub fn max_in_flight(mut self, batches: usize) -> Self {
         self.delivery.max_in_flight = batches.max(1);
-        self
+        self.given("max_in_flight")
     }
 
     /// Loads the plugins and starts the workers and the delivery task. Must be called
     /// inside a multi-threaded Tokio runtime.
     pub fn build(self) -> Result<Host> {
+        for (a, b, why) in EXCLUSIVE {
+            if self.given.contains(a) && self.given.contains(b) {
+                return Err(Error::Conflict(why));
+            }
+        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let sink = self.sink.ok_or(Error::NoSink)?;
         // Every worker holds an instance of every plugin, and during a reload the old and
@@ -203,9 +266,13 @@ impl HostBuilder {
             tracing::info!(plugin = plugin.name(), role = %plugin.role(), hash = &plugin.hash()[..12], "plugin loaded");
         }
         let slot = Arc::new(PluginSlot::new(set));
-        let store = match (self.failure_store, &self.data_dir) {
+        let failure_log = match &self.data_dir {
+            Some(dir) => Some(Arc::new(FailureLog::open(dir)?)),
+            None => None,
+        };
+        let store = match (self.failure_store, &failure_log) {
             (Some(store), _) => Some(store),
-            (None, Some(dir)) => Some(Arc::new(FailureLog::open(dir)?) as Arc<dyn FailureStore>),
+            (None, Some(log)) => Some(Arc::clone(log) as Arc<dyn FailureStore>),
             (None, None) => None,
         };
         let health = Arc::new(store.map_or_else(Health::new, Health::with_store));
@@ -254,6 +321,7 @@ impl HostBuilder {
                 envelope: self.envelope,
                 slot,
                 plugins_dir,
+                failure_log,
                 reload_lock: tokio::sync::Mutex::new(()),
                 reloads: tokio::sync::broadcast::channel(16).0,
                 delivered,
@@ -279,6 +347,7 @@ struct Inner {
     envelope: Envelope,
     slot: Arc<PluginSlot>,
     plugins_dir: Option<PathBuf>,
+    failure_log: Option<Arc<FailureLog>>,
     reload_lock: tokio::sync::Mutex<()>,
     reloads: tokio::sync::broadcast::Sender<ReloadOutcome>,
     delivered: tokio::sync::broadcast::Sender<Delivered>,
@@ -312,6 +381,39 @@ impl std::fmt::Debug for Host {
 }
 
 impl Host {
+    /// A builder made from `config`: its plugins folder (with the compile cache in
+    /// `DATA_DIR/plugin-cache`), watch, envelope, buses, workers, plugin limits, delivery,
+    /// failure log in `data_dir` and the sink of `[sink]` — opened here, so for
+    /// EventBridge the AWS credentials chain is read. `[serve]` is for
+    /// [`Config::serve_config`](crate::config::Config::serve_config).
+    pub async fn from_config(config: &crate::config::Config) -> Result<HostBuilder> {
+        let envelope = Envelope::new(config.source.clone(), config.detail_type.clone())?;
+        let mut builder = Host::builder()
+            .envelope(envelope)
+            .default_bus(config.default_bus.clone())
+            .data_dir(&config.data_dir)
+            .delivery_config(config.delivery_config())
+            .plugin_limits(config.plugin_limits())
+            .sink_arc(config.sink.open().await?);
+        if let Some(dir) = &config.plugins {
+            builder = builder
+                .plugins_dir(dir)
+                .cache_dir(config.data_dir.join("plugin-cache"))
+                .watch_plugins(config.watch);
+        } else if config.watch {
+            return Err(Error::Conflict(
+                "watching needs a plugins folder: give `plugins` (--plugins DIR)",
+            ));
+        }
+        if let Some(workers) = config.workers {
+            builder = builder.workers(workers);
+        }
+        if !config.buses.is_empty() {
+            builder = builder.buses(config.buses.iter().cloned());
+        }
+        Ok(builder)
+    }
+
     /// A builder with the defaults: no plugins, the Auth0 envelope, bus `default`, one
     /// worker per core, EventBridge's batch limits.
     pub fn builder() -> HostBuilder {
@@ -328,6 +430,7 @@ impl Host {
             failure_store: None,
             data_dir: None,
             cache_dir: None,
+            given: Vec::new(),
             watch: false,
         }
     }
@@ -448,6 +551,12 @@ impl Host {
             event: None,
             input: Some(input.to_string()),
         });
+    }
+
+    /// The failure log in the data folder, for a host built with
+    /// [`HostBuilder::data_dir`]: to list failures, replay them or record a run.
+    pub fn failure_log(&self) -> Option<&Arc<FailureLog>> {
+        self.inner.failure_log.as_ref()
     }
 
     /// The envelope input logs are mapped with.
@@ -608,3 +717,7 @@ impl Host {
         Ok(self.health())
     }
 }
+
+#[cfg(test)]
+#[path = "host_tests.rs"]
+mod tests;

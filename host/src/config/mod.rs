@@ -1,19 +1,35 @@
-//! Configuration files: the TOML file `run` and `serve` read with `--config FILE`, parsed
-//! and checked once into typed values. Unknown keys are refused by name; every value is
-//! checked before anything starts (`logbridge config check FILE`), and relative paths are
-//! taken from the file's folder.
+//! Configuration: one [`Config`] for everything `run` and `serve` take — typed, with the
+//! defaults in one place ([`Config::default`]), checked once. It comes from a TOML file
+//! (`--config FILE`), environment variables and flags, layered by [`Config::resolve`];
+//! every setting has one name in all three ([`SETTINGS`]). Unknown keys are refused by
+//! name, and relative paths in a file are taken from the file's folder.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::event::{AUTH0_DETAIL_TYPE, DEFAULT_SOURCE, Envelope};
+use crate::delivery::{BatchLimits, DeliveryConfig, MAX_BYTES_1MB, MAX_BYTES_256KB, RetryPolicy};
+use crate::event::{AUTH0_DETAIL_TYPE, DEFAULT_SOURCE};
+use crate::plugin::PluginLimits;
 
 mod raw;
+mod resolve;
+mod settings;
 mod units;
 
-use raw::RawConfig;
-pub use units::{ValueError, parse_duration, parse_size};
+pub use resolve::{Override, OverrideValue};
+pub use settings::{SETTINGS, Scope, Setting, SettingKind};
+pub use units::{ValueError, format_duration, format_size, parse_duration, parse_size};
+
+/// The data folder when none is given: `logbridge-data`, in the current folder.
+pub const DEFAULT_DATA_DIR: &str = "logbridge-data";
+
+/// The address `serve` listens on when none is given: loopback only.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
+/// The timeout of one `PutEvents` attempt when none is given.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A configuration file refused: the file (when read from one), the key and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +54,16 @@ pub enum ConfigError {
         /// What is wrong and what to give instead.
         message: String,
     },
+    /// A value given by a flag or its environment variable is not acceptable.
+    #[error("--{flag} (or {env}): {message}")]
+    Setting {
+        /// The flag, without its dashes.
+        flag: &'static str,
+        /// Its environment variable.
+        env: String,
+        /// What is wrong and what to give instead.
+        message: String,
+    },
     /// An error in the file at `path`.
     #[error("{}: {error}", path.display())]
     InFile {
@@ -50,6 +76,7 @@ pub enum ConfigError {
 
 /// The PutEvents request-size limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RequestSize {
     /// 1 MB, EventBridge's limit for event buses since January 2026.
     OneMb,
@@ -57,27 +84,45 @@ pub enum RequestSize {
     TwoFiftySixKb,
 }
 
-/// A checked configuration file: every value the file gives, typed; `None` where the file
-/// is silent (the command's default applies).
-#[derive(Debug, Clone, Default, PartialEq)]
+impl RequestSize {
+    /// How the file and the flag write it: `1mb` or `256kb`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestSize::OneMb => "1mb",
+            RequestSize::TwoFiftySixKb => "256kb",
+        }
+    }
+
+    /// The limit in bytes, as EventBridge sums entry sizes.
+    pub fn bytes(self) -> usize {
+        match self {
+            RequestSize::OneMb => MAX_BYTES_1MB,
+            RequestSize::TwoFiftySixKb => MAX_BYTES_256KB,
+        }
+    }
+}
+
+/// Everything `run` and `serve` take, checked. [`Config::default`] holds every default;
+/// [`Config::resolve`] layers a file, environment variables and flags over it.
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Config {
-    /// `plugins`: the plugins folder.
+    /// `plugins`: the plugins folder; none runs every event unchanged to the default bus.
     pub plugins: Option<PathBuf>,
     /// `data_dir`: where the failure log lives.
-    pub data_dir: Option<PathBuf>,
+    pub data_dir: PathBuf,
     /// `source`: the events' `source`.
-    pub source: Option<String>,
+    pub source: String,
     /// `detail_type`: the events' `detail-type`.
-    pub detail_type: Option<String>,
+    pub detail_type: String,
     /// `default_bus`: the bus for events no router routes.
-    pub default_bus: Option<String>,
-    /// `buses`: the buses routers may name.
-    pub buses: Option<Vec<String>>,
-    /// `workers`: pipeline worker threads (at least 1).
+    pub default_bus: String,
+    /// `buses`: the buses routers may name; empty accepts any name.
+    pub buses: Vec<String>,
+    /// `workers`: pipeline worker threads; `None` is one per core.
     pub workers: Option<usize>,
-    /// `watch`: reload plugins when the folder changes.
-    pub watch: Option<bool>,
+    /// `watch`: reload plugins when the folder changes (needs `plugins`).
+    pub watch: bool,
     /// `[sink]`.
     pub sink: SinkConfig,
     /// `[delivery]`.
@@ -89,292 +134,220 @@ pub struct Config {
 }
 
 /// `[sink]`: where events go.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SinkConfig {
-    /// `output`: a local JSON-lines file.
+    /// `output`: a local JSON-lines file; none (and no `eventbridge`) is stdout.
     pub output: Option<PathBuf>,
-    /// `truncate_output`: empty the output file first.
-    pub truncate_output: Option<bool>,
+    /// `truncate_output`: empty the output file first instead of appending.
+    pub truncate_output: bool,
     /// `eventbridge`: deliver to Amazon EventBridge.
-    pub eventbridge: Option<bool>,
+    pub eventbridge: bool,
     /// `endpoint_url`: EventBridge endpoint override.
     pub endpoint_url: Option<String>,
     /// `region`: AWS region override.
     pub region: Option<String>,
     /// `attempt_timeout_ms`: timeout of one PutEvents attempt.
-    pub attempt_timeout: Option<Duration>,
+    pub attempt_timeout: Duration,
 }
 
 /// `[delivery]`: batching and retries.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeliverySection {
     /// `max_request_size`: `"1mb"` or `"256kb"`.
-    pub max_request_size: Option<RequestSize>,
+    pub max_request_size: RequestSize,
     /// `linger_ms`: longest a batch waits to fill.
-    pub linger: Option<Duration>,
+    pub linger: Duration,
     /// `retries`: retries after the first attempt.
-    pub retries: Option<u32>,
+    pub retries: u32,
     /// `retry_base_ms`: first backoff ceiling.
-    pub retry_base: Option<Duration>,
+    pub retry_base: Duration,
     /// `retry_cap_ms`: largest backoff.
-    pub retry_cap: Option<Duration>,
+    pub retry_cap: Duration,
     /// `shutdown_timeout_ms`: how long failed entries may be retried at shutdown.
-    pub shutdown_timeout: Option<Duration>,
+    pub shutdown_timeout: Duration,
 }
 
 /// `[plugin_limits]`: defaults for every plugin without a sidecar saying otherwise.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PluginLimitsSection {
-    /// `timeout_ms`: how long one plugin call may run (at least 1 ms).
-    pub timeout: Option<Duration>,
-    /// `memory_mib`: how much memory one instance may use, in MiB (at least 1).
-    pub memory_mib: Option<usize>,
+    /// `timeout_ms`: CPU time one plugin call may use (at least 1 ms).
+    pub timeout: Duration,
+    /// `memory_mib`: memory one instance may use, in MiB (at least 1).
+    pub memory_mib: usize,
 }
 
 /// `[serve]`: the HTTP receiver.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServeSection {
     /// `listen`: the address.
-    pub listen: Option<SocketAddr>,
+    pub listen: SocketAddr,
     /// `authorization`: the `Authorization` value requests must carry (never empty).
     pub authorization: Option<String>,
     /// `max_body`: largest request body, in bytes.
-    pub max_body: Option<usize>,
+    pub max_body: usize,
     /// `queue_wait_ms`: how long a request waits for room in the queue.
-    pub queue_wait: Option<Duration>,
+    pub queue_wait: Duration,
     /// `dedupe_window`: duplicates within it are dropped (zero turns it off).
-    pub dedupe_window: Option<Duration>,
+    pub dedupe_window: Duration,
     /// `header_timeout`: more than zero.
-    pub header_timeout: Option<Duration>,
+    pub header_timeout: Duration,
     /// `body_timeout`: more than zero.
-    pub body_timeout: Option<Duration>,
+    pub body_timeout: Duration,
     /// `idle_timeout`: more than zero.
-    pub idle_timeout: Option<Duration>,
+    pub idle_timeout: Duration,
     /// `max_connections`: at least 2.
-    pub max_connections: Option<u64>,
+    pub max_connections: u64,
     /// `health_connections`: kept for the health page.
-    pub health_connections: Option<u64>,
+    pub health_connections: u64,
     /// `max_requests`: at least 1.
-    pub max_requests: Option<u64>,
+    pub max_requests: u64,
 }
 
-fn value(key: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Value {
-        key,
-        message: message.into(),
+impl Default for Config {
+    /// Every default, taken from the parts they configure.
+    fn default() -> Self {
+        let delivery = DeliveryConfig::default();
+        let limits = PluginLimits::default();
+        let serve = crate::serve::ServeConfig::default();
+        let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Config {
+            plugins: None,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            source: DEFAULT_SOURCE.to_string(),
+            detail_type: AUTH0_DETAIL_TYPE.to_string(),
+            default_bus: crate::DEFAULT_BUS.to_string(),
+            buses: Vec::new(),
+            workers: None,
+            watch: false,
+            sink: SinkConfig {
+                output: None,
+                truncate_output: false,
+                eventbridge: false,
+                endpoint_url: None,
+                region: None,
+                attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            },
+            delivery: DeliverySection {
+                max_request_size: match delivery.batch.max_bytes {
+                    MAX_BYTES_256KB => RequestSize::TwoFiftySixKb,
+                    _ => RequestSize::OneMb,
+                },
+                linger: delivery.batch.linger,
+                retries: delivery.retry.max_retries,
+                retry_base: delivery.retry.base,
+                retry_cap: delivery.retry.cap,
+                shutdown_timeout: delivery.shutdown_timeout,
+            },
+            plugin_limits: PluginLimitsSection {
+                timeout: limits.call_timeout,
+                memory_mib: limits.max_memory_bytes >> 20,
+            },
+            serve: ServeSection {
+                listen: DEFAULT_LISTEN,
+                authorization: serve.authorization,
+                max_body: serve.max_body_bytes,
+                queue_wait: serve.queue_wait,
+                dedupe_window: serve.dedupe_window,
+                header_timeout: serve.header_timeout,
+                body_timeout: serve.body_timeout,
+                idle_timeout: serve.idle_timeout,
+                max_connections: as_u64(serve.max_connections),
+                health_connections: as_u64(serve.health_connections),
+                max_requests: as_u64(serve.max_requests),
+            },
+        }
     }
 }
 
-fn millis(ms: Option<u64>) -> Option<Duration> {
-    ms.map(Duration::from_millis)
+impl SinkConfig {
+    /// Opens the sink this section describes: EventBridge (credentials from the standard
+    /// AWS chain), the output file (appended to unless `truncate_output`), or stdout.
+    pub async fn open(&self) -> crate::Result<std::sync::Arc<dyn crate::Sink>> {
+        use std::sync::Arc;
+        Ok(if self.eventbridge {
+            let options = crate::EventBridgeOptions {
+                endpoint_url: self.endpoint_url.clone(),
+                region: self.region.clone(),
+                attempt_timeout: Some(self.attempt_timeout),
+            };
+            Arc::new(crate::EventBridgeSink::from_env(&options).await?)
+        } else if let Some(path) = &self.output {
+            let truncate = self.truncate_output;
+            let file = std::fs::File::options()
+                .create(true)
+                .write(true)
+                .append(!truncate)
+                .truncate(truncate)
+                .open(path)
+                .map_err(|source| crate::Error::Output {
+                    path: path.clone(),
+                    source,
+                })?;
+            Arc::new(crate::JsonLinesSink::new(std::io::BufWriter::new(file)))
+        } else {
+            Arc::new(crate::JsonLinesSink::new(std::io::stdout()))
+        })
+    }
 }
 
 impl Config {
-    /// Reads and checks the file at `path`; relative paths in it are taken from its
-    /// folder. Errors name the file and the key.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Config::parse(&text, base).map_err(|e| ConfigError::InFile {
-            path: path.to_path_buf(),
-            error: Box::new(e),
-        })
+    /// Delivery's settings: batching, retries and the shutdown timeout from `[delivery]`,
+    /// the rest at their defaults.
+    pub fn delivery_config(&self) -> DeliveryConfig {
+        let d = &self.delivery;
+        DeliveryConfig {
+            batch: BatchLimits {
+                max_bytes: d.max_request_size.bytes(),
+                linger: d.linger,
+                ..BatchLimits::default()
+            },
+            retry: RetryPolicy {
+                max_retries: d.retries,
+                base: d.retry_base,
+                cap: d.retry_cap,
+            },
+            shutdown_timeout: d.shutdown_timeout,
+            ..DeliveryConfig::default()
+        }
     }
 
-    /// Parses and checks `text`, taking relative paths from the folder `base`.
-    pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let place = e
-                .span()
-                .map(|span| {
-                    let line = text[..span.start.min(text.len())].matches('\n').count();
-                    let content = text.lines().nth(line).unwrap_or_default().trim();
-                    format!(" (line {}: `{content}`)", line + 1)
-                })
-                .unwrap_or_default();
-            ConfigError::Syntax(format!("{}{place}", e.message().trim_end()))
-        })?;
-        let path = |p: Option<PathBuf>| p.map(|p| base.join(p));
-        if let Some(source) = &raw.source {
-            let detail_type = raw.detail_type.as_deref().unwrap_or(AUTH0_DETAIL_TYPE);
-            Envelope::new(source.clone(), detail_type.to_string())
-                .map_err(|e| value("source", e.to_string()))?;
+    /// Plugin limits from `[plugin_limits]`, the rest at their defaults.
+    pub fn plugin_limits(&self) -> PluginLimits {
+        PluginLimits {
+            call_timeout: self.plugin_limits.timeout,
+            max_memory_bytes: self.plugin_limits.memory_mib.saturating_mul(1 << 20),
+            ..PluginLimits::default()
         }
-        if let Some(detail_type) = &raw.detail_type {
-            Envelope::new(DEFAULT_SOURCE, detail_type.clone())
-                .map_err(|e| value("detail_type", e.to_string()))?;
-        }
-        if raw.serve.authorization.as_deref() == Some("") {
-            return Err(value(
-                "serve.authorization",
-                "is empty; give the exact Authorization header value the log stream sends",
-            ));
-        }
-        if raw.workers == Some(0) {
-            return Err(value("workers", "must be at least 1"));
-        }
-        if raw.sink.output.is_some() && raw.sink.eventbridge == Some(true) {
-            return Err(value(
-                "sink.output",
-                "a local output file and `sink.eventbridge = true` exclude each other",
-            ));
-        }
-        if raw.plugin_limits.timeout_ms == Some(0) {
-            return Err(value("plugin_limits.timeout_ms", "must be at least 1"));
-        }
-        if raw.plugin_limits.memory_mib == Some(0) {
-            return Err(value("plugin_limits.memory_mib", "must be at least 1"));
-        }
-        let max_request_size = match raw.delivery.max_request_size.as_deref() {
-            None => None,
-            Some("1mb") => Some(RequestSize::OneMb),
-            Some("256kb") => Some(RequestSize::TwoFiftySixKb),
-            Some(other) => {
-                return Err(value(
-                    "delivery.max_request_size",
-                    format!("`{other}` is not a limit EventBridge has; use \"1mb\" or \"256kb\""),
-                ));
-            }
-        };
-        let serve = &raw.serve;
-        let listen = serve
-            .listen
-            .as_deref()
-            .map(|l| {
-                l.parse::<SocketAddr>().map_err(|e| {
-                    value(
-                        "serve.listen",
-                        format!("`{l}` is not an address such as 127.0.0.1:8080 ({e})"),
-                    )
-                })
-            })
-            .transpose()?;
-        let max_body = serve
-            .max_body
-            .as_deref()
-            .map(|s| parse_size(s).map_err(|e| value("serve.max_body", e.0)))
-            .transpose()?;
-        let dedupe_window = serve
-            .dedupe_window
-            .as_deref()
-            .map(|s| parse_duration(s).map_err(|e| value("serve.dedupe_window", e.0)))
-            .transpose()?;
-        let timeout = |key: &'static str, text: &Option<String>| {
-            text.as_deref()
-                .map(|s| match parse_duration(s) {
-                    Ok(d) if d.is_zero() => Err(value(key, "must be more than zero")),
-                    Ok(d) => Ok(d),
-                    Err(e) => Err(value(key, e.0)),
-                })
-                .transpose()
-        };
-        let header_timeout = timeout("serve.header_timeout", &serve.header_timeout)?;
-        let body_timeout = timeout("serve.body_timeout", &serve.body_timeout)?;
-        let idle_timeout = timeout("serve.idle_timeout", &serve.idle_timeout)?;
-        if serve.max_connections.is_some_and(|n| n < 2) {
-            return Err(value("serve.max_connections", "must be at least 2"));
-        }
-        if serve.max_requests == Some(0) {
-            return Err(value("serve.max_requests", "must be at least 1"));
-        }
-        Ok(Config {
-            plugins: path(raw.plugins),
-            data_dir: path(raw.data_dir),
-            source: raw.source,
-            detail_type: raw.detail_type,
-            default_bus: raw.default_bus,
-            buses: raw.buses,
-            workers: raw.workers,
-            watch: raw.watch,
-            sink: SinkConfig {
-                output: path(raw.sink.output),
-                truncate_output: raw.sink.truncate_output,
-                eventbridge: raw.sink.eventbridge,
-                endpoint_url: raw.sink.endpoint_url,
-                region: raw.sink.region,
-                attempt_timeout: millis(raw.sink.attempt_timeout_ms),
-            },
-            delivery: DeliverySection {
-                max_request_size,
-                linger: millis(raw.delivery.linger_ms),
-                retries: raw.delivery.retries,
-                retry_base: millis(raw.delivery.retry_base_ms),
-                retry_cap: millis(raw.delivery.retry_cap_ms),
-                shutdown_timeout: millis(raw.delivery.shutdown_timeout_ms),
-            },
-            plugin_limits: PluginLimitsSection {
-                timeout: millis(raw.plugin_limits.timeout_ms),
-                memory_mib: raw.plugin_limits.memory_mib,
-            },
-            serve: ServeSection {
-                listen,
-                authorization: raw.serve.authorization,
-                max_body,
-                queue_wait: millis(raw.serve.queue_wait_ms),
-                dedupe_window,
-                header_timeout,
-                body_timeout,
-                idle_timeout,
-                max_connections: raw.serve.max_connections,
-                health_connections: raw.serve.health_connections,
-                max_requests: raw.serve.max_requests,
-            },
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_full_file_parses_into_typed_values_with_paths_from_its_folder() {
-        let config = Config::parse(
-            "plugins = \"p\"\nbuses = [\"a\"]\n[sink]\neventbridge = true\n\
-             [delivery]\nmax_request_size = \"256kb\"\nlinger_ms = 7\n\
-             [serve]\nlisten = \"127.0.0.1:9000\"\n\
-             max_body = \"1mb\"\ndedupe_window = \"30s\"\nheader_timeout = \"1500ms\"\n\
-             max_connections = 64\n",
-            Path::new("/etc/logbridge"),
-        )
-        .unwrap();
-        assert_eq!(
-            config.plugins.as_deref(),
-            Some(Path::new("/etc/logbridge/p"))
-        );
-        assert_eq!(config.serve.max_body, Some(1 << 20));
-        assert_eq!(config.serve.dedupe_window, Some(Duration::from_secs(30)));
-        assert_eq!(
-            config.serve.header_timeout,
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(config.serve.max_connections, Some(64));
-        assert_eq!(config.delivery.linger, Some(Duration::from_millis(7)));
-        assert_eq!(
-            config.delivery.max_request_size,
-            Some(RequestSize::TwoFiftySixKb)
-        );
     }
 
-    #[test]
-    fn bad_values_are_refused_naming_the_key() {
-        let refused = |text: &str| Config::parse(text, Path::new(".")).unwrap_err().to_string();
-        assert_eq!(
-            refused("[serve]\nauthorization = \"\"\n"),
-            "`serve.authorization`: is empty; give the exact Authorization header value the \
-             log stream sends"
-        );
-        assert_eq!(
-            refused("[plugin_limits]\nmemory_mib = 0\n"),
-            "`plugin_limits.memory_mib`: must be at least 1"
-        );
-        assert!(refused("workerz = 2\n").starts_with("unknown field `workerz`"));
+    /// The receiver's settings from `[serve]`; a stopping server drains within
+    /// `delivery.shutdown_timeout`.
+    pub fn serve_config(&self) -> crate::serve::ServeConfig {
+        let s = &self.serve;
+        let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        crate::serve::ServeConfig {
+            authorization: s.authorization.clone(),
+            max_body_bytes: s.max_body,
+            queue_wait: s.queue_wait,
+            dedupe_window: s.dedupe_window,
+            max_requests: as_usize(s.max_requests),
+            header_timeout: s.header_timeout,
+            body_timeout: s.body_timeout,
+            idle_timeout: s.idle_timeout,
+            max_connections: as_usize(s.max_connections),
+            health_connections: as_usize(s.health_connections),
+            drain_timeout: self.delivery.shutdown_timeout,
+            ..crate::serve::ServeConfig::default()
+        }
+    }
+
+    /// The value of the setting `key` as text, as its flag would give it; `None` when
+    /// unset or when there is no such key.
+    pub fn value_text(&self, key: &str) -> Option<String> {
+        Setting::find(key).and_then(|setting| (setting.show)(self))
     }
 }

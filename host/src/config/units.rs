@@ -63,6 +63,29 @@ pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
     Ok(Duration::from_secs(n.saturating_mul(seconds)))
 }
 
+/// `bytes` in the largest unit [`parse_size`] reads back exactly: `16mb`, `512kb`, `1000`.
+pub fn format_size(bytes: usize) -> String {
+    match bytes {
+        0 => "0".to_string(),
+        b if b % (1 << 20) == 0 => format!("{}mb", b >> 20),
+        b if b % (1 << 10) == 0 => format!("{}kb", b >> 10),
+        b => b.to_string(),
+    }
+}
+
+/// `d` in the largest unit [`parse_duration`] reads back exactly: `10m`, `30s`, `1500ms`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0 => "0s".to_string(),
+        ms if ms % 86_400_000 == 0 => format!("{}d", ms / 86_400_000),
+        ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        ms => format!("{ms}ms"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +98,18 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("5 years").is_err());
+    }
+
+    #[test]
+    fn formatted_values_read_back_as_themselves() {
+        for bytes in [1, 1000, 1024, 512 << 10, 16 << 20, (16 << 20) + 1] {
+            assert_eq!(parse_size(&format_size(bytes)), Ok(bytes), "{bytes}");
+        }
+        assert_eq!(format_size(16 << 20), "16mb");
+        for ms in [1, 999, 1000, 1500, 30_000, 600_000, 3_600_000, 86_400_000] {
+            let d = Duration::from_millis(ms);
+            assert_eq!(parse_duration(&format_duration(d)), Ok(d), "{ms}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(600)), "10m");
     }
 }

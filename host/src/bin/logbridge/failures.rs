@@ -9,18 +9,22 @@ use logbridge::Stage;
 use logbridge::delivery::replay;
 use logbridge::health::{FailureFilter, FailureLog, StoredFailure};
 
-use crate::args::{DataDirArg, FailuresArgs, FilterArgs, ReplayArgs, StageArg};
-use crate::run::make_sink;
+use std::path::Path;
 
-pub(crate) fn open_existing_log(data: &DataDirArg) -> anyhow::Result<FailureLog> {
-    let file = data.data_dir.join(logbridge::health::FAILURE_LOG_FILE);
+use logbridge::config::Config;
+
+use crate::args::{FailuresArgs, FilterArgs, ReplayArgs, StageArg};
+
+/// The failure log in `data_dir`, which must exist: these commands read what a run left.
+pub(crate) fn open_existing_log(data_dir: &Path) -> anyhow::Result<FailureLog> {
+    let file = data_dir.join(logbridge::health::FAILURE_LOG_FILE);
     if !file.is_file() {
         bail!(
             "there is no failure log at {}; pass the --data-dir that `logbridge run` used",
             file.display()
         );
     }
-    Ok(FailureLog::open(&data.data_dir)?)
+    Ok(FailureLog::open(data_dir)?)
 }
 
 pub(crate) fn filter(args: &FilterArgs, stage: Option<StageArg>, all: bool) -> FailureFilter {
@@ -37,7 +41,7 @@ pub(crate) fn filter(args: &FilterArgs, stage: Option<StageArg>, all: bool) -> F
 }
 
 pub(crate) fn failures(args: FailuresArgs) -> anyhow::Result<ExitCode> {
-    let log = open_existing_log(&args.data)?;
+    let log = open_existing_log(&args.data.data_dir)?;
     let rows = log.list(&filter(&args.filter, args.stage, args.all))?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -94,14 +98,14 @@ pub(crate) fn table_row(row: &StoredFailure) -> String {
     )
 }
 
-pub(crate) async fn replay_failures(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let log = open_existing_log(&args.data)?;
-    let sink = make_sink(&args.sink).await?;
+pub(crate) async fn replay_failures(args: ReplayArgs, config: Config) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(&config.data_dir)?;
+    let sink = config.sink.open().await?;
     let report = replay(
         &log,
         &*sink,
         &filter(&args.filter, None, false),
-        &args.delivery.config(),
+        &config.delivery_config(),
     )
     .await?;
     eprintln!(

@@ -194,7 +194,7 @@ fn stored_verdict(
 
 /// The last finished run and the failure log's state, after `note` saying so.
 fn stored(args: &HealthArgs, rule: &StatusRule, note: &str) -> anyhow::Result<ExitCode> {
-    let log = Arc::new(open_existing_log(&args.data)?);
+    let log = Arc::new(open_existing_log(&args.data.data_dir)?);
     let last_run = log.last_run()?;
     let buses = log.bus_states()?;
     let open = log.list(&FailureFilter::default())?;

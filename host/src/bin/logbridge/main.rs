@@ -12,6 +12,7 @@ mod serve;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use logbridge::config::{Config, Scope};
 
 use args::{ConfigArgs, ConfigCommand, FailuresArgs, HealthArgs, ReplayArgs, RunArgs, ServeArgs};
 use failures::{failures, replay_failures};
@@ -48,11 +49,13 @@ enum Command {
     Sample(sample::SampleArgs),
 }
 
-/// The command line, with an environment variable for every `run` and `serve` setting.
+/// The command line: `run`, `serve` and `replay` take the settings of their scope, each
+/// with its environment variable.
 fn command() -> clap::Command {
     Cli::command()
-        .mut_subcommand("run", config::with_env_vars)
-        .mut_subcommand("serve", config::with_env_vars)
+        .mut_subcommand("run", |c| config::with_settings(c, Scope::Host))
+        .mut_subcommand("serve", |c| config::with_settings(c, Scope::Serve))
+        .mut_subcommand("replay", |c| config::with_settings(c, Scope::Delivery))
 }
 
 fn main() -> ExitCode {
@@ -83,29 +86,28 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(mut args) => {
-                if let Some(path) = args.host.config.clone() {
-                    let file = config::load(&path)?;
-                    config::apply_host(&file, &sub("run"), &mut args.host);
-                }
-                run(args).await
+            Command::Run(args) => {
+                let config =
+                    config::resolve(args.config.file.as_deref(), &sub("run"), Scope::Host)?;
+                run(args, config).await
             }
-            Command::Serve(mut args) => {
-                if let Some(path) = args.host.config.clone() {
-                    let file = config::load(&path)?;
-                    config::apply_serve(&file, &sub("serve"), &mut args);
-                }
-                serve(args).await
+            Command::Serve(args) => {
+                let config =
+                    config::resolve(args.config.file.as_deref(), &sub("serve"), Scope::Serve)?;
+                serve(config).await
             }
             Command::Config(ConfigArgs {
                 command: ConfigCommand::Check { file },
             }) => {
-                config::load(&file)?;
+                Config::load(&file)?;
                 println!("{}: ok", file.display());
                 Ok(ExitCode::SUCCESS)
             }
             Command::Failures(args) => failures(args),
-            Command::Replay(args) => replay_failures(args).await,
+            Command::Replay(args) => {
+                let config = config::resolve(None, &sub("replay"), Scope::Delivery)?;
+                replay_failures(args, config).await
+            }
             Command::Health(args) => health(args).await,
             Command::Sample(args) => sample::sample(args),
         }

@@ -1,95 +1,41 @@
-//! `logbridge run`: NDJSON logs in, through the plugins, out to the sink; and the sink the
-//! arguments ask for, shared with `replay`.
+//! `logbridge run`: NDJSON logs in, through the plugins, out to the sink; and the host a
+//! configuration describes, shared with `serve`.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, bail};
+use logbridge::config::Config;
 use logbridge::health::FailureLog;
 use logbridge::ingest::{NdjsonReader, Record};
-use logbridge::{
-    Envelope, EventBridgeOptions, EventBridgeSink, HealthReport, Host, JsonLinesSink, Sink,
-};
+use logbridge::{HealthReport, Host};
 use tokio::io::{AsyncBufRead, BufReader};
 
-use crate::args::{HostArgs, RunArgs, SinkArgs};
+use crate::args::RunArgs;
 
-/// The sink the arguments ask for. A local output file is appended to, unless
-/// `--truncate-output` asks for it to be emptied first.
-pub(crate) async fn make_sink(args: &SinkArgs) -> anyhow::Result<Arc<dyn Sink>> {
-    Ok(if args.eventbridge {
-        let options = EventBridgeOptions {
-            endpoint_url: args.endpoint_url.clone(),
-            region: args.region.clone(),
-            attempt_timeout: Some(Duration::from_millis(args.attempt_timeout_ms)),
-        };
-        Arc::new(EventBridgeSink::from_env(&options).await?)
-    } else if let Some(path) = &args.output {
-        let truncate = args.truncate_output;
-        let file = File::options()
-            .create(true)
-            .write(true)
-            .append(!truncate)
-            .truncate(truncate)
-            .open(path)
-            .with_context(|| format!("cannot open the output file {}", path.display()))?;
-        Arc::new(JsonLinesSink::new(BufWriter::new(file)))
-    } else {
-        Arc::new(JsonLinesSink::new(std::io::stdout()))
-    })
-}
-
-/// The host the arguments describe, with the failure log it writes to.
-pub(crate) async fn build_host(args: HostArgs) -> anyhow::Result<(Host, Arc<FailureLog>)> {
-    // Checked here rather than by clap, so a setting may come from the config file.
-    anyhow::ensure!(
-        !args.watch || args.plugins.is_some(),
-        "--watch (or `watch = true`) needs a plugins folder: give --plugins DIR"
-    );
-    if !args.sink.eventbridge && (args.sink.endpoint_url.is_some() || args.sink.region.is_some()) {
+/// The host `config` describes, with the failure log it writes to.
+pub(crate) async fn build_host(config: &Config) -> anyhow::Result<(Host, Arc<FailureLog>)> {
+    if !config.sink.eventbridge
+        && (config.sink.endpoint_url.is_some() || config.sink.region.is_some())
+    {
         tracing::warn!(
             "an EventBridge endpoint or region is set but delivery is to the local sink; add \
              --eventbridge (or `sink.eventbridge = true`) to use them"
         );
     }
-    let envelope = Envelope::new(args.source, args.detail_type)?;
-    let log = Arc::new(FailureLog::open(&args.data.data_dir)?);
-    let mut builder = Host::builder()
-        .envelope(envelope)
-        .default_bus(args.default_bus)
-        .failure_store(log.clone())
-        .delivery_config(args.delivery.config())
-        .sink_arc(make_sink(&args.sink).await?);
-    if let Some(dir) = &args.plugins {
-        builder = builder
-            .plugins_dir(dir)
-            .cache_dir(args.data.data_dir.join("plugin-cache"))
-            .watch_plugins(args.watch);
-    }
-    if let Some(workers) = args.workers {
-        builder = builder.workers(workers);
-    }
-    if !args.buses.is_empty() {
-        builder = builder.buses(args.buses);
-    }
-    anyhow::ensure!(
-        args.plugin_timeout_ms > 0 && args.plugin_memory_mib > 0,
-        "--plugin-timeout-ms and --plugin-memory-mib must be at least 1"
+    let host = Host::from_config(config).await?.build()?;
+    let log = Arc::clone(
+        host.failure_log()
+            .context("a host built from a configuration has a failure log")?,
     );
-    builder = builder.plugin_limits(logbridge::PluginLimits {
-        call_timeout: Duration::from_millis(args.plugin_timeout_ms),
-        max_memory_bytes: args.plugin_memory_mib.saturating_mul(1 << 20),
-        ..logbridge::PluginLimits::default()
-    });
-    Ok((builder.build()?, log))
+    Ok((host, log))
 }
 
-pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: RunArgs, config: Config) -> anyhow::Result<ExitCode> {
     let started_at = SystemTime::now();
-    let (host, log) = build_host(args.host).await?;
+    let (host, log) = build_host(&config).await?;
     let envelope = host.envelope().clone();
     let started = Instant::now();
     let input: Box<dyn AsyncBufRead + Unpin + Send> = if args.input == "-" {

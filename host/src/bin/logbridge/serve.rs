@@ -4,13 +4,12 @@
 //! writing what was not delivered to the failure log.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
-use logbridge::serve::ServeConfig;
+use logbridge::config::Config;
 use tokio::sync::watch;
 
-use crate::args::ServeArgs;
 use crate::run::{build_host, finish};
 
 /// Counts Ctrl-C and SIGTERM from now on, each signal as it comes.
@@ -50,65 +49,36 @@ fn open_file_limit() -> Option<u64> {
 /// plugins, EventBridge connections, the listener.
 const FDS_FOR_THE_REST: u64 = 64;
 
-pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let started_at = SystemTime::now();
     let started = Instant::now();
     let signals = count_signals()?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listen = config.serve.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    anyhow::ensure!(
-        args.authorization.as_deref() != Some(""),
-        "the authorization value is empty; give the exact Authorization header value the \
-         log stream sends, or leave it unset on a loopback listener"
-    );
-    for (name, value) in [
-        ("--header-timeout", args.header_timeout),
-        ("--body-timeout", args.body_timeout),
-        ("--idle-timeout", args.idle_timeout),
-    ] {
-        anyhow::ensure!(
-            !value.is_zero(),
-            "{name} is zero, which would close every connection at once; give e.g. 10s"
-        );
-    }
-    let mut max_connections = args.max_connections;
+    let mut serve_config = config.serve_config();
     if let Some(limit) = open_file_limit()
-        && max_connections + FDS_FOR_THE_REST > limit
+        && serve_config.max_connections as u64 + FDS_FOR_THE_REST > limit
     {
         let fitting = limit.saturating_sub(FDS_FOR_THE_REST).max(2);
         tracing::warn!(
-            "--max-connections {max_connections} does not fit the open-file limit of \
-             {limit} (`ulimit -n`); serving at most {fitting} connections — raise the limit \
-             to serve more"
+            "--max-connections {} does not fit the open-file limit of {limit} (`ulimit -n`); \
+             serving at most {fitting} connections — raise the limit to serve more",
+            serve_config.max_connections
         );
-        max_connections = fitting;
+        serve_config.max_connections = usize::try_from(fitting).unwrap_or(usize::MAX);
     }
-    let shutdown_timeout = Duration::from_millis(args.host.delivery.shutdown_timeout_ms);
-    let data_dir = args.host.data.data_dir.clone();
-    let (host, log) = build_host(args.host).await?;
-    if args.authorization.is_none() && !address.ip().is_loopback() {
+    let shutdown_timeout = config.delivery.shutdown_timeout;
+    let data_dir = config.data_dir.clone();
+    let (host, log) = build_host(&config).await?;
+    if serve_config.authorization.is_none() && !address.ip().is_loopback() {
         tracing::warn!(
             "no --authorization is set and {address} is not loopback: anyone who reaches it \
              can post logs"
         );
     }
-    let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-    let config = ServeConfig {
-        authorization: args.authorization,
-        max_body_bytes: args.max_body,
-        queue_wait: Duration::from_millis(args.queue_wait_ms),
-        dedupe_window: args.dedupe_window,
-        max_requests: as_usize(args.max_requests),
-        header_timeout: args.header_timeout,
-        body_timeout: args.body_timeout,
-        idle_timeout: args.idle_timeout,
-        max_connections: as_usize(max_connections),
-        health_connections: as_usize(args.health_connections),
-        drain_timeout: shutdown_timeout,
-        ..ServeConfig::default()
-    };
     // The address, on stdout, so a script can wait for it (port 0 picks a free one).
     println!("listening on http://{address}");
 
@@ -125,7 +95,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let _ = first_at.set(tokio::time::Instant::now());
         }
     };
-    let serving = logbridge::serve::serve(listener, host.clone(), config, first);
+    let serving = logbridge::serve::serve(listener, host.clone(), serve_config, first);
     let mut at_once = tokio::select! {
         served = serving => {
             served.context("the HTTP server failed")?;
