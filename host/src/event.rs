@@ -9,7 +9,8 @@ mod detail;
 
 use std::borrow::Cow;
 
-pub use detail::{DetailProblem, MAX_DETAIL_DEPTH, check_detail};
+pub use detail::MAX_DETAIL_DEPTH;
+pub(crate) use detail::{DetailProblem, check_detail};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;

@@ -505,9 +505,10 @@ impl Host {
         self.inner.ingress.len()
     }
 
+    #[cfg(feature = "serve")]
     /// Counts a record dropped as a duplicate of one already taken (same `log_id`, within
     /// the receiver's window). It is not an accepted event.
-    pub fn record_duplicate(&self) {
+    pub(crate) fn record_duplicate(&self) {
         self.inner.health.record_duplicate();
     }
 

@@ -24,6 +24,7 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod config;
 pub mod delivery;

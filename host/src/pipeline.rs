@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use crate::delivery::Routed;
+pub use crate::delivery::service::Routed;
 use crate::delivery::{EntryProblem, check_detail_type, check_source, validate};
 use crate::event::{Event, entry_size};
 use crate::health::PluginTally;

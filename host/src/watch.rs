@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::host::Host;
 
 /// How long the folder must be quiet before a reload starts.
-pub const QUIET: Duration = Duration::from_millis(25);
+pub(crate) const QUIET: Duration = Duration::from_millis(25);
 
 /// The running watcher; dropping it stops watching.
 pub(crate) struct Watcher {

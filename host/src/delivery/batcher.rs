@@ -43,7 +43,7 @@ impl Default for BatchLimits {
 
 /// A batch of entries for one bus.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// The bus name or ARN.
     pub bus: String,
     /// The entries, in arrival order.
@@ -54,7 +54,7 @@ pub struct Batch {
 
 /// An entry that can never be sent: alone it exceeds the request-size limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Oversize {
+pub(super) struct Oversize {
     /// The bus it was bound for.
     pub bus: String,
     /// The entry.
@@ -71,14 +71,14 @@ struct Pending {
 }
 
 /// Groups events per bus into batches.
-pub struct Batcher {
+pub(super) struct Batcher {
     limits: BatchLimits,
     pending: HashMap<String, Pending>,
 }
 
 impl Batcher {
     /// A batcher with `limits`; `max_entries` is clamped to 1..=[`MAX_ENTRIES`].
-    pub fn new(mut limits: BatchLimits) -> Self {
+    pub(super) fn new(mut limits: BatchLimits) -> Self {
         limits.max_entries = limits.max_entries.clamp(1, MAX_ENTRIES);
         Batcher {
             limits,
@@ -88,7 +88,7 @@ impl Batcher {
 
     /// Adds `event` for `bus`. Returns the batches that are ready: the bus's previous
     /// batch if `event` did not fit in it, and the new one if it is now full.
-    pub fn push(
+    pub(super) fn push(
         &mut self,
         bus: &str,
         event: Event,
@@ -129,7 +129,7 @@ impl Batcher {
     }
 
     /// When the oldest pending batch is due, if any is pending.
-    pub fn next_due(&self) -> Option<Instant> {
+    pub(super) fn next_due(&self) -> Option<Instant> {
         self.pending
             .values()
             .map(|p| p.since + self.limits.linger)
@@ -137,7 +137,7 @@ impl Batcher {
     }
 
     /// Takes the batches whose linger has expired at `now`.
-    pub fn take_due(&mut self, now: Instant) -> Vec<Batch> {
+    pub(super) fn take_due(&mut self, now: Instant) -> Vec<Batch> {
         let linger = self.limits.linger;
         let due: Vec<String> = self
             .pending
@@ -151,7 +151,7 @@ impl Batcher {
     }
 
     /// Takes every pending batch, due or not.
-    pub fn drain(&mut self) -> Vec<Batch> {
+    pub(super) fn drain(&mut self) -> Vec<Batch> {
         self.pending.drain().map(|(_, p)| p.batch).collect()
     }
 }
@@ -238,7 +238,7 @@ mod tests {
     /// and every event comes out exactly once — in a batch or as oversize.
     #[test]
     fn random_sizes_never_break_a_limit_and_lose_nothing() {
-        use crate::delivery::SplitMix64;
+        use crate::delivery::retry::SplitMix64;
         for (seed, max_bytes) in (0..40).flat_map(|s| [(s, MAX_BYTES_1MB), (s, MAX_BYTES_256KB)]) {
             let mut rng = SplitMix64::seeded(seed);
             let mut b = Batcher::new(BatchLimits {

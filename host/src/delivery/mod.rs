@@ -11,14 +11,14 @@ pub(crate) mod service;
 mod sink;
 mod validate;
 
-pub use batcher::{
-    Batch, BatchLimits, Batcher, MAX_BYTES_1MB, MAX_BYTES_256KB, MAX_ENTRIES, Oversize,
-};
+pub use batcher::{BatchLimits, MAX_BYTES_1MB, MAX_BYTES_256KB, MAX_ENTRIES};
 pub use eventbridge::{EventBridgeOptions, EventBridgeSetupError, EventBridgeSink};
 pub use local::{ChannelSink, Delivered, JsonLinesSink};
 pub use replay::{ReplayReport, replay};
-pub use retry::{Backoff, RETRYABLE_CODES, RetryAction, RetryPolicy, SplitMix64, is_retryable};
-pub use service::{ABORTED, DeliveryConfig, Routed};
+pub use retry::{RETRYABLE_CODES, RetryPolicy};
+pub use service::DeliveryConfig;
+pub(crate) use service::{ABORTED, Routed};
 pub use sink::{EntryResult, PutFuture, Sink};
 pub(crate) use validate::Checked;
-pub use validate::{EntryProblem, check_detail_type, check_source, validate};
+pub use validate::{EntryProblem, validate};
+pub(crate) use validate::{check_detail_type, check_source};

@@ -24,7 +24,7 @@ pub const RETRYABLE_CODES: &[&str] = &[
 /// Whether a failure with `code` (and, for whole-request failures, HTTP `status`) is
 /// worth retrying. Any 5xx is; a 413 (request too large) or other 4xx is not, unless its
 /// code is a throttling one.
-pub fn is_retryable(code: &str, status: Option<u16>) -> bool {
+pub(super) fn is_retryable(code: &str, status: Option<u16>) -> bool {
     RETRYABLE_CODES.contains(&code) || status.is_some_and(|s| (500..600).contains(&s))
 }
 

@@ -111,7 +111,7 @@ impl BatchOutcome {
 }
 
 /// The code of a failure that an abort (see [`crate::Host::abort`]) cut short.
-pub const ABORTED: &str = "aborted";
+pub(crate) const ABORTED: &str = "aborted";
 
 /// Why an entry an abort cut short was not delivered.
 const ABORTED_MESSAGE: &str = "not delivered: logbridge was stopped at once (a second \

@@ -36,7 +36,7 @@ impl EntryProblem {
 }
 
 /// Checks an entry's `Source`.
-pub fn check_source(source: &str) -> Result<(), EntryProblem> {
+pub(crate) fn check_source(source: &str) -> Result<(), EntryProblem> {
     if source.is_empty() || source.starts_with("aws.") {
         return Err(EntryProblem::Source(source.to_string()));
     }
@@ -44,7 +44,7 @@ pub fn check_source(source: &str) -> Result<(), EntryProblem> {
 }
 
 /// Checks an entry's `DetailType`.
-pub fn check_detail_type(detail_type: &str) -> Result<(), EntryProblem> {
+pub(crate) fn check_detail_type(detail_type: &str) -> Result<(), EntryProblem> {
     let chars = detail_type.chars().count();
     if chars == 0 || chars > MAX_DETAIL_TYPE_CHARS {
         return Err(EntryProblem::DetailType(chars));

@@ -31,7 +31,7 @@ const QUOTED_DIGITS: usize = 40;
 /// Checks `detail` (JSON text, already known to parse) for integers outside `i64` and
 /// nesting deeper than [`MAX_DETAIL_DEPTH`]. One pass over the bytes; strings are
 /// skipped whole.
-pub fn check_detail(detail: &str) -> Result<(), DetailProblem> {
+pub(crate) fn check_detail(detail: &str) -> Result<(), DetailProblem> {
     let bytes = detail.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;

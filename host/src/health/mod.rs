@@ -26,29 +26,30 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, SystemTime};
 
 pub use failure_log::{FAILURE_LOG_FILE, FailureLog};
-pub use plugin_counters::{
-    PluginCalls, PluginCounters, PluginStatus, PluginTally, STATUS_MIN_CALLS, STATUS_WINDOW,
-};
+pub use plugin_counters::{PluginCalls, PluginStatus, STATUS_WINDOW};
+pub(crate) use plugin_counters::{PluginCounters, PluginTally};
 pub use report::{
     BusCounts, Failure, HealthReport, PluginInfo, PluginLoadError, RECENT_FAILURES, RecentFailure,
     Stage,
 };
 pub use runs::Run;
-pub use status::{
-    FAILING_AFTER, RECENT_FAILURES_WINDOW, Status, StatusRule, Verdict, human_span, human_time,
-};
+pub use status::{FAILING_AFTER, RECENT_FAILURES_WINDOW, Status, StatusRule, Verdict};
+// Shared with the `logbridge` command, which shows times the way the health page does.
+#[doc(hidden)]
+pub use status::{human_span, human_time};
 pub use store::{
-    BusState, FailureFilter, FailureLogError, FailureStore, StoredEvent, StoredFailure,
-    StoredState, parse_rfc3339, rfc3339,
+    BusState, FailureFilter, FailureLogError, FailureStore, StoredEvent, StoredFailure, StoredState,
 };
-pub use totals::{BusTotals, Counters, TOTALS_EVERY, Totals};
-pub use writer::{FAILURE_BATCH, FAILURE_QUEUE};
+#[doc(hidden)]
+pub use store::{parse_rfc3339, rfc3339};
+pub use totals::{BusTotals, Counters, Totals};
+pub(crate) use writer::FAILURE_QUEUE;
 
 use metrics::Metrics;
 use writer::FailureWriter;
 
 /// Live health of a running host. Shared by ingest, workers and delivery.
-pub struct Health {
+pub(crate) struct Health {
     started: SystemTime,
     metrics: Arc<Metrics>,
     /// The totals as stored, and this run's counters when they were last added to them.
@@ -105,7 +106,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Health {
     /// Fresh counters; failures are kept in memory only.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
@@ -113,7 +114,7 @@ impl Health {
     /// (see [`FAILURE_QUEUE`]). What the store remembers of earlier runs — per bus last
     /// delivery and failure, the latest ingest and plugin failures, the totals — is
     /// carried over.
-    pub fn with_store(store: Arc<dyn FailureStore>) -> Self {
+    pub(crate) fn with_store(store: Arc<dyn FailureStore>) -> Self {
         Self::with_store_queue(store, FAILURE_QUEUE)
     }
 
@@ -173,23 +174,24 @@ impl Health {
     }
 
     /// A record arrived.
-    pub fn record_accepted(&self) {
+    pub(crate) fn record_accepted(&self) {
         self.metrics.accepted.fetch_add(1, Ordering::AcqRel);
     }
 
+    #[cfg(feature = "serve")]
     /// A duplicate record was dropped before it was accepted.
-    pub fn record_duplicate(&self) {
+    pub(crate) fn record_duplicate(&self) {
         self.metrics.duplicates.fetch_add(1, Ordering::AcqRel);
     }
 
     /// What a worker tallied since it last reported: events dropped per filter, and
     /// `events` events that left the pipeline as `entries` entries.
-    pub fn record_pipeline(&self, filtered: &[(String, u64)], events: u64, entries: u64) {
+    pub(crate) fn record_pipeline(&self, filtered: &[(String, u64)], events: u64, entries: u64) {
         self.metrics.add_pipeline(filtered, events, entries);
     }
 
     /// `bus` accepted `count` entries.
-    pub fn record_delivered(&self, bus: &str, count: u64) {
+    pub(crate) fn record_delivered(&self, bus: &str, count: u64) {
         let m = self.metrics.buses.get(bus);
         m.delivered.fetch_add(count, Ordering::AcqRel);
         if count == 0 {
@@ -216,7 +218,7 @@ impl Health {
     /// Writes every bus's latest delivery not yet in the failure log (they are written
     /// at most once a second while the host runs), and waits until it is written.
     /// Called when the host shuts down.
-    pub fn note_deliveries(&self) {
+    pub(crate) fn note_deliveries(&self) {
         let Some(writer) = &self.writer else {
             return;
         };
@@ -230,21 +232,21 @@ impl Health {
 
     /// Waits until every failure recorded so far is written to the failure log (or
     /// counted in `failure_log_errors` when it could not be). At once without a store.
-    pub fn flush_failures(&self) {
+    pub(crate) fn flush_failures(&self) {
         if let Some(writer) = &self.writer {
             writer.flush();
         }
     }
 
     /// `requests` calls carrying `entries` entries were made to `bus`.
-    pub fn record_requests(&self, bus: &str, requests: u64, entries: u64) {
+    pub(crate) fn record_requests(&self, bus: &str, requests: u64, entries: u64) {
         let m = self.metrics.buses.get(bus);
         m.requests.fetch_add(requests, Ordering::AcqRel);
         m.sent_entries.fetch_add(entries, Ordering::AcqRel);
     }
 
     /// `count` entries for `bus` failed retryably and are being re-sent.
-    pub fn record_retried(&self, bus: &str, count: u64) {
+    pub(crate) fn record_retried(&self, bus: &str, count: u64) {
         let m = self.metrics.buses.get(bus);
         m.retried.fetch_add(count, Ordering::AcqRel);
     }
@@ -252,7 +254,7 @@ impl Health {
     /// Something failed for good. It is handed to the failure log's writer (when there
     /// is one; waiting while its queue is full) before it is counted and the event
     /// released; [`Host::shutdown`](crate::Host::shutdown) waits until it is written.
-    pub fn record_failure(&self, failure: Failure) {
+    pub(crate) fn record_failure(&self, failure: Failure) {
         let now = SystemTime::now();
         if failure.stage == Stage::Delivery {
             // A delivery held back before this failure must not be written after it:
@@ -283,12 +285,12 @@ impl Health {
     }
 
     /// Which plugins are running now, in order, each with its live counters.
-    pub fn set_plugins(&self, plugins: Vec<(PluginInfo, Arc<PluginCounters>)>) {
+    pub(crate) fn set_plugins(&self, plugins: Vec<(PluginInfo, Arc<PluginCounters>)>) {
         *lock(&self.plugins) = plugins;
     }
 
     /// A plugin failed to load on a reload.
-    pub fn record_plugin_load_error(&self, error: PluginLoadError) {
+    pub(crate) fn record_plugin_load_error(&self, error: PluginLoadError) {
         let mut errors = lock(&self.plugin_load_errors);
         if errors.len() == RECENT_FAILURES {
             errors.pop_front();
@@ -297,7 +299,7 @@ impl Health {
     }
 
     /// A reload ran.
-    pub fn record_reload(&self) {
+    pub(crate) fn record_reload(&self) {
         self.metrics.reloads.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -309,7 +311,7 @@ impl Health {
     }
 
     /// A snapshot of the counters.
-    pub fn report(&self) -> HealthReport {
+    pub(crate) fn report(&self) -> HealthReport {
         let mut report = self.counters();
         report.plugin_load_errors = lock(&self.plugin_load_errors).iter().cloned().collect();
         report.recent_failures = lock(&self.recent).iter().cloned().collect();

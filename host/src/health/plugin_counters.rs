@@ -19,7 +19,7 @@ pub enum PluginStatus {
 /// How many recent calls a plugin's status is judged on.
 pub const STATUS_WINDOW: u64 = 64;
 /// Calls a plugin must have made before it can be judged degraded.
-pub const STATUS_MIN_CALLS: u64 = 10;
+pub(super) const STATUS_MIN_CALLS: u64 = 10;
 
 /// What one loaded plugin version has done: a snapshot of its [`PluginCounters`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

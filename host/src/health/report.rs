@@ -207,6 +207,12 @@ pub struct HealthReport {
 }
 
 impl HealthReport {
+    /// The health a failure log holds between runs: its totals, each bus's state, the
+    /// last finished run and the latest open failures (no live counters).
+    pub fn from_store(store: std::sync::Arc<dyn super::FailureStore>) -> HealthReport {
+        super::Health::with_store(store).report()
+    }
+
     /// The running plugin called `name`, if there is one.
     pub fn plugin(&self, name: &str) -> Option<&PluginInfo> {
         self.plugins.iter().find(|p| p.name == name)

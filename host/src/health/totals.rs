@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Health, HealthReport};
 
 /// How often a running host adds its counters to the stored totals (and at shutdown).
-pub const TOTALS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+pub(super) const TOTALS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Counters since the data folder was created, every run on it together.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,7 +125,7 @@ impl Health {
     /// Starts the thread that adds this host's counters to the stored totals every
     /// [`TOTALS_EVERY`] — off the async runtime, at a bounded rate. It ends when the
     /// health is dropped. Nothing to do without a store.
-    pub fn keep_totals(self: &Arc<Self>) {
+    pub(crate) fn keep_totals(self: &Arc<Self>) {
         if self.store.is_none() {
             return;
         }
@@ -150,7 +150,7 @@ impl Health {
 
     /// Adds what the counters grew by since the last flush to the stored totals. A
     /// blocking SQLite write: call it off the async runtime (the host does at shutdown).
-    pub fn flush_totals(&self) {
+    pub(crate) fn flush_totals(&self) {
         let Some(store) = &self.store else {
             return;
         };

@@ -13,10 +13,10 @@ use super::metrics::Metrics;
 use super::store::FailureStore;
 
 /// Failures (and delivery notes) that may wait for the writer before a sender waits.
-pub const FAILURE_QUEUE: usize = 1024;
+pub(crate) const FAILURE_QUEUE: usize = 1024;
 
 /// At most this many failures go into one transaction.
-pub const FAILURE_BATCH: usize = 256;
+pub(super) const FAILURE_BATCH: usize = 256;
 
 /// What the writer is handed.
 enum Write {

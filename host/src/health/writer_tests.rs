@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::writer::FAILURE_BATCH;
 use super::*;
 
 /// A store that remembers each batch's event ids, can be held shut, and can fail.

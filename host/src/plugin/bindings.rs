@@ -19,11 +19,11 @@ pub(crate) use self::logbridge::plugin::types::{Destination, Event};
 
 /// Fully qualified export names, as they appear in a component's exports.
 pub(crate) mod names {
-    pub const FILTER: &str = "logbridge:plugin/filter@0.1.0";
-    pub const TRANSFORMER: &str = "logbridge:plugin/transformer@0.1.0";
-    pub const ROUTER: &str = "logbridge:plugin/router@0.1.0";
-    pub const LIFECYCLE: &str = "logbridge:plugin/lifecycle@0.1.0";
-    pub const FILTER_DETAIL: &str = "logbridge:plugin/filter-detail@0.1.0";
-    pub const TRANSFORMER_DETAIL: &str = "logbridge:plugin/transformer-detail@0.1.0";
-    pub const ROUTER_DETAIL: &str = "logbridge:plugin/router-detail@0.1.0";
+    pub(crate) const FILTER: &str = "logbridge:plugin/filter@0.1.0";
+    pub(crate) const TRANSFORMER: &str = "logbridge:plugin/transformer@0.1.0";
+    pub(crate) const ROUTER: &str = "logbridge:plugin/router@0.1.0";
+    pub(crate) const LIFECYCLE: &str = "logbridge:plugin/lifecycle@0.1.0";
+    pub(crate) const FILTER_DETAIL: &str = "logbridge:plugin/filter-detail@0.1.0";
+    pub(crate) const TRANSFORMER_DETAIL: &str = "logbridge:plugin/transformer-detail@0.1.0";
+    pub(crate) const ROUTER_DETAIL: &str = "logbridge:plugin/router-detail@0.1.0";
 }

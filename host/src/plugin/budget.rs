@@ -19,15 +19,15 @@ use std::time::Duration;
 use super::engine::EPOCH_TICK;
 
 /// The wall-clock backstop is this many budgets.
-pub const BACKSTOP_FACTOR: u32 = 20;
+pub(super) const BACKSTOP_FACTOR: u32 = 20;
 /// The shortest wall-clock backstop.
-pub const MIN_BACKSTOP: Duration = Duration::from_secs(1);
+pub(super) const MIN_BACKSTOP: Duration = Duration::from_secs(1);
 /// The CPU clock is first read after this share of the budget (1/N) on the wall clock.
 const FIRST_LOOK_DIVISOR: u64 = 4;
 
 /// Why a plugin call was interrupted at its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DeadlineReached {
+pub(crate) enum DeadlineReached {
     /// The call used its budget of CPU time.
     #[error(
         "the call used more than its budget of {budget_ms} ms of CPU time and was \

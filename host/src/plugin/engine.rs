@@ -26,7 +26,7 @@ use super::loader::CompiledPlugin;
 use super::stdio::{PluginOutput, StderrTail, Stdio};
 
 /// How often the epoch advances; plugin-call deadlines are counted in these ticks.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+pub(super) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// The host-wide defaults for plugin instances; a plugin's sidecar may override each of
 /// the per-plugin ones (see [`PluginSettings`](super::PluginSettings)).
@@ -82,7 +82,7 @@ impl Default for PluginLimits {
     "memory cap of {cap_mib} MiB reached (the plugin asked for {wanted_mib} MiB); if it needs \
      more, raise `limits.max_memory_mib` in its sidecar"
 )]
-pub struct MemoryCapReached {
+pub(super) struct MemoryCapReached {
     /// The cap, in MiB.
     pub cap_mib: usize,
     /// What the plugin asked for, in MiB.
@@ -94,7 +94,7 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// Set to `1`, the engine writes `/tmp/perf-PID.map` so `perf report` names the
 /// functions of plugins rather than showing bare JIT addresses.
-pub const PERFMAP_VAR: &str = "LOGBRIDGE_PERFMAP";
+pub(crate) const PERFMAP_VAR: &str = "LOGBRIDGE_PERFMAP";
 
 /// Enforces one plugin's memory cap and remembers how far its memory grew.
 pub(crate) struct PluginLimiter {
@@ -361,7 +361,7 @@ impl PluginEngine {
     "the plugin tried to wait (sleep or block on a pollable); plugins may not block, since \
      the call deadline cannot interrupt a wait"
 )]
-pub struct BlockingWaitRefused;
+pub(super) struct BlockingWaitRefused;
 
 /// Replaces WASI's two blocking waits — `poll` and `pollable.block`, which a sleep comes
 /// down to — with traps. Everything else of WASI stays as it is.

@@ -40,7 +40,7 @@ enum LightExports {
 /// A call into a plugin that did not return normally. The instance must be discarded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("plugin `{plugin}` trapped ({code}): {reason}")]
-pub struct CallError {
+pub(crate) struct CallError {
     /// The plugin's name.
     pub plugin: String,
     /// What kind of trap: `deadline`, `memory-cap`, `blocking-call`, `stack-overflow`,
@@ -51,7 +51,7 @@ pub struct CallError {
 }
 
 /// One live instance of a [`CompiledPlugin`].
-pub struct PluginInstance {
+pub(crate) struct PluginInstance {
     plugin: Arc<CompiledPlugin>,
     store: Store<PluginState>,
     exports: RoleExports,
@@ -76,7 +76,7 @@ impl PluginInstance {
     /// Instantiates `plugin` in a fresh store and calls its `init`, if it has one, with
     /// its configuration. Whatever the plugin prints meanwhile goes to the log, also when
     /// this is called from inside a tokio runtime.
-    pub fn new(plugin: &Arc<CompiledPlugin>) -> Result<Self, PluginError> {
+    pub(crate) fn new(plugin: &Arc<CompiledPlugin>) -> Result<Self, PluginError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Self::instantiate(plugin);
         }
@@ -181,7 +181,7 @@ impl PluginInstance {
 
     /// Whether this instance should be replaced by a fresh one before the next call: it
     /// served its number of calls, or its memory grew past the high-water mark.
-    pub fn worn_out(&self) -> bool {
+    pub(crate) fn worn_out(&self) -> bool {
         self.max_calls.is_some_and(|max| self.calls >= max)
             || self
                 .high_water
@@ -189,17 +189,12 @@ impl PluginInstance {
     }
 
     /// The most linear memory this instance has grown to, in bytes.
-    pub fn peak_memory_bytes(&self) -> usize {
+    pub(crate) fn peak_memory_bytes(&self) -> usize {
         self.store.data().limiter.peak
     }
 
-    /// The plugin this is an instance of.
-    pub fn plugin(&self) -> &Arc<CompiledPlugin> {
-        &self.plugin
-    }
-
     /// The plugin's role.
-    pub fn role(&self) -> Role {
+    pub(crate) fn role(&self) -> Role {
         self.plugin.role()
     }
 

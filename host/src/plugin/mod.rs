@@ -21,15 +21,14 @@ mod stdio;
 use std::path::PathBuf;
 
 pub(crate) use bindings::{Destination as WitDestination, Event as WitEvent};
-pub use budget::{BACKSTOP_FACTOR, DeadlineReached, MIN_BACKSTOP};
-pub use cache::{CacheStats, ModuleCache, sha256_hex};
-pub use engine::{BlockingWaitRefused, EPOCH_TICK, MemoryCapReached, PluginEngine, PluginLimits};
-pub use instance::{CallError, PluginInstance};
+pub use cache::{CacheStats, sha256_hex};
+pub use engine::{PluginEngine, PluginLimits};
+pub(crate) use instance::{CallError, PluginInstance};
 pub use loader::{CompiledPlugin, PluginSet};
-pub use projection::Projection;
-pub(crate) use projection::{Merged, Projector, Spans};
-pub use reload::{PluginLoadFailure, ReloadOutcome, reload_dir};
-pub use sidecar::{DirGrant, OnError, PluginSettings, Sidecar};
+pub(crate) use projection::{Merged, Projection, Projector, Spans};
+pub(crate) use reload::reload_dir;
+pub use reload::{PluginLoadFailure, ReloadOutcome};
+pub use sidecar::{DirGrant, OnError, PluginSettings};
 pub use stdio::{LINE_BURST, LINES_PER_SECOND};
 
 /// The role a plugin plays, from the interface it exports.

@@ -50,7 +50,7 @@ impl ReloadOutcome {
 /// The plugin set `dir` holds now, built from `current`: unchanged plugins are kept as
 /// they are (no recompiling), changed ones are loaded and checked, and a plugin that
 /// fails to load keeps its previous version, if it had one.
-pub fn reload_dir(
+pub(crate) fn reload_dir(
     current: &PluginSet,
     dir: &Path,
 ) -> Result<(PluginSet, ReloadOutcome), PluginError> {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// when the request is dropped half-way (the sender hung up): a retry must find it free,
 /// not a duplicate. A second request for an id still pending is told to retry later.
 #[derive(Debug)]
-pub struct Dedupe {
+pub(crate) struct Dedupe {
     window: Duration,
     capacity: usize,
     seen: Mutex<Seen>,
@@ -20,7 +20,7 @@ pub struct Dedupe {
 
 /// What [`Dedupe::claim`] found.
 #[derive(Debug)]
-pub enum Claim<'a> {
+pub(crate) enum Claim<'a> {
     /// The id is this request's; commit the guard once the record is queued.
     New(ClaimGuard<'a>),
     /// The id was taken within the window: a duplicate.
@@ -31,7 +31,7 @@ pub enum Claim<'a> {
 
 /// A pending claim; released on drop unless committed.
 #[derive(Debug)]
-pub struct ClaimGuard<'a> {
+pub(crate) struct ClaimGuard<'a> {
     dedupe: &'a Dedupe,
     id: String,
     committed: bool,
@@ -39,7 +39,7 @@ pub struct ClaimGuard<'a> {
 
 impl ClaimGuard<'_> {
     /// The record was queued: the id stays taken for the window.
-    pub fn commit(mut self) {
+    pub(crate) fn commit(mut self) {
         if let Some(entry) = self.dedupe.lock().at.get_mut(&self.id) {
             entry.1 = true;
         }
@@ -79,7 +79,7 @@ impl Seen {
 
 impl Dedupe {
     /// Remembers up to `capacity` ids for `window` each; a zero window remembers nothing.
-    pub fn new(window: Duration, capacity: usize) -> Self {
+    pub(crate) fn new(window: Duration, capacity: usize) -> Self {
         Dedupe {
             window,
             capacity,
@@ -92,7 +92,7 @@ impl Dedupe {
     }
 
     /// Claims `id` for a record about to be queued.
-    pub fn claim(&self, id: &str) -> Claim<'_> {
+    pub(crate) fn claim(&self, id: &str) -> Claim<'_> {
         let guard = |remembered: bool| {
             Claim::New(ClaimGuard {
                 dedupe: self,

@@ -1,8 +1,11 @@
 //! The HTTP face of a running host: a receiver Auth0's custom-webhook log streams post to,
 //! the health page (`GET /`, `GET /health`) and Prometheus metrics (`GET /metrics`), on an
 //! accept loop of its own with header, body and idle timeouts and a connection cap.
+//! [`ServeConfig`] is always here; the server itself is behind the `serve` feature (on by
+//! default).
 //!
 //! ```no_run
+//! # #[cfg(feature = "serve")]
 //! # async fn demo(host: logbridge::Host) -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! let config = logbridge::serve::ServeConfig {
@@ -13,25 +16,29 @@
 //! # }
 //! ```
 
+#[cfg(feature = "serve")]
 mod auth;
+#[cfg(feature = "serve")]
 mod conn;
+#[cfg(feature = "serve")]
 mod dedupe;
+#[cfg(feature = "serve")]
 mod metrics;
+#[cfg(feature = "serve")]
 mod pages;
+#[cfg(feature = "serve")]
 mod receiver;
+#[cfg(feature = "serve")]
+mod server;
+#[cfg(feature = "serve")]
 mod split;
 
-use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::{get, post};
-
-pub use dedupe::{Claim, ClaimGuard, Dedupe};
-pub use split::split_records;
-
-use crate::host::Host;
+#[cfg(feature = "serve")]
+pub(crate) use server::AppState;
+#[cfg(feature = "serve")]
+pub use server::{router, serve};
 
 /// How the receiver treats what is posted to it, and how long it waits for clients.
 #[derive(Debug, Clone)]
@@ -99,107 +106,4 @@ impl Default for ServeConfig {
             drain_timeout: Duration::from_secs(10),
         }
     }
-}
-
-/// Shared by every request.
-pub(crate) struct AppState {
-    pub(crate) host: Host,
-    pub(crate) config: ServeConfig,
-    pub(crate) dedupe: Dedupe,
-    pub(crate) in_progress: tokio::sync::Semaphore,
-    /// Turns true when the server stops: bodies still arriving are cut short.
-    pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
-}
-
-/// The routes: `POST /`, `POST /logs` and `POST /api/logs` take Auth0 log records
-/// (`JSONARRAY`, `JSONLINES` or `JSONOBJECT`), `GET /` is the health page, `GET /health`
-/// its JSON, `GET /metrics` Prometheus text. Served alone (by `axum::serve`, say), it has
-/// none of [`serve`]'s timeouts, cap or shutdown.
-pub fn router(host: Host, config: ServeConfig) -> Router {
-    router_stopping(host, config, tokio::sync::watch::channel(false).1)
-}
-
-fn router_stopping(
-    host: Host,
-    config: ServeConfig,
-    stopping: tokio::sync::watch::Receiver<bool>,
-) -> Router {
-    let state = Arc::new(AppState {
-        dedupe: Dedupe::new(config.dedupe_window, config.dedupe_capacity),
-        in_progress: tokio::sync::Semaphore::new(config.max_requests.max(1)),
-        host,
-        config,
-        stopping,
-    });
-    Router::new()
-        .route("/", get(pages::page).post(receiver::receive))
-        .route("/logs", post(receiver::receive))
-        .route("/api/logs", post(receiver::receive))
-        .route("/health", get(pages::health_json))
-        .route("/metrics", get(metrics::metrics))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
-            receiver::guard,
-        ))
-        .with_state(state)
-}
-
-/// Serves [`router`] on `listener` until `shutdown` completes, with the timeouts and the
-/// connection cap of `config`. Then it stops accepting, closes connections not in a
-/// request at once, cuts bodies still arriving short (503), lets requests in progress
-/// finish for up to [`ServeConfig::drain_timeout`] and closes what is left. The host
-/// itself is not shut down. Dropping the returned future closes every connection at once.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    host: Host,
-    config: ServeConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let (stop, stopping) = tokio::sync::watch::channel(false);
-    let config = Arc::new(config);
-    let app = router_stopping(host, (*config).clone(), stopping.clone());
-    let registry = Arc::new(conn::Registry::new(&config));
-    let mut connections = tokio::task::JoinSet::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    // Without a place, the connection is closed unanswered.
-                    if let Some(admitted) = registry.admit() {
-                        let _ = stream.set_nodelay(true);
-                        connections.spawn(conn::serve_connection(
-                            stream,
-                            admitted,
-                            app.clone(),
-                            Arc::clone(&config),
-                            stopping.clone(),
-                        ));
-                    }
-                }
-                Err(e) if conn::is_connection_error(&e) => {}
-                Err(e) => {
-                    tracing::warn!("cannot accept a connection: {e}");
-                    tokio::time::sleep(conn::ACCEPT_PAUSE).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    let _ = stop.send(true);
-    let drained = tokio::time::timeout(config.drain_timeout, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        let (normal, _) = registry.counts();
-        tracing::warn!(
-            connections = normal,
-            "requests still in progress after the drain timeout; closing their connections"
-        );
-        connections.shutdown().await;
-    }
-    Ok(())
 }

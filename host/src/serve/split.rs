@@ -10,7 +10,7 @@ use crate::json_scan::string_end;
 /// taken to end at the end of its line, so one bad record never takes its neighbours
 /// with it; an array that does not close is taken line by line. Whitespace around
 /// records is left out; a body of only whitespace (or `[]`) has no records.
-pub fn split_records(body: &[u8]) -> Vec<&[u8]> {
+pub(super) fn split_records(body: &[u8]) -> Vec<&[u8]> {
     let start = skip_space(body, 0);
     if body.get(start) == Some(&b'[')
         && let Some(end) = closing(body, start)

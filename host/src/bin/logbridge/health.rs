@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use logbridge::health::{
-    FailureFilter, FailureStore, Health, HealthReport, PluginStatus, StatusRule, Verdict,
-    parse_rfc3339,
+    FailureFilter, FailureStore, HealthReport, PluginStatus, StatusRule, Verdict, parse_rfc3339,
 };
 use serde_json::Value;
 
@@ -187,7 +186,7 @@ fn stored_verdict(
     log: Arc<logbridge::health::FailureLog>,
     rule: &StatusRule,
 ) -> (HealthReport, Verdict) {
-    let report = Health::with_store(log as Arc<dyn FailureStore>).report();
+    let report = HealthReport::from_store(log as Arc<dyn FailureStore>);
     let verdict = rule.judge(&report, SystemTime::now());
     (report, verdict)
 }
