@@ -4,6 +4,9 @@
 //! SQS exactly once, what is not is in the failure log with the right code and attempts,
 //! every accepted event is accounted for, and a replay once the fault clears delivers
 //! what failed, exactly once.
+//!
+//! Over 400 lines: one test per scripted fault, each a few lines over the shared
+//! proxy-and-moto harness at the top; the faults read best as one list.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

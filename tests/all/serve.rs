@@ -3,6 +3,9 @@
 //! what can never succeed is quarantined once; a full queue answers 429 and loses nothing
 //! once the sender retries. Hostile clients are in `serve_hostile`, stopping in
 //! `serve_stop`, the health page and `logbridge health` in `health_page`.
+//!
+//! Over 400 lines: one test per webhook format and refusal, sharing the posting and
+//! read-back helpers here; the other concerns already have files of their own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
