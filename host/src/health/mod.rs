@@ -38,8 +38,8 @@ pub use status::{
     FAILING_AFTER, RECENT_FAILURES_WINDOW, Status, StatusRule, Verdict, human_span, human_time,
 };
 pub use store::{
-    BusState, FailureFilter, FailureLogError, FailureStore, StoredEvent, StoredFailure,
-    StoredState, parse_rfc3339, rfc3339,
+    BusState, FailureFilter, FailureLogError, FailureStore, StoredFailure, StoredState,
+    parse_rfc3339, rfc3339,
 };
 pub use totals::{BusTotals, Counters, TOTALS_EVERY, Totals};
 pub use writer::{FAILURE_BATCH, FAILURE_QUEUE};

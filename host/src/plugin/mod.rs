@@ -20,7 +20,7 @@ mod stdio;
 
 use std::path::PathBuf;
 
-pub(crate) use bindings::{Destination as WitDestination, Event as WitEvent};
+pub(crate) use bindings::Destination;
 pub use budget::{BACKSTOP_FACTOR, DeadlineReached, MIN_BACKSTOP};
 pub use cache::{CacheStats, ModuleCache, sha256_hex};
 pub use engine::{BlockingWaitRefused, EPOCH_TICK, MemoryCapReached, PluginEngine, PluginLimits};
