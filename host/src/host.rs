@@ -18,7 +18,8 @@ use crate::health::{
 };
 use crate::pipeline::OutputRules;
 use crate::plugin::{
-    CompiledPlugin, PluginEngine, PluginLimits, PluginSet, ReloadOutcome, reload_dir,
+    CompiledPlugin, PluginEngine, PluginLimits, PluginSet, ReloadOutcome, instances_for,
+    limits_holding, reload_dir_for, wasm_files,
 };
 use crate::worker::{PluginSlot, plugin_infos, run_worker};
 
@@ -178,15 +179,12 @@ impl HostBuilder {
     pub fn build(self) -> Result<Host> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let sink = self.sink.ok_or(Error::NoSink)?;
-        // Every worker holds an instance of every plugin, and during a reload the old and
-        // the new set's: size the pool for that, with room for 32 plugins.
-        let limits = PluginLimits {
-            max_instances: self
-                .limits
-                .max_instances
-                .max(u32::try_from(self.workers.saturating_mul(32 * 2 + 4)).unwrap_or(u32::MAX)),
-            ..self.limits
+        // The instance pool is sized from the plugins there are (see plugin::pool).
+        let plugins = match &self.plugins {
+            PluginSource::Dir(dir) => wasm_files(dir)?.len(),
+            PluginSource::Set(_) | PluginSource::None => 0,
         };
+        let limits = limits_holding(self.limits, instances_for(self.workers, plugins));
         let engine = || -> Result<PluginEngine> {
             let engine = PluginEngine::new(limits)?;
             Ok(match &self.cache_dir {
@@ -260,6 +258,7 @@ impl HostBuilder {
                 watcher: Mutex::new(None),
                 health,
                 workers: Mutex::new(workers),
+                workers_count: self.workers,
                 delivery: tokio::sync::Mutex::new(Some(delivery)),
             }),
         };
@@ -285,6 +284,9 @@ struct Inner {
     watcher: Mutex<Option<crate::watch::Watcher>>,
     health: Arc<Health>,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// How many workers there are (the instance pool holds an instance of every plugin
+    /// for each).
+    workers_count: usize,
     delivery: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -468,9 +470,11 @@ impl Host {
         let dir = self.inner.plugins_dir.clone().ok_or(Error::NoPluginsDir)?;
         let _one_at_a_time = self.inner.reload_lock.lock().await;
         let (_, current) = self.inner.slot.current();
-        let (next, outcome) = tokio::task::spawn_blocking(move || reload_dir(&current, &dir))
-            .await
-            .map_err(|_| Error::Panicked("plugin reload"))??;
+        let workers = self.inner.workers_count;
+        let (next, outcome) =
+            tokio::task::spawn_blocking(move || reload_dir_for(&current, &dir, workers))
+                .await
+                .map_err(|_| Error::Panicked("plugin reload"))??;
         let health = &self.inner.health;
         for failure in &outcome.failed {
             health.record_plugin_load_error(PluginLoadError {
