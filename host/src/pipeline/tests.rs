@@ -82,7 +82,7 @@ fn a_dropping_filter_ends_the_event_with_its_name_and_later_plugins_are_not_call
 fn a_transformer_error_fails_the_event_with_code_plugin_error() {
     let (transformer, script) = FakePlugin::new("20-redact", Role::Transformer);
     script.reply(Reply::Refuse("no user_name".into()));
-    let mut stages = stages(&[transformer.clone()]);
+    let mut stages = stages(std::slice::from_ref(&transformer));
     let failure = failure(stages.run(event("e1")));
     assert_eq!(failure.plugin, "20-redact");
     assert_eq!(failure.version, "fake-1");
@@ -102,7 +102,7 @@ fn a_trap_throws_the_instance_away_and_the_next_call_gets_a_fresh_one() {
     let (transformer, script) = FakePlugin::new("20-t", Role::Transformer);
     script.reply(Reply::Detail(r#"{"a":1}"#.into()));
     script.reply(Reply::Trap("panic"));
-    let mut stages = stages(&[transformer.clone()]);
+    let mut stages = stages(std::slice::from_ref(&transformer));
     assert_eq!(buses(&stages.run(event("e1"))), ["default"]);
     let failure = failure(stages.run(event("e2")));
     assert_eq!(
@@ -122,7 +122,7 @@ fn a_trap_throws_the_instance_away_and_the_next_call_gets_a_fresh_one() {
 fn a_worn_out_instance_is_replaced_before_the_next_call() {
     let (filter, script) = FakePlugin::new("10-f", Role::Filter);
     let filter = filter.worn_out_after(2);
-    let mut stages = stages(&[filter.clone()]);
+    let mut stages = stages(std::slice::from_ref(&filter));
     for id in ["e1", "e2", "e3", "e4", "e5"] {
         assert_eq!(buses(&stages.run(event(id))), ["default"]);
     }

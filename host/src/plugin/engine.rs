@@ -257,10 +257,6 @@ impl PluginEngine {
         self.limits
     }
 
-    pub(crate) fn same_as(&self, other: &PluginEngine) -> bool {
-        Engine::same(&self.engine, &other.engine)
-    }
-
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -80,7 +80,7 @@ fn reload_files(
 ) -> Result<(PluginSet, ReloadOutcome), PluginError> {
     let mut outcome = ReloadOutcome::default();
     let mut plugins = Vec::new();
-    let moved = !engine.same_as(current.engine());
+    let moved = !wasmtime::Engine::same(engine.engine(), current.engine().engine());
     let previous = |name: &str| current.plugins().iter().find(|p| p.name() == name).cloned();
     for file in &files {
         let name = file

@@ -10,23 +10,28 @@ const LINGER: Duration = Duration::from_millis(5);
 
 type Lost = Arc<Mutex<Vec<u32>>>;
 
-fn handoff(
-    take: usize,
-    chunk: usize,
-) -> (
-    Handoff<u32, u32, impl FnMut(Vec<u32>)>,
-    async_channel::Sender<u32>,
-    async_channel::Receiver<Vec<u32>>,
-    Lost,
-) {
-    let (work_tx, work) = async_channel::unbounded();
-    let (out, out_rx) = async_channel::unbounded();
+/// A hand-off with the other ends of its channels and what it reported lost.
+struct Rig<L: FnMut(Vec<u32>)> {
+    handoff: Handoff<u32, u32, L>,
+    work: async_channel::Sender<u32>,
+    out: async_channel::Receiver<Vec<u32>>,
+    lost: Lost,
+}
+
+fn rig(take: usize, chunk: usize) -> Rig<impl FnMut(Vec<u32>)> {
+    let (work, work_rx) = async_channel::unbounded();
+    let (out_tx, out) = async_channel::unbounded();
     let lost: Lost = Arc::default();
     let lost_to = Arc::clone(&lost);
-    let handoff = Handoff::new(work, out, take, chunk, LINGER, move |entries| {
+    let handoff = Handoff::new(work_rx, out_tx, take, chunk, LINGER, move |entries| {
         lost_to.lock().unwrap().extend(entries)
     });
-    (handoff, work_tx, out_rx, lost)
+    Rig {
+        handoff,
+        work,
+        out,
+        lost,
+    }
 }
 
 /// Waits for a chunk, for at most a generous while.
@@ -43,7 +48,9 @@ fn chunk_within(out: &async_channel::Receiver<Vec<u32>>, what: &str) -> Vec<u32>
 
 #[test]
 fn the_inbox_takes_up_to_its_batch_at_once_and_serves_them_in_order() {
-    let (mut handoff, work, _out, _) = handoff(16, 64);
+    let Rig {
+        mut handoff, work, ..
+    } = rig(16, 64);
     for n in 0..40 {
         work.send_blocking(n).unwrap();
     }
@@ -64,7 +71,9 @@ fn the_inbox_takes_up_to_its_batch_at_once_and_serves_them_in_order() {
 
 #[test]
 fn a_full_chunk_is_handed_on_at_once() {
-    let (mut handoff, _work, out, _) = handoff(16, 4);
+    let Rig {
+        mut handoff, out, ..
+    } = rig(16, 4);
     let far_future = || panic!("a full chunk goes without looking at the clock");
     for n in 0..3 {
         handoff.push(n);
@@ -79,7 +88,9 @@ fn a_full_chunk_is_handed_on_at_once() {
 
 #[test]
 fn a_result_waits_no_longer_than_the_linger_time() {
-    let (mut handoff, _work, out, _) = handoff(16, 64);
+    let Rig {
+        mut handoff, out, ..
+    } = rig(16, 64);
     let start = Instant::now();
     handoff.push(1);
     handoff.after_item(|| start);
@@ -97,14 +108,21 @@ fn a_result_waits_no_longer_than_the_linger_time() {
 
 #[test]
 fn an_empty_outbox_does_not_read_the_clock() {
-    let (mut handoff, _work, out, _) = handoff(16, 64);
+    let Rig {
+        mut handoff, out, ..
+    } = rig(16, 64);
     handoff.after_item(|| panic!("nothing waits"));
     assert!(out.is_empty());
 }
 
 #[test]
 fn results_are_handed_on_before_the_worker_waits_for_more_work() {
-    let (mut handoff, work, out, _) = handoff(16, 64);
+    let Rig {
+        mut handoff,
+        work,
+        out,
+        ..
+    } = rig(16, 64);
     work.send_blocking(7).unwrap();
     let idle = Arc::new(Mutex::new(0));
     let worker = {
@@ -136,7 +154,9 @@ fn results_are_handed_on_before_the_worker_waits_for_more_work() {
 
 #[test]
 fn idle_runs_only_when_the_queue_is_empty() {
-    let (mut handoff, work, _out, _) = handoff(2, 64);
+    let Rig {
+        mut handoff, work, ..
+    } = rig(2, 64);
     for n in 0..3 {
         work.send_blocking(n).unwrap();
     }
@@ -152,7 +172,12 @@ fn idle_runs_only_when_the_queue_is_empty() {
 
 #[test]
 fn results_the_receiver_can_no_longer_take_are_reported_lost() {
-    let (mut handoff, _work, out, lost) = handoff(16, 64);
+    let Rig {
+        mut handoff,
+        out,
+        lost,
+        ..
+    } = rig(16, 64);
     drop(out);
     handoff.push(1);
     handoff.push(2);
@@ -162,7 +187,9 @@ fn results_the_receiver_can_no_longer_take_are_reported_lost() {
 
 #[test]
 fn dropping_the_handoff_hands_on_what_waits() {
-    let (mut handoff, _work, out, _) = handoff(16, 64);
+    let Rig {
+        mut handoff, out, ..
+    } = rig(16, 64);
     handoff.push(5);
     handoff.after_item(Instant::now);
     drop(handoff);
