@@ -55,6 +55,7 @@ impl Projecting {
     /// Runs `call` on `event` as plugin `index` is to see it: with only the fields its
     /// projection declares, if it has one and the detail could be scanned. Says whether
     /// the call was projected.
+    #[inline]
     pub(super) fn around<T>(
         &mut self,
         index: usize,

@@ -209,6 +209,7 @@ impl<P: StagePlugin> Stages<P> {
 
     /// Calls plugin `index` on `event` through `call`, as its projection has it see the
     /// event; says whether the call was projected.
+    #[inline]
     fn call_on<T>(
         &mut self,
         index: usize,
@@ -237,6 +238,7 @@ impl<P: StagePlugin> Stages<P> {
 /// Calls `plugin` through `f` on the instance in `slot`, making it first if needed, and
 /// counts the call. A worn-out instance is dropped here; a failed one by
 /// [`Stages::contain`], which every failure goes through.
+#[inline]
 fn call_instance<P: StagePlugin, T>(
     plugin: &P,
     slot: &mut Option<P::Instance>,
