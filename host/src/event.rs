@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 pub use detail::MAX_DETAIL_DEPTH;
 pub(crate) use detail::{DetailProblem, check_detail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -27,13 +27,29 @@ pub const DEFAULT_SOURCE: &str = "logbridge.auth0";
 pub const MAX_DETAIL_TYPE_CHARS: usize = 128;
 
 /// One log event, shaped like an EventBridge `PutEvents` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The same type is the WIT `event` record plugins receive and return, and what the
+/// failure log stores (as JSON, with the field `detail-type`).
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    wasmtime::component::ComponentType,
+    wasmtime::component::Lift,
+    wasmtime::component::Lower,
+)]
+#[component(record)]
 pub struct Event {
     /// A stable identifier; for Auth0 logs, the log's `log_id`.
     pub id: String,
     /// The EventBridge `Source`.
     pub source: String,
     /// The EventBridge `DetailType`.
+    #[serde(rename = "detail-type")]
+    #[component(name = "detail-type")]
     pub detail_type: String,
     /// When the event happened, RFC 3339.
     pub time: String,

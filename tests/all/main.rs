@@ -12,6 +12,7 @@ mod loader;
 mod local_sink;
 mod pipeline;
 mod plugin_init;
+mod pool;
 mod reload;
 mod replay;
 mod repository;

@@ -13,7 +13,6 @@ use super::retry::SplitMix64;
 use super::service::{DeliveryConfig, send_with_retries};
 use super::sink::Sink;
 use super::validate::validate;
-use crate::event::Event;
 use crate::health::{FailureFilter, FailureLogError, FailureStore, Stage};
 
 /// What a replay did.
@@ -61,7 +60,7 @@ pub async fn replay(
             report.skipped += 1;
             continue;
         };
-        let event = Event::from(entry);
+        let event = entry;
         let key = (row.origin.clone(), event.id.clone());
         let first = !rows_of.contains_key(&key);
         rows_of.entry(key).or_default().push(row.id);
@@ -128,7 +127,8 @@ mod tests {
 
     use super::*;
     use crate::delivery::ChannelSink;
-    use crate::health::{Failure, StoredEvent, StoredFailure};
+    use crate::event::Event;
+    use crate::health::{Failure, StoredFailure};
 
     /// A failure store kept in memory: replay needs nothing but the trait.
     #[derive(Default)]
@@ -180,7 +180,7 @@ mod tests {
             attempts: 4,
             first_attempt: "2026-11-25T09:00:00Z".into(),
             last_attempt: "2026-11-25T09:00:01Z".into(),
-            entry: Some(StoredEvent {
+            entry: Some(Event {
                 id: event_id.into(),
                 source: "auth0".into(),
                 detail_type: "s".into(),

@@ -11,8 +11,7 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::store::{
-    BusState, FailureFilter, FailureLogError, FailureStore, StoredEvent, StoredFailure,
-    StoredState, rfc3339,
+    BusState, FailureFilter, FailureLogError, FailureStore, StoredFailure, StoredState, rfc3339,
 };
 use super::totals::Counters;
 use super::{Failure, Stage};
@@ -378,7 +377,7 @@ fn insert(db: &Connection, failure: &Failure) -> rusqlite::Result<()> {
     let entry = failure
         .event
         .as_ref()
-        .map(|e| serde_json::to_string(&StoredEvent::from(e)).expect("an event serializes"));
+        .map(|e| serde_json::to_string(e).expect("an event serializes"));
     let now = rfc3339(SystemTime::now());
     db.prepare_cached(
         "INSERT INTO failures (stage, origin, event_id, code, message, attempts,

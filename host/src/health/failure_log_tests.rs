@@ -195,3 +195,29 @@ fn a_batch_is_written_in_one_transaction() {
     assert_eq!(log.list(&FailureFilter::default()).unwrap().len(), 300);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The JSON an entry has always been stored as; logs written by earlier versions hold it.
+const STORED_ENTRY: &str = r#"{"id":"e1","source":"s","detail-type":"d","time":"2026-11-25T09:00:00Z","resources":["arn:x"],"detail":"{\"a\":1}"}"#;
+
+#[test]
+fn an_event_is_stored_in_the_same_json_as_before_and_reads_back_from_it() {
+    let dir = scratch("failure-log-entry-format");
+    let log = FailureLog::open(&dir).unwrap();
+    let written = failure(Stage::Plugin, "20-redact", "e1");
+    log.record(&written).unwrap();
+    let db = Connection::open(dir.join(FAILURE_LOG_FILE)).unwrap();
+    let stored: String = db
+        .query_row("SELECT entry FROM failures", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, STORED_ENTRY);
+
+    // A row an earlier version wrote, by hand: the event comes back whole.
+    db.execute(
+        "UPDATE failures SET entry = ?1",
+        rusqlite::params![STORED_ENTRY],
+    )
+    .unwrap();
+    let rows = log.list(&FailureFilter::default()).unwrap();
+    assert_eq!(rows[0].entry, written.event);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -38,7 +38,7 @@ pub use status::{FAILING_AFTER, RECENT_FAILURES_WINDOW, Status, StatusRule, Verd
 #[doc(hidden)]
 pub use status::{human_span, human_time};
 pub use store::{
-    BusState, FailureFilter, FailureLogError, FailureStore, StoredEvent, StoredFailure, StoredState,
+    BusState, FailureFilter, FailureLogError, FailureStore, StoredFailure, StoredState,
 };
 #[doc(hidden)]
 pub use store::{parse_rfc3339, rfc3339};

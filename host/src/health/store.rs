@@ -126,56 +126,13 @@ pub struct StoredFailure {
     pub first_attempt: String,
     /// When it was last tried (RFC 3339).
     pub last_attempt: String,
-    /// The event as it failed, when there was one.
-    pub entry: Option<StoredEvent>,
+    /// The event as it failed, when there was one. Stored as the JSON of [`Event`]:
+    /// `{"id", "source", "detail-type", "time", "resources", "detail"}`.
+    pub entry: Option<Event>,
     /// The raw input, for ingest failures.
     pub input: Option<String>,
     /// When a replay delivered it (RFC 3339); `None` while it is still failed.
     pub replayed_at: Option<String>,
-}
-
-/// An event as the failure log stores it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredEvent {
-    /// The event id.
-    pub id: String,
-    /// The EventBridge `Source`.
-    pub source: String,
-    /// The EventBridge `DetailType`.
-    #[serde(rename = "detail-type")]
-    pub detail_type: String,
-    /// The event time.
-    pub time: String,
-    /// The resources.
-    pub resources: Vec<String>,
-    /// The detail, JSON text.
-    pub detail: String,
-}
-
-impl From<&Event> for StoredEvent {
-    fn from(e: &Event) -> Self {
-        StoredEvent {
-            id: e.id.clone(),
-            source: e.source.clone(),
-            detail_type: e.detail_type.clone(),
-            time: e.time.clone(),
-            resources: e.resources.clone(),
-            detail: e.detail.clone(),
-        }
-    }
-}
-
-impl From<StoredEvent> for Event {
-    fn from(e: StoredEvent) -> Self {
-        Event {
-            id: e.id,
-            source: e.source,
-            detail_type: e.detail_type,
-            time: e.time,
-            resources: e.resources,
-            detail: e.detail,
-        }
-    }
 }
 
 /// Which failures to list.

@@ -4,18 +4,89 @@
 //! them, so the loader never instantiates the world as a whole. It looks up the
 //! interfaces a component has and loads each through its generated `GuestIndices`.
 //! Generated code stays here, private to the `plugin` module.
+//!
+//! The `types` interface is not generated: its `event` record is the crate's own
+//! [`Event`](crate::event::Event), so an event crosses into a plugin and back without
+//! being converted, and [`wit_types`] holds the rest of it.
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "host",
     additional_derives: [PartialEq, Eq],
+    with: {
+        "logbridge:plugin/types": crate::plugin::bindings::wit_types,
+    },
 });
+
+/// The WIT `types` interface, written by hand: the `event` record is
+/// [`crate::event::Event`] (which derives the component model's traits itself).
+// The generated bindings re-export it with `pub`, so it must be `pub`; `bindings` itself
+// is private to `plugin`, so nothing here reaches the crate's API.
+#[allow(unreachable_pub)]
+pub mod wit_types {
+    pub use crate::event::Event;
+
+    /// Where a router sends an event (the WIT `destination` record).
+    #[derive(
+        Debug,
+        Clone,
+        PartialEq,
+        Eq,
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower,
+    )]
+    #[component(record)]
+    pub struct Destination {
+        /// The event bus, by name or ARN; empty for the default bus.
+        pub bus: String,
+        /// Replaces the event's `source` for this destination only.
+        pub source: Option<String>,
+        /// Replaces the event's `detail-type` for this destination only.
+        #[component(name = "detail-type")]
+        pub detail_type: Option<String>,
+    }
+
+    /// A plugin's configuration: the `[config]` pairs of its sidecar, in order.
+    pub type Config = Vec<(String, String)>;
+
+    // The generated world's `add_to_linker` names these three; the host links
+    // interfaces one by one (`log` only), so they are not otherwise used.
+
+    /// What the host implements of `types` (nothing: it has no functions).
+    #[allow(dead_code)]
+    pub trait Host {}
+
+    impl<H: Host + ?Sized> Host for &mut H {}
+
+    /// [`Host`] with store access.
+    #[allow(dead_code)]
+    pub trait HostWithStore<T>: wasmtime::component::HasData {}
+
+    impl<H: ?Sized, T> HostWithStore<T> for H where H: wasmtime::component::HasData {}
+
+    /// Adds `types` to `linker`: an interface without functions, so nothing.
+    #[allow(dead_code)]
+    pub fn add_to_linker<T, D>(
+        linker: &mut wasmtime::component::Linker<T>,
+        host_getter: fn(&mut T) -> D::Data<'_>,
+    ) -> wasmtime::Result<()>
+    where
+        D: HostWithStore<T>,
+        for<'a> D::Data<'a>: Host,
+        T: 'static,
+    {
+        let _ = host_getter;
+        linker.instance("logbridge:plugin/types@0.1.0")?;
+        Ok(())
+    }
+}
 
 pub(crate) use self::exports::logbridge::plugin::{
     filter, filter_detail, lifecycle, router, router_detail, transformer, transformer_detail,
 };
 pub(crate) use self::logbridge::plugin::log;
-pub(crate) use self::logbridge::plugin::types::{Destination, Event};
+pub(crate) use self::wit_types::Destination;
 
 /// Fully qualified export names, as they appear in a component's exports.
 pub(crate) mod names {

@@ -49,7 +49,8 @@ pub struct PluginLimits {
     /// Health reports a plugin `degraded` when more than this share of its recent calls
     /// failed, in thousandths.
     pub degraded_permille: u16,
-    /// Most plugin instances alive at once across the host (sizes the instance pool).
+    /// Most plugin instances alive at once (sizes the instance pool). A host sizes its
+    /// pool from its workers and the plugins it loads, and never below this.
     pub max_instances: u32,
     /// Memory for compiled functions kept across reloads, in bytes: a new version of a
     /// plugin recompiles only the functions that changed. 0 turns it off.

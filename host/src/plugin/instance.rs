@@ -16,13 +16,13 @@ use std::sync::Arc;
 use wasmtime::{Store, Trap};
 
 use super::bindings::{
-    Destination, Event, filter, filter_detail, router, router_detail, transformer,
-    transformer_detail,
+    Destination, filter, filter_detail, router, router_detail, transformer, transformer_detail,
 };
 use super::budget::{Budget, DeadlineReached};
 use super::engine::{BlockingWaitRefused, MemoryCapReached, PluginState};
 use super::loader::{CompiledPlugin, LightIndices, RoleIndices};
 use super::{PluginError, Role};
+use crate::event::Event;
 
 enum RoleExports {
     Filter(filter::Guest),

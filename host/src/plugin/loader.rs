@@ -193,6 +193,24 @@ impl CompiledPlugin {
         Ok(plugin)
     }
 
+    /// This plugin version compiled again for `engine` (its host moved to a larger
+    /// instance pool), from the same `bytes` and sidecar; what health shows of it — its
+    /// counters, when it was loaded — carries over.
+    pub(crate) fn for_engine(
+        &self,
+        engine: &PluginEngine,
+        bytes: &[u8],
+        sidecar: Sidecar,
+    ) -> Result<Arc<Self>, PluginError> {
+        let mut plugin = Self::from_bytes(engine, &self.file, bytes, sidecar)?;
+        if let Some(moved) = Arc::get_mut(&mut plugin) {
+            moved.counters = Arc::clone(&self.counters);
+            moved.line_budget = Arc::clone(&self.line_budget);
+            moved.loaded_at = self.loaded_at;
+        }
+        Ok(plugin)
+    }
+
     /// The plugin's name: its file name without `.wasm`.
     pub fn name(&self) -> &str {
         &self.name

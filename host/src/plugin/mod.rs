@@ -13,6 +13,7 @@ mod engine;
 mod function_cache;
 mod instance;
 mod loader;
+mod pool;
 mod projection;
 mod reload;
 mod sidecar;
@@ -20,13 +21,15 @@ mod stdio;
 
 use std::path::PathBuf;
 
-pub(crate) use bindings::{Destination as WitDestination, Event as WitEvent};
+pub(crate) use bindings::Destination;
 pub use cache::{CacheStats, sha256_hex};
 pub use engine::{PluginEngine, PluginLimits};
 pub(crate) use instance::{CallError, PluginInstance};
+pub(crate) use loader::wasm_files;
 pub use loader::{CompiledPlugin, PluginSet};
+pub(crate) use pool::{instances_for, limits_holding};
 pub(crate) use projection::{Merged, Projection, Projector, Spans};
-pub(crate) use reload::reload_dir;
+pub(crate) use reload::reload_dir_for;
 pub use reload::{PluginLoadFailure, ReloadOutcome};
 pub use sidecar::{DirGrant, OnError, PluginSettings};
 pub use stdio::{LINE_BURST, LINES_PER_SECOND};

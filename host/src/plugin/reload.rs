@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::cache::sha256_hex;
+use super::engine::PluginEngine;
 use super::loader::{CompiledPlugin, PluginSet, wasm_files};
+use super::pool::{engine_holding, instances_for};
 use super::{PluginError, sidecar};
 
 /// A plugin file that could not be loaded by a reload.
@@ -49,14 +51,29 @@ impl ReloadOutcome {
 
 /// The plugin set `dir` holds now, built from `current`: unchanged plugins are kept as
 /// they are (no recompiling), changed ones are loaded and checked, and a plugin that
-/// fails to load keeps its previous version, if it had one.
-pub(crate) fn reload_dir(
+/// fails to load keeps its previous version, if it had one. For a host with `workers`
+/// workers: when the plugins in `dir` need a
+/// larger instance pool than the running set's engine has, the new set is compiled for
+/// a new engine with one ([`super::pool`]); plugins left as they were are compiled for
+/// it too, and keep their counters.
+pub(crate) fn reload_dir_for(
     current: &PluginSet,
     dir: &Path,
+    workers: usize,
+) -> Result<(PluginSet, ReloadOutcome), PluginError> {
+    let files = wasm_files(dir)?;
+    let engine = engine_holding(current.engine(), instances_for(workers, files.len()))?;
+    reload_files(current, files, &engine)
+}
+
+fn reload_files(
+    current: &PluginSet,
+    files: Vec<PathBuf>,
+    engine: &PluginEngine,
 ) -> Result<(PluginSet, ReloadOutcome), PluginError> {
     let mut outcome = ReloadOutcome::default();
     let mut plugins = Vec::new();
-    let files = wasm_files(dir)?;
+    let moved = !wasmtime::Engine::same(engine.engine(), current.engine().engine());
     let previous = |name: &str| current.plugins().iter().find(|p| p.name() == name).cloned();
     for file in &files {
         let name = file
@@ -86,11 +103,24 @@ pub(crate) fn reload_dir(
             && old.config() == sidecar.config.as_slice()
             && *old.settings() == sidecar.settings
         {
-            outcome.unchanged.push(name);
-            plugins.push(Arc::clone(old));
+            if !moved {
+                outcome.unchanged.push(name);
+                plugins.push(Arc::clone(old));
+                continue;
+            }
+            match old.for_engine(engine, &bytes, sidecar) {
+                Ok(plugin) => {
+                    outcome.unchanged.push(name);
+                    plugins.push(plugin);
+                }
+                Err(e) => {
+                    let old = Some(Arc::clone(old));
+                    fail(&mut outcome, &mut plugins, name, file, Some(hash), e, old);
+                }
+            }
             continue;
         }
-        match CompiledPlugin::from_bytes(current.engine(), file, &bytes, sidecar) {
+        match CompiledPlugin::from_bytes(engine, file, &bytes, sidecar) {
             Ok(plugin) => {
                 if old.is_some() {
                     outcome.replaced.push(name);
@@ -111,7 +141,7 @@ pub(crate) fn reload_dir(
             outcome.removed.push(plugin.name().to_string());
         }
     }
-    Ok((PluginSet::from_plugins(current.engine(), plugins), outcome))
+    Ok((PluginSet::from_plugins(engine, plugins), outcome))
 }
 
 fn fail(

@@ -1,11 +1,14 @@
 //! Pipeline workers: the plugin slot they read — the running set, swapped whole on
 //! reload — and the loop that runs each event through a pipeline and hands routed
-//! entries to delivery.
+//! entries to delivery (through [`handoff`]).
 
-use std::collections::VecDeque;
+mod handoff;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+use handoff::Handoff;
 
 use crate::delivery::service::delivery_failure;
 use crate::delivery::{Routed, validate};
@@ -96,7 +99,7 @@ pub(crate) const ROUTED_LINGER: Duration = Duration::from_millis(5);
 pub(crate) const INBOX: usize = 16;
 
 /// A worker: takes events, runs them through its pipeline, passes routed entries on in
-/// chunks.
+/// chunks ([`Handoff`]).
 pub(crate) fn run_worker(
     slot: &PluginSlot,
     default_bus: &str,
@@ -108,41 +111,32 @@ pub(crate) fn run_worker(
     let (mut generation, set) = slot.current();
     let mut pipeline = Pipeline::with_rules(set, default_bus, rules.clone());
     let mut tally = WorkerTally::default();
-    let mut outbox: Vec<Routed> = Vec::with_capacity(ROUTED_CHUNK);
-    // When the oldest entry in the outbox was put there.
-    let mut outbox_since: Option<Instant> = None;
-    let mut inbox: VecDeque<Event> = VecDeque::with_capacity(INBOX);
-    loop {
-        let event = match inbox.pop_front() {
-            Some(event) => event,
-            None => {
-                let first = match work.try_recv() {
-                    Ok(event) => event,
-                    Err(_) => {
-                        // Nothing left to do: before waiting, the counters are made exact
-                        // and every routed entry moves on — another worker may have taken
-                        // what was queued, so nothing may be held for a next event.
-                        pipeline.flush_counters();
-                        tally.flush(health);
-                        hand_off(&mut outbox, routed, health);
-                        outbox_since = None;
-                        match work.recv_blocking() {
-                            Ok(event) => event,
-                            Err(_) => break,
-                        }
-                    }
-                };
-                // Take what else is queued, up to INBOX: a sender waiting on a full queue
-                // is then woken once for many free places, not once per event.
-                while inbox.len() < INBOX - 1 {
-                    match work.try_recv() {
-                        Ok(more) => inbox.push_back(more),
-                        Err(_) => break,
-                    }
-                }
-                first
+    // If delivery has stopped, what could not be handed to it is a failure.
+    let mut handoff = Handoff::new(
+        work.clone(),
+        routed.clone(),
+        INBOX,
+        ROUTED_CHUNK,
+        ROUTED_LINGER,
+        |lost: Vec<Routed>| {
+            for entry in lost {
+                health.record_failure(delivery_failure(
+                    &entry.bus,
+                    entry.event,
+                    "DeliveryStopped",
+                    "the delivery task stopped before this entry was sent".into(),
+                    0,
+                    std::time::SystemTime::now(),
+                ));
             }
-        };
+        },
+    );
+    // Before the worker waits for an event, the counters are made exact (and the
+    // hand-off passes every routed entry on).
+    while let Some(event) = handoff.next(|| {
+        pipeline.flush_counters();
+        tally.flush(health);
+    }) {
         if slot.generation() != generation {
             let (now, set) = slot.current();
             generation = now;
@@ -182,7 +176,7 @@ pub(crate) fn run_worker(
                         ));
                         continue;
                     }
-                    outbox.push(entry);
+                    handoff.push(entry);
                 }
             }
         }
@@ -190,41 +184,10 @@ pub(crate) fn run_worker(
             pipeline.flush_counters();
             tally.flush(health);
         }
-        if outbox.len() >= ROUTED_CHUNK
-            || outbox_since.is_some_and(|since| since.elapsed() >= ROUTED_LINGER)
-        {
-            hand_off(&mut outbox, routed, health);
-            outbox_since = None;
-        } else if outbox_since.is_none() && !outbox.is_empty() {
-            outbox_since = Some(Instant::now());
-        }
+        handoff.after_item(Instant::now);
     }
     tally.flush(health);
-    hand_off(&mut outbox, routed, health);
-}
-
-/// Passes the entries in `outbox` to delivery; if delivery has stopped, they are failures.
-fn hand_off(
-    outbox: &mut Vec<Routed>,
-    routed: &async_channel::Sender<Vec<Routed>>,
-    health: &Health,
-) {
-    if outbox.is_empty() {
-        return;
-    }
-    let chunk = std::mem::replace(outbox, Vec::with_capacity(ROUTED_CHUNK));
-    if let Err(lost) = routed.send_blocking(chunk) {
-        for entry in lost.into_inner() {
-            health.record_failure(delivery_failure(
-                &entry.bus,
-                entry.event,
-                "DeliveryStopped",
-                "the delivery task stopped before this entry was sent".into(),
-                0,
-                std::time::SystemTime::now(),
-            ));
-        }
-    }
+    handoff.flush();
 }
 
 /// What a worker counted since it last reported to [`Health`].

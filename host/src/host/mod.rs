@@ -4,339 +4,27 @@
 //! Events flow through bounded queues: [`Host::send`] waits when the workers are behind
 //! (backpressure), workers wait when delivery is behind. Each worker thread owns its
 //! own plugin instances. [`Host::shutdown`] stops intake, lets every queued event finish,
-//! and returns the final [`HealthReport`].
+//! and returns the final [`HealthReport`]. [`HostBuilder`] (in `builder.rs`) makes one.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use crate::delivery::{BatchLimits, Delivered, DeliveryConfig, RetryPolicy, Routed, Sink};
+use crate::delivery::Delivered;
 use crate::error::{Error, Result};
 use crate::event::{Envelope, Event, EventError};
-use crate::health::{
-    Failure, FailureLog, FailureStore, Health, HealthReport, PluginLoadError, Stage, rfc3339,
-};
-use crate::pipeline::OutputRules;
-use crate::plugin::{
-    CompiledPlugin, PluginEngine, PluginLimits, PluginSet, ReloadOutcome, reload_dir,
-};
-use crate::worker::{PluginSlot, plugin_infos, run_worker};
+use crate::health::{Failure, FailureLog, Health, HealthReport, PluginLoadError, Stage, rfc3339};
+use crate::plugin::{CompiledPlugin, ReloadOutcome, reload_dir_for};
+use crate::worker::{PluginSlot, plugin_infos};
+
+mod builder;
+
+pub use builder::HostBuilder;
 
 /// The bus EventBridge calls `default`, and ours when none is configured.
 pub const DEFAULT_BUS: &str = "default";
 
-enum PluginSource {
-    None,
-    Dir(PathBuf),
-    Set(PluginSet),
-}
-
 /// Delivered entries a [`Host::subscribe`] receiver may fall behind before it misses some.
 pub const SUBSCRIBER_BACKLOG: usize = 4096;
-
-/// Builds a [`Host`]. Start with [`Host::builder`].
-pub struct HostBuilder {
-    plugins: PluginSource,
-    limits: PluginLimits,
-    envelope: Envelope,
-    default_bus: String,
-    buses: Option<BTreeSet<String>>,
-    sink: Option<Arc<dyn Sink>>,
-    workers: usize,
-    queue_capacity: usize,
-    delivery: DeliveryConfig,
-    failure_store: Option<Arc<dyn FailureStore>>,
-    data_dir: Option<PathBuf>,
-    cache_dir: Option<PathBuf>,
-    watch: bool,
-    /// The setters called, so two that exclude each other are refused by `build`
-    /// instead of the later silently undoing the earlier.
-    given: Vec<&'static str>,
-}
-
-/// Setters that exclude each other: the later would silently undo or ignore the earlier.
-const EXCLUSIVE: &[(&str, &str, &str)] = &[
-    (
-        "plugins_dir",
-        "plugin_set",
-        "a plugins folder and a loaded plugin set exclude each other; give one",
-    ),
-    (
-        "plugin_set",
-        "plugin_limits",
-        "a loaded plugin set runs under its own engine's limits; give the limits to `PluginEngine::new` instead of `plugin_limits`",
-    ),
-    (
-        "plugin_set",
-        "cache_dir",
-        "a loaded plugin set is already compiled; `cache_dir` applies to a plugins folder only",
-    ),
-    (
-        "plugin_set",
-        "watch_plugins",
-        "a loaded plugin set has no folder to watch; use `plugins_dir` to watch one",
-    ),
-    (
-        "data_dir",
-        "failure_store",
-        "a data folder and a failure store exclude each other; give one",
-    ),
-    ("sink", "sink_arc", "two sinks were given; give one"),
-    (
-        "delivery_config",
-        "batch_limits",
-        "`delivery_config` sets the batch limits too; set them in the `DeliveryConfig` or drop `delivery_config`",
-    ),
-    (
-        "delivery_config",
-        "retry_policy",
-        "`delivery_config` sets the retry policy too; set it in the `DeliveryConfig` or drop `delivery_config`",
-    ),
-    (
-        "delivery_config",
-        "shutdown_timeout",
-        "`delivery_config` sets the shutdown timeout too; set it in the `DeliveryConfig` or drop `delivery_config`",
-    ),
-    (
-        "delivery_config",
-        "max_in_flight",
-        "`delivery_config` sets `max_in_flight` too; set it in the `DeliveryConfig` or drop `delivery_config`",
-    ),
-];
-
-impl HostBuilder {
-    fn given(mut self, setter: &'static str) -> Self {
-        self.given.push(setter);
-        self
-    }
-
-    /// Loads every `*.wasm` plugin in `dir`, in file-name order.
-    pub fn plugins_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.plugins = PluginSource::Dir(dir.into());
-        self.given("plugins_dir")
-    }
-
-    /// Keeps compiled plugins in `dir` by content hash, so unchanged plugins load
-    /// without compiling next time (refused with [`HostBuilder::plugin_set`]).
-    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.cache_dir = Some(dir.into());
-        self.given("cache_dir")
-    }
-
-    /// Watches the plugins folder and reloads when a plugin or sidecar is added,
-    /// changed or removed (a burst of writes makes one reload).
-    pub fn watch_plugins(mut self, watch: bool) -> Self {
-        self.watch = watch;
-        self.given("watch_plugins")
-    }
-
-    /// Uses an already loaded plugin set (its engine's limits apply).
-    pub fn plugin_set(mut self, set: PluginSet) -> Self {
-        self.plugins = PluginSource::Set(set);
-        self.given("plugin_set")
-    }
-
-    /// Limits for plugin instances (refused with [`HostBuilder::plugin_set`]).
-    pub fn plugin_limits(mut self, limits: PluginLimits) -> Self {
-        self.limits = limits;
-        self.given("plugin_limits")
-    }
-
-    /// The `source` and `detail-type` input logs are sent with.
-    pub fn envelope(mut self, envelope: Envelope) -> Self {
-        self.envelope = envelope;
-        self
-    }
-
-    /// The bus for events no router routes; default `default`.
-    pub fn default_bus(mut self, bus: impl Into<String>) -> Self {
-        self.default_bus = bus.into();
-        self
-    }
-
-    /// The buses routers may name (the default bus is always one). A route to any other
-    /// bus fails the event at stage `plugin` with code `unknown-bus`, naming the router.
-    /// Without this list every name is passed to the sink.
-    pub fn buses<I: IntoIterator<Item = S>, S: Into<String>>(mut self, buses: I) -> Self {
-        self.buses = Some(buses.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Keeps the durable failure log (`failures.sqlite3`) in `dir`, created if needed.
-    /// Without a data directory or a [`HostBuilder::failure_store`], failures are
-    /// counted and logged but not stored.
-    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.data_dir = Some(dir.into());
-        self.given("data_dir")
-    }
-
-    /// Writes failures to `store` instead of a data directory's failure log.
-    pub fn failure_store(mut self, store: Arc<dyn FailureStore>) -> Self {
-        self.failure_store = Some(store);
-        self.given("failure_store")
-    }
-
-    /// Where routed events are delivered.
-    pub fn sink(mut self, sink: impl Sink) -> Self {
-        self.sink = Some(Arc::new(sink));
-        self.given("sink")
-    }
-
-    /// Where routed events are delivered, when the sink is already shared.
-    pub fn sink_arc(mut self, sink: Arc<dyn Sink>) -> Self {
-        self.sink = Some(sink);
-        self.given("sink_arc")
-    }
-
-    /// Pipeline worker threads; default: one per core.
-    pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers.max(1);
-        self
-    }
-
-    /// Events that may wait for a worker before [`Host::send`] waits too; default 1024.
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
-        self
-    }
-
-    /// All of delivery's settings at once: batching, retries, concurrency, shutdown.
-    pub fn delivery_config(mut self, config: DeliveryConfig) -> Self {
-        self.delivery = config;
-        self.given("delivery_config")
-    }
-
-    /// How entries are grouped into `PutEvents` calls.
-    pub fn batch_limits(mut self, limits: BatchLimits) -> Self {
-        self.delivery.batch = limits;
-        self.given("batch_limits")
-    }
-
-    /// How failed entries are retried; default: up to 3 retries, 100 ms base, 5 s cap.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.delivery.retry = policy;
-        self.given("retry_policy")
-    }
-
-    /// Once [`Host::shutdown`] has drained the pipeline, how long failed entries may
-    /// still be retried before they fail for good; default 30 s.
-    pub fn shutdown_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.delivery.shutdown_timeout = timeout;
-        self.given("shutdown_timeout")
-    }
-
-    /// Most batches being sent at once; default 8.
-    pub fn max_in_flight(mut self, batches: usize) -> Self {
-        self.delivery.max_in_flight = batches.max(1);
-        self.given("max_in_flight")
-    }
-
-    /// Loads the plugins and starts the workers and the delivery task. Must be called
-    /// inside a multi-threaded Tokio runtime.
-    pub fn build(self) -> Result<Host> {
-        for (a, b, why) in EXCLUSIVE {
-            if self.given.contains(a) && self.given.contains(b) {
-                return Err(Error::Conflict(why));
-            }
-        }
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let sink = self.sink.ok_or(Error::NoSink)?;
-        // Every worker holds an instance of every plugin, and during a reload the old and
-        // the new set's: size the pool for that, with room for 32 plugins.
-        let limits = PluginLimits {
-            max_instances: self
-                .limits
-                .max_instances
-                .max(u32::try_from(self.workers.saturating_mul(32 * 2 + 4)).unwrap_or(u32::MAX)),
-            ..self.limits
-        };
-        let engine = || -> Result<PluginEngine> {
-            let engine = PluginEngine::new(limits)?;
-            Ok(match &self.cache_dir {
-                Some(dir) => engine.with_cache(dir),
-                None => engine,
-            })
-        };
-        let (set, plugins_dir) = match self.plugins {
-            PluginSource::Set(set) => (set, None),
-            PluginSource::Dir(dir) => (PluginSet::load_dir(&engine()?, &dir)?, Some(dir)),
-            PluginSource::None => (PluginSet::empty(&engine()?), None),
-        };
-        for plugin in set.plugins() {
-            tracing::info!(plugin = plugin.name(), role = %plugin.role(), hash = &plugin.hash()[..12], "plugin loaded");
-        }
-        let slot = Arc::new(PluginSlot::new(set));
-        let failure_log = match &self.data_dir {
-            Some(dir) => Some(Arc::new(FailureLog::open(dir)?)),
-            None => None,
-        };
-        let store = match (self.failure_store, &failure_log) {
-            (Some(store), _) => Some(store),
-            (None, Some(log)) => Some(Arc::clone(log) as Arc<dyn FailureStore>),
-            (None, None) => None,
-        };
-        let health = Arc::new(store.map_or_else(Health::new, Health::with_store));
-        health.keep_totals();
-        health.set_plugins(plugin_infos(&slot.current().1));
-
-        let (ingress, work) = async_channel::bounded::<Event>(self.queue_capacity);
-        // Workers hand routed entries over in chunks of up to ROUTED_CHUNK.
-        let (routed_tx, routed_rx) =
-            async_channel::bounded::<Vec<Routed>>(self.queue_capacity.div_ceil(16).max(4));
-        let rules = OutputRules {
-            buses: self.buses.map(|mut buses| {
-                buses.insert(self.default_bus.clone());
-                Arc::new(buses)
-            }),
-            max_entry_bytes: self.delivery.batch.max_bytes,
-        };
-        let mut workers = Vec::with_capacity(self.workers);
-        for n in 0..self.workers {
-            let (work, routed_tx, health) = (work.clone(), routed_tx.clone(), Arc::clone(&health));
-            let (slot, default_bus) = (Arc::clone(&slot), self.default_bus.clone());
-            let rules = rules.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("logbridge-worker-{n}"))
-                .spawn(move || run_worker(&slot, &default_bus, &rules, &work, &routed_tx, &health))
-                .map_err(Error::Worker)?;
-            workers.push(handle);
-        }
-        drop(routed_tx);
-        let delivered = tokio::sync::broadcast::channel(SUBSCRIBER_BACKLOG).0;
-        let (abort, aborted) = tokio::sync::watch::channel(false);
-        let delivery = runtime.spawn(crate::delivery::service::run(
-            routed_rx,
-            sink,
-            self.delivery,
-            Arc::clone(&health),
-            delivered.clone(),
-            aborted,
-        ));
-
-        let host = Host {
-            inner: Arc::new(Inner {
-                ingress,
-                queued: work,
-                abort,
-                envelope: self.envelope,
-                slot,
-                plugins_dir,
-                failure_log,
-                reload_lock: tokio::sync::Mutex::new(()),
-                reloads: tokio::sync::broadcast::channel(16).0,
-                delivered,
-                watcher: Mutex::new(None),
-                health,
-                workers: Mutex::new(workers),
-                delivery: tokio::sync::Mutex::new(Some(delivery)),
-            }),
-        };
-        if self.watch {
-            crate::watch::start(&host, runtime)?;
-        }
-        Ok(host)
-    }
-}
 
 struct Inner {
     ingress: async_channel::Sender<Event>,
@@ -354,6 +42,9 @@ struct Inner {
     watcher: Mutex<Option<crate::watch::Watcher>>,
     health: Arc<Health>,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// How many workers there are (the instance pool holds an instance of every plugin
+    /// for each).
+    workers_count: usize,
     delivery: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -417,22 +108,7 @@ impl Host {
     /// A builder with the defaults: no plugins, the Auth0 envelope, bus `default`, one
     /// worker per core, EventBridge's batch limits.
     pub fn builder() -> HostBuilder {
-        HostBuilder {
-            plugins: PluginSource::None,
-            limits: PluginLimits::default(),
-            envelope: Envelope::default(),
-            default_bus: DEFAULT_BUS.to_string(),
-            buses: None,
-            sink: None,
-            workers: std::thread::available_parallelism().map_or(2, usize::from),
-            queue_capacity: 1024,
-            delivery: DeliveryConfig::default(),
-            failure_store: None,
-            data_dir: None,
-            cache_dir: None,
-            given: Vec::new(),
-            watch: false,
-        }
+        HostBuilder::new()
     }
 
     /// Queues `event` for the pipeline, waiting while the queue is full. A detail
@@ -578,9 +254,11 @@ impl Host {
         let dir = self.inner.plugins_dir.clone().ok_or(Error::NoPluginsDir)?;
         let _one_at_a_time = self.inner.reload_lock.lock().await;
         let (_, current) = self.inner.slot.current();
-        let (next, outcome) = tokio::task::spawn_blocking(move || reload_dir(&current, &dir))
-            .await
-            .map_err(|_| Error::Panicked("plugin reload"))??;
+        let workers = self.inner.workers_count;
+        let (next, outcome) =
+            tokio::task::spawn_blocking(move || reload_dir_for(&current, &dir, workers))
+                .await
+                .map_err(|_| Error::Panicked("plugin reload"))??;
         let health = &self.inner.health;
         for failure in &outcome.failed {
             health.record_plugin_load_error(PluginLoadError {

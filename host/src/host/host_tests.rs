@@ -1,7 +1,8 @@
 //! Tests of the host builder: settings that exclude each other are refused.
 
 use super::*;
-use crate::delivery::JsonLinesSink;
+use crate::delivery::{BatchLimits, DeliveryConfig, JsonLinesSink, RetryPolicy};
+use crate::plugin::{PluginEngine, PluginLimits, PluginSet};
 
 fn refusal(builder: HostBuilder) -> String {
     match builder.build() {

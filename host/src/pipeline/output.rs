@@ -1,0 +1,179 @@
+//! What the pipeline holds plugins' output to before it goes on: a transformer's event
+//! must be one EventBridge takes (size, source, detail-type, a JSON object for detail),
+//! a router may name only the host's buses; and how the routers' answers become the
+//! entries of an [`Outcome::Routed`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::Outcome;
+use crate::delivery::{EntryProblem, Routed, check_detail_type, check_source, validate};
+use crate::event::{Event, entry_size};
+use crate::plugin::Destination;
+
+/// Which buses routers may name, and how large an entry may be.
+#[derive(Debug, Clone)]
+pub struct OutputRules {
+    /// The buses routers may name; `None` accepts any name.
+    pub buses: Option<Arc<BTreeSet<String>>>,
+    /// The largest entry a transformer may produce, in EventBridge's size formula.
+    pub max_entry_bytes: usize,
+}
+
+impl Default for OutputRules {
+    fn default() -> Self {
+        OutputRules {
+            buses: None,
+            max_entry_bytes: crate::delivery::BatchLimits::default().max_bytes,
+        }
+    }
+}
+
+/// Why a plugin call did not give a usable answer.
+#[derive(Debug)]
+pub(super) struct Fault {
+    pub(super) code: &'static str,
+    pub(super) reason: String,
+}
+
+impl Fault {
+    pub(super) fn new(code: &'static str, reason: String) -> Self {
+        Fault { code, reason }
+    }
+}
+
+/// A plugin's output EventBridge would refuse.
+fn malformed(problem: EntryProblem) -> Fault {
+    Fault::new("malformed-output", problem.to_string())
+}
+
+/// The rules plugins' output is held to, with the bus unrouted events go to.
+#[derive(Debug)]
+pub(super) struct Output {
+    pub(super) default_bus: String,
+    pub(super) rules: OutputRules,
+}
+
+impl Output {
+    /// A transformer's answer `next`, checked against what EventBridge takes. With
+    /// `unchanged`, the answer left the detail as it was (its `detail` is empty) and
+    /// takes `event`'s; a `projected` answer's detail was checked as it was merged.
+    pub(super) fn transformed(
+        &self,
+        event: &mut Event,
+        mut next: Event,
+        unchanged: bool,
+        projected: bool,
+    ) -> Result<Event, Fault> {
+        let detail_len = if unchanged {
+            event.detail.len()
+        } else {
+            next.detail.len()
+        };
+        let size = entry_size(
+            &next.time,
+            &next.source,
+            &next.detail_type,
+            detail_len,
+            &next.resources,
+        );
+        if size > self.rules.max_entry_bytes {
+            return Err(Fault::new(
+                "oversize-output",
+                format!(
+                    "the transformed event is {size} bytes; an entry may be at most {} bytes \
+                     (the request-size limit)",
+                    self.rules.max_entry_bytes
+                ),
+            ));
+        }
+        check_source(&next.source).map_err(malformed)?;
+        check_detail_type(&next.detail_type).map_err(malformed)?;
+        if unchanged {
+            next.detail = std::mem::take(&mut event.detail);
+        } else if !projected {
+            validate(&next).map_err(malformed)?;
+        }
+        Ok(next)
+    }
+
+    /// A router's answer with the default bus filled in, if every destination is one the
+    /// host can deliver to.
+    pub(super) fn destinations(&self, answer: Vec<Destination>) -> Result<Vec<Destination>, Fault> {
+        answer
+            .into_iter()
+            .map(|mut destination| {
+                if destination.bus.is_empty() {
+                    destination.bus.clone_from(&self.default_bus);
+                }
+                if let Some(buses) = &self.rules.buses
+                    && !buses.contains(&destination.bus)
+                {
+                    return Err(Fault::new(
+                        "unknown-bus",
+                        format!(
+                            "routed to bus `{}`, which is not one of the host's buses ({}); \
+                             declare it with --bus, or fix the router",
+                            destination.bus,
+                            buses.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+                if let Some(source) = &destination.source {
+                    check_source(source).map_err(malformed)?;
+                }
+                if let Some(detail_type) = &destination.detail_type {
+                    check_detail_type(detail_type).map_err(malformed)?;
+                }
+                Ok(destination)
+            })
+            .collect()
+    }
+
+    /// `event` routed to `destinations` (the routers' union, de-duplicated), or to the
+    /// default bus when there are none. `valid`: its detail is known to pass the checks.
+    pub(super) fn routed(
+        &self,
+        event: Event,
+        destinations: Vec<Destination>,
+        valid: bool,
+    ) -> Outcome {
+        // Entries whose detail is known good skip the check on the way to delivery.
+        let checked = valid
+            && check_source(&event.source).is_ok()
+            && check_detail_type(&event.detail_type).is_ok();
+        if destinations.is_empty() {
+            return Outcome::Routed {
+                entries: vec![Routed {
+                    bus: self.default_bus.clone(),
+                    event,
+                }],
+                checked,
+            };
+        }
+        let last = destinations.len() - 1;
+        let mut event = Some(event);
+        let entries = destinations
+            .into_iter()
+            .enumerate()
+            .map(|(n, destination)| {
+                let mut event = if n == last {
+                    event.take().expect("taken once, for the last destination")
+                } else {
+                    event.clone().expect("present until the last destination")
+                };
+                if let Some(source) = destination.source {
+                    event.source = source;
+                }
+                if let Some(detail_type) = destination.detail_type {
+                    event.detail_type = detail_type;
+                }
+                Routed {
+                    bus: destination.bus,
+                    event,
+                }
+            })
+            .collect();
+        Outcome::Routed { entries, checked }
+    }
+}

@@ -1,0 +1,290 @@
+//! The pipeline's engine, generic over the plugins it runs ([`StagePlugin`]): the stage
+//! order, each plugin's instance and its lifecycle (made on first use, thrown away after
+//! a failure, replaced when worn out), containment by `on_error`, and the per-plugin
+//! tallies added to the shared counters now and then.
+
+use std::time::Instant;
+
+use super::output::{Fault, Output, OutputRules};
+use super::project::{DetailState, Projecting};
+use super::seam::{StageInstance, StagePlugin};
+use super::{FLUSH_EVERY, Outcome, PluginFailure};
+use crate::event::Event;
+use crate::health::PluginTally;
+use crate::plugin::{CallError, Destination, OnError, Role};
+
+/// A plugin list with one instance slot per plugin, run stage by stage.
+pub(crate) struct Stages<P: StagePlugin> {
+    plugins: Vec<P>,
+    /// One slot per plugin, in the same order; `None` until the next call makes a fresh
+    /// instance (at first, after a failure, after wearing out).
+    instances: Vec<Option<P::Instance>>,
+    /// Indices into `plugins`, grouped by stage.
+    filters: Vec<usize>,
+    transformers: Vec<usize>,
+    routers: Vec<usize>,
+    projecting: Projecting,
+    /// Per plugin, what was counted since the last [`flush_counters`](Self::flush_counters).
+    tallies: Vec<PluginTally>,
+    /// Events run since then.
+    unflushed: u32,
+    output: Output,
+}
+
+impl<P: StagePlugin> Stages<P> {
+    /// Stages over `plugins`, in the order given within each role. Instances are made
+    /// lazily, on each plugin's first event.
+    pub(crate) fn new(plugins: Vec<P>, default_bus: String, rules: OutputRules) -> Self {
+        let of_role = |role: Role| -> Vec<usize> {
+            plugins
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.role() == role)
+                .map(|(i, _)| i)
+                .collect()
+        };
+        Stages {
+            filters: of_role(Role::Filter),
+            transformers: of_role(Role::Transformer),
+            routers: of_role(Role::Router),
+            instances: plugins.iter().map(|_| None).collect(),
+            projecting: Projecting::new(plugins.iter().map(|p| p.projection().cloned()).collect()),
+            tallies: vec![PluginTally::default(); plugins.len()],
+            unflushed: 0,
+            plugins,
+            output: Output { default_bus, rules },
+        }
+    }
+
+    /// The bus unrouted events go to.
+    pub(crate) fn default_bus(&self) -> &str {
+        &self.output.default_bus
+    }
+
+    /// Runs `event` through every stage.
+    pub(crate) fn run(&mut self, event: Event) -> Outcome {
+        let outcome = self.run_stages(event);
+        self.unflushed += 1;
+        if self.unflushed >= FLUSH_EVERY {
+            self.flush_counters();
+        }
+        outcome
+    }
+
+    fn run_stages(&mut self, mut event: Event) -> Outcome {
+        let mut state = DetailState::default();
+        for k in 0..self.filters.len() {
+            let i = self.filters[k];
+            match self
+                .call_on(i, &mut event, &mut state, StageInstance::filter)
+                .0
+            {
+                Ok(true) => {
+                    self.tallies[i].kept += 1;
+                    self.tallies[i].ok += 1;
+                }
+                Ok(false) => {
+                    self.tallies[i].dropped += 1;
+                    self.tallies[i].ok += 1;
+                    return Outcome::Filtered {
+                        plugin: self.plugins[i].name().to_string(),
+                    };
+                }
+                Err(fault) => {
+                    if let Some(failed) = self.contain(i, fault, &event) {
+                        return failed;
+                    }
+                }
+            }
+        }
+        for k in 0..self.transformers.len() {
+            let i = self.transformers[k];
+            let (answer, projected) =
+                self.call_on(i, &mut event, &mut state, StageInstance::transform);
+            let result = match answer {
+                Ok(Ok(next)) => self.transformed(i, &mut event, &state, projected, next),
+                Ok(Err(reason)) => Err(Fault::new("plugin-error", reason)),
+                Err(fault) => Err(fault),
+            };
+            match result {
+                Ok((next, next_state)) => {
+                    self.tallies[i].ok += 1;
+                    event = next;
+                    state = next_state;
+                }
+                Err(fault) => {
+                    if let Some(failed) = self.contain(i, fault, &event) {
+                        return failed;
+                    }
+                }
+            }
+        }
+        let mut destinations: Vec<Destination> = Vec::new();
+        for k in 0..self.routers.len() {
+            let i = self.routers[k];
+            let answer = self
+                .call_on(i, &mut event, &mut state, StageInstance::route)
+                .0
+                .and_then(|answer| self.output.destinations(answer));
+            match answer {
+                Ok(answer) => {
+                    self.tallies[i].ok += 1;
+                    for destination in answer {
+                        if !destinations.contains(&destination) {
+                            destinations.push(destination);
+                        }
+                    }
+                }
+                Err(fault) => {
+                    if let Some(failed) = self.contain(i, fault, &event) {
+                        return failed;
+                    }
+                }
+            }
+        }
+        self.output.routed(event, destinations, state.valid)
+    }
+
+    /// A transformer's answer, merged into the full detail when the call was projected
+    /// and checked against what EventBridge takes; with what is then known of its detail.
+    /// `event` keeps its detail unless the answer left it unchanged and is accepted.
+    fn transformed(
+        &self,
+        index: usize,
+        event: &mut Event,
+        state: &DetailState,
+        projected: bool,
+        mut next: Event,
+    ) -> Result<(Event, DetailState), Fault> {
+        let (unchanged, next_state) = if projected {
+            match self.projecting.merge(index, event, state, &mut next)? {
+                None => (true, state.clone()),
+                Some(merged) => (false, merged),
+            }
+        } else {
+            (false, DetailState::checked())
+        };
+        let next = self.output.transformed(event, next, unchanged, projected)?;
+        Ok((next, next_state))
+    }
+
+    /// Adds the tallies to the plugins' shared counters.
+    pub(crate) fn flush_counters(&mut self) {
+        for (plugin, tally) in self.plugins.iter().zip(&mut self.tallies) {
+            if !tally.is_empty() {
+                plugin.counters().add(tally);
+                *tally = PluginTally::default();
+            }
+        }
+        self.unflushed = 0;
+    }
+
+    /// Deals with plugin `index` failing on `event`: counts it, throws its instance away
+    /// (whatever state led to the failure goes with it), then either fails the event
+    /// (`Some`) or, when the plugin's policy is to be skipped, logs it and lets the event
+    /// go on (`None`).
+    fn contain(&mut self, index: usize, fault: Fault, event: &Event) -> Option<Outcome> {
+        self.instances[index] = None;
+        self.flush_counters();
+        let plugin = &self.plugins[index];
+        plugin.counters().record_error();
+        if plugin.on_error() == OnError::Skip {
+            tracing::warn!(
+                plugin = plugin.name(),
+                event_id = %event.id,
+                code = fault.code,
+                "plugin failed and is skipped for this event: {}",
+                fault.reason
+            );
+            return None;
+        }
+        Some(Outcome::Failed(Box::new(PluginFailure {
+            plugin: plugin.name().to_string(),
+            version: plugin.version().to_string(),
+            code: fault.code.to_string(),
+            reason: fault.reason,
+            event: event.clone(),
+        })))
+    }
+
+    /// Calls plugin `index` on `event` through `call`, as its projection has it see the
+    /// event; says whether the call was projected.
+    #[inline]
+    fn call_on<T>(
+        &mut self,
+        index: usize,
+        event: &mut Event,
+        state: &mut DetailState,
+        call: impl FnOnce(&mut P::Instance, &Event) -> Result<T, CallError>,
+    ) -> (Result<T, Fault>, bool) {
+        let Stages {
+            plugins,
+            instances,
+            tallies,
+            projecting,
+            ..
+        } = self;
+        projecting.around(index, event, state, |event| {
+            call_instance(
+                &plugins[index],
+                &mut instances[index],
+                &mut tallies[index],
+                |instance| call(instance, event),
+            )
+        })
+    }
+}
+
+/// Calls `plugin` through `f` on the instance in `slot`, making it first if needed, and
+/// counts the call. A worn-out instance is dropped here; a failed one by
+/// [`Stages::contain`], which every failure goes through.
+#[inline]
+fn call_instance<P: StagePlugin, T>(
+    plugin: &P,
+    slot: &mut Option<P::Instance>,
+    tally: &mut PluginTally,
+    f: impl FnOnce(&mut P::Instance) -> Result<T, CallError>,
+) -> Result<T, Fault> {
+    if slot.is_none() {
+        match plugin.instantiate() {
+            Ok(instance) => {
+                plugin.counters().record_instance();
+                *slot = Some(instance);
+            }
+            Err(e) => {
+                tally.calls += 1;
+                return Err(Fault::new("instantiate", e.to_string()));
+            }
+        }
+    }
+    let instance = slot.as_mut().expect("filled above");
+    let started = Instant::now();
+    let result = f(instance);
+    tally.calls += 1;
+    tally.busy_ns += u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    match result {
+        Ok(value) => {
+            if instance.worn_out() {
+                tracing::debug!(
+                    plugin = plugin.name(),
+                    peak_memory = instance.peak_memory_bytes(),
+                    "recycling a worn-out plugin instance"
+                );
+                *slot = None;
+            }
+            Ok(value)
+        }
+        // `contain` drops the instance, as it does after any failure.
+        Err(trap) => {
+            tracing::warn!(plugin = %trap.plugin, code = trap.code, reason = %trap.reason,
+                "plugin trapped; replacing its instance");
+            Err(Fault::new(trap.code, trap.reason))
+        }
+    }
+}
+
+impl<P: StagePlugin> Drop for Stages<P> {
+    fn drop(&mut self) {
+        self.flush_counters();
+    }
+}

@@ -1,0 +1,282 @@
+//! The pipeline driven by native fake plugins ([`super::fake`]): stage order, instance
+//! lifecycle, containment and the output checks, without WebAssembly.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use super::fake::{Call, FakePlugin, Reply, Script};
+use super::stages::Stages;
+use super::{Outcome, OutputRules, PluginFailure};
+use crate::event::Event;
+use crate::plugin::{Destination, Role};
+
+fn event(id: &str) -> Event {
+    Event {
+        id: id.into(),
+        source: "logbridge.auth0".into(),
+        detail_type: "Auth0 log".into(),
+        time: "2026-11-01T00:00:00Z".into(),
+        resources: Vec::new(),
+        detail: format!(r#"{{"log_id":"{id}","data":{{"type":"s"}}}}"#),
+    }
+}
+
+fn stages(plugins: &[FakePlugin]) -> Stages<FakePlugin> {
+    Stages::new(plugins.to_vec(), "default".into(), OutputRules::default())
+}
+
+fn to(bus: &str) -> Destination {
+    Destination {
+        bus: bus.into(),
+        source: None,
+        detail_type: None,
+    }
+}
+
+fn calls(instance: u32, events: &[&str]) -> Vec<Call> {
+    events
+        .iter()
+        .map(|e| Call {
+            instance,
+            event: (*e).to_string(),
+        })
+        .collect()
+}
+
+fn buses(outcome: &Outcome) -> Vec<&str> {
+    match outcome {
+        Outcome::Routed { entries, .. } => entries.iter().map(|e| e.bus.as_str()).collect(),
+        other => panic!("expected the event routed, got {other:?}"),
+    }
+}
+
+fn failure(outcome: Outcome) -> PluginFailure {
+    match outcome {
+        Outcome::Failed(failure) => *failure,
+        other => panic!("expected a plugin failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_dropping_filter_ends_the_event_with_its_name_and_later_plugins_are_not_called() {
+    let (keeper, _) = FakePlugin::new("10-keep", Role::Filter);
+    let (dropper, drops) = FakePlugin::new("20-drop", Role::Filter);
+    let (after, after_calls) = FakePlugin::new("30-after", Role::Filter);
+    let (transformer, transformed) = FakePlugin::new("40-t", Role::Transformer);
+    drops.otherwise(Reply::Drop);
+    let mut stages = stages(&[keeper, dropper.clone(), after, transformer]);
+    let outcome = stages.run(event("e1"));
+    assert_eq!(
+        outcome,
+        Outcome::Filtered {
+            plugin: "20-drop".into()
+        }
+    );
+    assert!(after_calls.calls().is_empty() && transformed.calls().is_empty());
+    drop(stages);
+    let counted = dropper.counted();
+    assert_eq!((counted.calls, counted.dropped, counted.kept), (1, 1, 0));
+}
+
+#[test]
+fn a_transformer_error_fails_the_event_with_code_plugin_error() {
+    let (transformer, script) = FakePlugin::new("20-redact", Role::Transformer);
+    script.reply(Reply::Refuse("no user_name".into()));
+    let mut stages = stages(std::slice::from_ref(&transformer));
+    let failure = failure(stages.run(event("e1")));
+    assert_eq!(failure.plugin, "20-redact");
+    assert_eq!(failure.version, "fake-1");
+    assert_eq!(failure.code, "plugin-error");
+    assert_eq!(failure.reason, "no user_name");
+    assert_eq!(
+        failure.event,
+        event("e1"),
+        "the event as the plugin received it"
+    );
+    drop(stages);
+    assert_eq!(transformer.counted().errors, 1);
+}
+
+#[test]
+fn a_trap_throws_the_instance_away_and_the_next_call_gets_a_fresh_one() {
+    let (transformer, script) = FakePlugin::new("20-t", Role::Transformer);
+    script.reply(Reply::Detail(r#"{"a":1}"#.into()));
+    script.reply(Reply::Trap("panic"));
+    let mut stages = stages(std::slice::from_ref(&transformer));
+    assert_eq!(buses(&stages.run(event("e1"))), ["default"]);
+    let failure = failure(stages.run(event("e2")));
+    assert_eq!(
+        (failure.code.as_str(), failure.plugin.as_str()),
+        ("panic", "20-t")
+    );
+    assert_eq!(buses(&stages.run(event("e3"))), ["default"]);
+    let mut expected = calls(1, &["e1", "e2"]);
+    expected.extend(calls(2, &["e3"]));
+    assert_eq!(script.calls(), expected);
+    drop(stages);
+    let counted = transformer.counted();
+    assert_eq!((counted.instances, counted.errors), (2, 1));
+}
+
+#[test]
+fn a_worn_out_instance_is_replaced_before_the_next_call() {
+    let (filter, script) = FakePlugin::new("10-f", Role::Filter);
+    let filter = filter.worn_out_after(2);
+    let mut stages = stages(std::slice::from_ref(&filter));
+    for id in ["e1", "e2", "e3", "e4", "e5"] {
+        assert_eq!(buses(&stages.run(event(id))), ["default"]);
+    }
+    let mut expected = calls(1, &["e1", "e2"]);
+    expected.extend(calls(2, &["e3", "e4"]));
+    expected.extend(calls(3, &["e5"]));
+    assert_eq!(script.calls(), expected);
+    assert_eq!(script.instances(), 3);
+    drop(stages);
+    assert_eq!(filter.counted().errors, 0, "wearing out is not a failure");
+}
+
+#[test]
+fn a_plugin_that_cannot_be_instantiated_fails_the_event_and_is_tried_again_next_time() {
+    let (router, script) = FakePlugin::new("50-r", Role::Router);
+    script.refuse_instances(1);
+    let mut stages = stages(&[router]);
+    let failure = failure(stages.run(event("e1")));
+    assert_eq!(failure.code, "instantiate");
+    assert!(
+        failure.reason.contains("refused on purpose"),
+        "{}",
+        failure.reason
+    );
+    assert_eq!(buses(&stages.run(event("e2"))), ["default"]);
+    assert_eq!(script.calls(), calls(1, &["e2"]));
+}
+
+#[test]
+fn a_skipped_plugin_failure_lets_the_event_go_on_as_if_it_were_not_there() {
+    let (broken, broken_script) = FakePlugin::new("20-broken", Role::Transformer);
+    let broken = broken.skipped_on_error();
+    broken_script.otherwise(Reply::Trap("deadline"));
+    let (next, next_script) = FakePlugin::new("30-next", Role::Transformer);
+    next_script.otherwise(Reply::Detail(r#"{"next":true}"#.into()));
+    let (router, _) = FakePlugin::new("50-r", Role::Router);
+    let mut stages = stages(&[broken.clone(), next, router]);
+    match stages.run(event("e1")) {
+        Outcome::Routed { entries, .. } => {
+            assert_eq!(entries.len(), 1);
+            assert_eq!(entries[0].bus, "default");
+            assert_eq!(entries[0].event.detail, r#"{"next":true}"#);
+        }
+        other => panic!("expected the event to go on, got {other:?}"),
+    }
+    assert_eq!(next_script.calls(), calls(1, &["e1"]));
+    drop(stages);
+    assert_eq!(broken.counted().errors, 1);
+}
+
+#[test]
+fn routers_answers_are_unioned_and_deduplicated_in_order() {
+    let (a, a_script) = FakePlugin::new("50-a", Role::Router);
+    let (b, b_script) = FakePlugin::new("60-b", Role::Router);
+    a_script.otherwise(Reply::Route(vec![to("security"), to("")]));
+    let renamed = Destination {
+        source: Some("other.source".into()),
+        ..to("audit")
+    };
+    b_script.otherwise(Reply::Route(vec![to("default"), renamed, to("security")]));
+    let mut stages = stages(&[a, b]);
+    let outcome = stages.run(event("e1"));
+    assert_eq!(buses(&outcome), ["security", "default", "audit"]);
+    let Outcome::Routed { entries, .. } = outcome else {
+        unreachable!()
+    };
+    assert_eq!(entries[2].event.source, "other.source");
+    assert_eq!(entries[0].event.source, "logbridge.auth0");
+}
+
+#[test]
+fn empty_answers_and_no_router_mean_the_default_bus() {
+    let (a, _) = FakePlugin::new("50-a", Role::Router);
+    let (b, _) = FakePlugin::new("60-b", Role::Router);
+    assert_eq!(buses(&stages(&[a, b]).run(event("e1"))), ["default"]);
+    assert_eq!(buses(&stages(&[]).run(event("e2"))), ["default"]);
+}
+
+#[test]
+fn a_route_to_a_bus_the_host_does_not_know_fails_the_event() {
+    let (router, script) = FakePlugin::new("50-r", Role::Router);
+    script.otherwise(Reply::Route(vec![to("nowhere")]));
+    let rules = OutputRules {
+        buses: Some(Arc::new(BTreeSet::from(["default".to_string()]))),
+        ..OutputRules::default()
+    };
+    let mut stages = Stages::new(vec![router], "default".into(), rules);
+    let failure = failure(stages.run(event("e1")));
+    assert_eq!(
+        (failure.code.as_str(), failure.plugin.as_str()),
+        ("unknown-bus", "50-r")
+    );
+    assert!(failure.reason.contains("`nowhere`"), "{}", failure.reason);
+}
+
+#[test]
+fn a_transformed_event_too_large_or_not_an_object_fails_the_event() {
+    let (transformer, script) = FakePlugin::new("20-t", Role::Transformer);
+    script.reply(Reply::Detail(format!(
+        r#"{{"blob":"{}"}}"#,
+        "x".repeat(600)
+    )));
+    script.reply(Reply::Detail("[1,2]".into()));
+    let rules = OutputRules {
+        buses: None,
+        max_entry_bytes: 512,
+    };
+    let mut stages = Stages::new(vec![transformer], "default".into(), rules);
+    let oversize = failure(stages.run(event("e1")));
+    assert_eq!(oversize.code, "oversize-output");
+    assert!(
+        oversize.reason.contains("at most 512 bytes"),
+        "{}",
+        oversize.reason
+    );
+    assert_eq!(failure(stages.run(event("e2"))).code, "malformed-output");
+}
+
+#[test]
+fn stages_run_filters_then_transformers_then_routers_whatever_the_order_given() {
+    let journal = Arc::new(Mutex::new(Vec::new()));
+    let fake = |name: &str, role| -> (FakePlugin, Script) {
+        let (plugin, script) = FakePlugin::new(name, role);
+        (plugin.journal(&journal), script)
+    };
+    let (r1, _) = fake("10-router", Role::Router);
+    let (t1, _) = fake("20-transformer", Role::Transformer);
+    let (f1, _) = fake("30-filter", Role::Filter);
+    let (r2, _) = fake("40-router", Role::Router);
+    let (t2, _) = fake("50-transformer", Role::Transformer);
+    let (f2, _) = fake("60-filter", Role::Filter);
+    let mut stages = stages(&[r1, t1, f1, r2, t2, f2]);
+    assert_eq!(buses(&stages.run(event("e1"))), ["default"]);
+    assert_eq!(
+        *journal.lock().unwrap(),
+        [
+            "30-filter",
+            "60-filter",
+            "20-transformer",
+            "50-transformer",
+            "10-router",
+            "40-router"
+        ]
+    );
+}
+
+#[test]
+fn only_a_transformers_checked_output_skips_the_delivery_check() {
+    let (filter, _) = FakePlugin::new("10-f", Role::Filter);
+    let checked = |outcome: Outcome| match outcome {
+        Outcome::Routed { checked, .. } => checked,
+        other => panic!("expected the event routed, got {other:?}"),
+    };
+    assert!(!checked(stages(&[filter]).run(event("e1"))));
+    let (transformer, _) = FakePlugin::new("20-t", Role::Transformer);
+    assert!(checked(stages(&[transformer]).run(event("e2"))));
+}
