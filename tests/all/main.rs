@@ -10,6 +10,7 @@ mod health_page;
 mod ingest;
 mod loader;
 mod local_sink;
+mod pattern_cli;
 mod pipeline;
 mod plugin_init;
 mod reload;

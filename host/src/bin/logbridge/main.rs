@@ -5,6 +5,7 @@ mod args;
 mod config;
 mod failures;
 mod health;
+mod pattern;
 mod run;
 mod sample;
 mod serve;
@@ -46,6 +47,8 @@ enum Command {
     Config(ConfigArgs),
     /// Print deterministic sample Auth0 logs (NDJSON, or webhook bodies) to try things with.
     Sample(sample::SampleArgs),
+    /// Work with EventBridge event patterns, as the stock `eventbridge-rules` plugin runs them.
+    Pattern(pattern::PatternArgs),
 }
 
 /// The command line, with an environment variable for every `run` and `serve` setting.
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
             Command::Replay(args) => replay_failures(args).await,
             Command::Health(args) => health(args).await,
             Command::Sample(args) => sample::sample(args),
+            Command::Pattern(args) => pattern::pattern(args),
         }
     });
     // Everything accepted has been settled by now. A read of stdin may still be blocked
