@@ -5,6 +5,7 @@ mod auth0;
 mod config;
 mod contention;
 mod eventbridge;
+mod eventbridge_rules;
 mod faults;
 mod health_page;
 mod ingest;

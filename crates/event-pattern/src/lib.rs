@@ -26,6 +26,7 @@ mod flat;
 mod index;
 mod json;
 mod parse;
+pub mod rules;
 mod values;
 
 use std::fmt;
