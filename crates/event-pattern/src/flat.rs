@@ -27,7 +27,7 @@ pub(crate) struct Leaf<'e> {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Paths {
     pub ids: HashMap<String, u32>,
-    prefixes: HashSet<String>,
+    pub prefixes: HashSet<String>,
 }
 
 impl Paths {
@@ -150,5 +150,94 @@ impl Walk<'_> {
                 members: (start, self.stack.len() as u32),
             });
         }
+    }
+}
+
+/// Reads JSON text keeping only what rules can look at: members whose path (under
+/// `root`) is a rule's path or leads to one. Everything else is skipped unbuilt.
+pub(crate) fn parse_pruned(text: &str, paths: &Paths, root: &str) -> serde_json::Result<Value> {
+    use serde::de::DeserializeSeed;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value = Pruned {
+        paths,
+        path: root.to_owned(),
+    }
+    .deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+struct Pruned<'p> {
+    paths: &'p Paths,
+    path: String,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Pruned<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Pruned<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Pruned {
+            paths: self.paths,
+            path: self.path.clone(),
+        })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = serde_json::Map::new();
+        let mut child = self.path.clone();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            child.truncate(self.path.len());
+            if !child.is_empty() {
+                child.push('.');
+            }
+            child.push_str(&key);
+            if self.paths.ids.contains_key(child.as_str())
+                || self.paths.prefixes.contains(child.as_str())
+            {
+                let value = map.next_value_seed(Pruned {
+                    paths: self.paths,
+                    path: child.clone(),
+                })?;
+                members.insert(key.into_owned(), value);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(Value::Object(members))
     }
 }

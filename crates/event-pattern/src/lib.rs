@@ -203,6 +203,18 @@ impl Matcher {
         });
     }
 
+    /// Reads an event from JSON text keeping only what the rules can look at (other
+    /// members are skipped without being built): the cheap way to match text.
+    pub fn parse_event(&self, text: &str) -> serde_json::Result<Value> {
+        flat::parse_pruned(text, &self.paths, "")
+    }
+
+    /// [`Matcher::parse_event`] for the part of an event under `path` (`"detail"`, say):
+    /// put the value back under that path before matching.
+    pub fn parse_part(&self, path: &str, text: &str) -> serde_json::Result<Value> {
+        flat::parse_pruned(text, &self.paths, path)
+    }
+
     /// How many rules were compiled.
     pub fn len(&self) -> usize {
         self.rules

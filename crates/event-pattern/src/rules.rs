@@ -156,6 +156,12 @@ impl RuleSet {
         &self.rules
     }
 
+    /// An event's detail (JSON text) as the rules need it: only the members they can look
+    /// at are built. Give it to [`envelope`].
+    pub fn parse_detail(&self, detail: &str) -> serde_json::Result<Value> {
+        self.matcher.parse_part("detail", detail)
+    }
+
     /// The buses of every route rule `event` matches, each once, in rule order.
     pub fn buses<'s>(&'s self, event: &Value, scratch: &mut Scratch, out: &mut Vec<&'s str>) {
         let mut matched = Vec::new();
@@ -247,6 +253,47 @@ mod tests {
         assert_eq!(buses, ["security", "archive"]);
         rules.buses(&event("s"), &mut scratch, &mut buses);
         assert_eq!(buses, ["archive"]);
+    }
+
+    #[test]
+    fn a_pruned_detail_matches_as_the_whole_one_does() {
+        let rules = RuleSet::from_config(
+            &config(&[
+                ("rule.0.name", "n"),
+                ("rule.0.pattern", r#"{"detail": {"data": {"type": ["f"], "details": {"n": [{"numeric": [">", 1]}]}, "tags": [{"exists": false}]}}}"#),
+                ("rule.0.bus", "b"),
+            ]),
+            Role::Router,
+        )
+        .unwrap();
+        let mut scratch = Scratch::default();
+        let mut buses = Vec::new();
+        for (detail, expected) in [
+            (
+                r#"{"log_id": "1", "data": {"type": "f", "other": {"x": [1, 2]}, "details": {"n": 2, "m": "x"}}}"#,
+                true,
+            ),
+            (
+                r#"{"log_id": "1", "data": {"type": "f", "details": {"n": 1}}}"#,
+                false,
+            ),
+            (
+                r#"{"log_id": "1", "data": {"type": "f", "details": {"n": 2}, "tags": ["a"]}}"#,
+                false,
+            ),
+        ] {
+            let whole: Value = serde_json::from_str(detail).unwrap();
+            let pruned = rules.parse_detail(detail).unwrap();
+            assert!(
+                pruned["data"].get("other").is_none(),
+                "unread members are not built"
+            );
+            for value in [whole, pruned] {
+                let event = envelope("s", "t", "2026-11-02T08:00:00Z", &[], value);
+                rules.buses(&event, &mut scratch, &mut buses);
+                assert_eq!(!buses.is_empty(), expected, "{detail}");
+            }
+        }
     }
 
     #[test]

@@ -35,7 +35,10 @@ impl Lifecycle for EventBridgeFilter {
 
 impl Filter for EventBridgeFilter {
     fn filter(event: Event) -> bool {
-        let detail = serde_json::from_str(&event.detail).unwrap_or_default();
+        let detail = RULES.with(|cell| match cell.borrow().as_ref() {
+            Some((rules, _)) => rules.parse_detail(&event.detail).unwrap_or_default(),
+            None => serde_json::Value::Null,
+        });
         let seen = envelope(
             &event.source,
             &event.detail_type,

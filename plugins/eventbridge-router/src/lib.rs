@@ -36,7 +36,10 @@ impl Lifecycle for EventBridgeRouter {
 impl Router for EventBridgeRouter {
     fn route(event: Event) -> Vec<Destination> {
         // The host hands over a JSON object; anything else matches only envelope fields.
-        let detail = serde_json::from_str(&event.detail).unwrap_or_default();
+        let detail = RULES.with(|cell| match cell.borrow().as_ref() {
+            Some((rules, _)) => rules.parse_detail(&event.detail).unwrap_or_default(),
+            None => serde_json::Value::Null,
+        });
         let seen = envelope(
             &event.source,
             &event.detail_type,
