@@ -245,6 +245,7 @@ impl Matcher {
             alt_hits,
             rule_seen,
             candidates,
+            checked,
             ..
         } = scratch;
         for leaf in &flat.leaves {
@@ -266,6 +267,7 @@ impl Matcher {
             });
         }
         candidates.extend_from_slice(&self.always);
+        *checked = candidates.len();
         for &alt in candidates.iter() {
             let alt = &self.alts[alt as usize];
             let rule = alt.rule as usize;
@@ -292,6 +294,9 @@ pub struct Scratch {
     alt_hits: Vec<u32>,
     rule_seen: Vec<u32>,
     candidates: Vec<u32>,
+    /// How many alternatives the last event checked in full (the rest were ruled out by
+    /// the index).
+    checked: usize,
 }
 
 impl Scratch {
@@ -340,4 +345,55 @@ pub fn test_event_pattern(pattern: &str, event: &str) -> Result<bool, TestError>
         return Err(TestError::Event("it must be a JSON object".into()));
     }
     Ok(pattern.matches(&event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index, not a loop over rules, decides which rules are looked at: of 1,000
+    /// rules on one field, an event is checked in full against only those its value hits.
+    #[test]
+    fn an_event_is_checked_only_against_the_rules_its_values_hit() {
+        let patterns = (0..1000).map(|i| {
+            let text = match i % 4 {
+                0 => format!(r#"{{"detail": {{"type": ["t{i}"]}}}}"#),
+                1 => format!(r#"{{"detail": {{"type": [{{"prefix": "p{i}-"}}]}}}}"#),
+                2 => format!(
+                    r#"{{"detail": {{"n": [{{"numeric": [">=", {i}, "<", {}]}}]}}}}"#,
+                    i + 1
+                ),
+                _ => format!(
+                    r#"{{"detail": {{"ip": [{{"cidr": "10.{}.{}.0/24"}}]}}}}"#,
+                    i / 256,
+                    i % 256
+                ),
+            };
+            Pattern::parse(&text).unwrap()
+        });
+        let matcher = Matcher::new(patterns);
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        for (event, rule) in [
+            (serde_json::json!({"detail": {"type": "t400"}}), 400),
+            (serde_json::json!({"detail": {"type": "p401-x"}}), 401),
+            (serde_json::json!({"detail": {"n": 402.5}}), 402),
+            (serde_json::json!({"detail": {"ip": "10.1.147.9"}}), 403),
+        ] {
+            matcher.matching_with(&event, &mut scratch, &mut out);
+            assert_eq!(out, [rule], "{event}");
+            assert_eq!(
+                scratch.checked, 1,
+                "{event}: checked {} rules in full",
+                scratch.checked
+            );
+        }
+        matcher.matching_with(
+            &serde_json::json!({"detail": {"type": "none"}}),
+            &mut scratch,
+            &mut out,
+        );
+        assert!(out.is_empty());
+        assert_eq!(scratch.checked, 0);
+    }
 }
