@@ -9,6 +9,7 @@
 #   scripts/bench.sh delivery        PutEvents to an in-process endpoint vs a counting sink
 #   scripts/bench.sh http            HTTP ingest vs in-process ingest
 #   scripts/bench.sh reload          hot swap latency, cold start with and without the cache
+#   scripts/bench.sh rules           1/100/1000 EventBridge-pattern rules vs 1, and vs the hand-written router
 #   scripts/bench.sh rss             resident memory with 10 plugins (its own process)
 #
 # N=... sets how many logs (default 20000). Results go to stdout; BENCHMARKS.md has the
@@ -19,13 +20,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=target/bench
 groups=("$@")
 if [[ ${#groups[@]} -eq 0 ]]; then
-    groups=(pipeline scaling delivery http reload rss)
+    groups=(pipeline scaling delivery http reload rules rss)
 fi
 for group in "${groups[@]}"; do
     case $group in
-        pipeline | scaling | delivery | http | reload | rss) ;;
+        pipeline | scaling | delivery | http | reload | rules | rss) ;;
         *)
-            echo "error: unknown group '$group'; groups: pipeline scaling delivery http reload rss" >&2
+            echo "error: unknown group '$group'; groups: pipeline scaling delivery http reload rules rss" >&2
             exit 2
             ;;
     esac

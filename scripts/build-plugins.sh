@@ -2,6 +2,7 @@
 # Builds the plugins in plugins/ as WebAssembly components (wasm32-wasip2) and lays them out:
 #   OUT/plugins/NN-name.wasm (+ NN-name.toml sidecar)  — a plugins folder, ready for `logbridge run`
 #   OUT/fixtures/name.wasm                              — test fixtures from plugins/test-fixtures/
+#   OUT/stock/eventbridge-*.wasm (+ sidecars/*.toml)   — the stock rules plugins, and example sidecars
 # Usage: scripts/build-plugins.sh OUT
 set -euo pipefail
 
@@ -40,8 +41,8 @@ artifact() {
     fi
 }
 
-mkdir -p "$out/plugins" "$out/fixtures"
-rm -f "$out"/plugins/*.wasm "$out"/plugins/*.toml "$out"/fixtures/*.wasm
+mkdir -p "$out/plugins" "$out/fixtures" "$out/stock"
+rm -f "$out"/plugins/*.wasm "$out"/plugins/*.toml "$out"/fixtures/*.wasm "$out"/stock/*
 for dir in "$root"/plugins/[0-9][0-9]-*/; do
     dir=${dir%/}
     name=$(basename "$dir")
@@ -53,4 +54,9 @@ done
 for dir in "$root"/plugins/test-fixtures/*/; do
     dir=${dir%/}
     cp "$(artifact "$dir")" "$out/fixtures/$(basename "$dir").wasm"
+done
+for dir in "$root"/plugins/eventbridge-*/; do
+    dir=${dir%/}
+    cp "$(artifact "$dir")" "$out/stock/$(basename "$dir").wasm"
+    cp "$dir"/sidecars/*.toml "$out/stock/"
 done

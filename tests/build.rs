@@ -1,4 +1,5 @@
-//! Builds the plugins in `../plugins` for wasm32-wasip2 (through `scripts/build-plugins.sh`)
+//! Builds the plugins in `../plugins` (and the matcher crate the rules plugins wrap) for
+//! wasm32-wasip2 (through `scripts/build-plugins.sh`)
 //! and tells the tests where they are: `LOGBRIDGE_TEST_PLUGINS` is a plugins folder with
 //! the three example plugins, `LOGBRIDGE_TEST_FIXTURES` a folder of test-only components.
 
@@ -13,7 +14,12 @@ fn main() {
         .expect("tests/ lives in the workspace root");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
 
-    for watched in ["plugins", "wit", "scripts/build-plugins.sh"] {
+    for watched in [
+        "plugins",
+        "wit",
+        "scripts/build-plugins.sh",
+        "crates/event-pattern",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 

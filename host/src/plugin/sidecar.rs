@@ -20,6 +20,10 @@
 //!
 //! [projection]
 //! fields = ["data.type"]    # the plugin is handed only these detail fields
+//!
+//! [[rule]]              # a list of tables: passed to init after `[config]`, as
+//! name = "failed-logins"    # `rule.0.name`, `rule.0.pattern`... (the rules plugins read them)
+//! pattern = '{"detail": {"data": {"type": ["f"]}}}'
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -103,6 +107,8 @@ struct RawSidecar {
     #[serde(default)]
     grants: RawGrants,
     projection: Option<RawProjection>,
+    #[serde(default)]
+    rule: Vec<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -165,9 +171,15 @@ fn parse(text: &str, base: &Path) -> Result<Sidecar, String> {
             e.message()
         )
     })?;
+    let rules = raw.rule.into_iter().enumerate().flat_map(|(n, table)| {
+        table
+            .into_iter()
+            .map(move |(key, value)| (format!("rule.{n}.{key}"), value))
+    });
     let config = raw
         .config
         .into_iter()
+        .chain(rules)
         .map(|(key, value)| {
             let text = match value {
                 toml::Value::String(s) => s,
@@ -175,8 +187,12 @@ fn parse(text: &str, base: &Path) -> Result<Sidecar, String> {
                 toml::Value::Float(f) => f.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 other => {
+                    let key = match key.strip_prefix("rule.").and_then(|r| r.split_once('.')) {
+                        Some((n, field)) => format!("rule[{n}].{field}"),
+                        None => format!("config.{key}"),
+                    };
                     return Err(format!(
-                        "`config.{key}` is {} but plugin config values must be strings, \
+                        "`{key}` is {} but plugin config values must be strings, \
                          numbers or booleans (write a list as a comma-separated string)",
                         other.type_str()
                     ));
@@ -270,6 +286,27 @@ mod tests {
             ]
         );
         assert_eq!(sidecar.settings, PluginSettings::default());
+    }
+
+    #[test]
+    fn rule_tables_are_passed_on_after_the_config_numbered_in_order() {
+        let sidecar = parse_here(
+            "[config]\nmode = \"router\"\n[[rule]]\nname = \"a\"\npattern = '{\"source\": [\"x\"]}'\n\
+             [[rule]]\nname = \"b\"\naction = \"drop\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            sidecar.config,
+            vec![
+                ("mode".into(), "router".into()),
+                ("rule.0.name".into(), "a".into()),
+                ("rule.0.pattern".into(), "{\"source\": [\"x\"]}".into()),
+                ("rule.1.name".into(), "b".into()),
+                ("rule.1.action".into(), "drop".into()),
+            ]
+        );
+        let err = parse_here("[[rule]]\npattern = { source = [\"x\"] }\n").unwrap_err();
+        assert!(err.contains("`rule[0].pattern` is table"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //! - `delivery`: the whole host delivering with `PutEvents` to an in-process
 //!   EventBridge-compatible endpoint: events/s, and entries per `PutEvents` call, against
 //!   the same run into the counting sink.
+//! - `rules`: EventBridge event patterns with 1, 100 and 1,000 Auth0-shaped rules compiled
+//!   into one matcher — natively, and as the `eventbridge-router` plugin — as ratios to 1
+//!   rule, beside the hand-written `30-route-by-category` router.
 //! - `rss`: resident memory of a host with 10 plugins, before and after events, and its
 //!   peak, against the same process before any plugin was loaded. Run it alone: it reads
 //!   the process's own memory figures.
@@ -26,16 +29,18 @@ use logbridge::{Envelope, Event};
 mod host;
 mod pipeline;
 mod rss;
+mod rules;
 
 use host::{delivery, scaling};
 use pipeline::pipeline;
 use rss::rss;
+use rules::rules;
 
 const ROUNDS: usize = 5;
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: bench PLUGINS_DIR LOGS.ndjson [pipeline|scaling|delivery|rss ...]";
+    let usage = "usage: bench PLUGINS_DIR LOGS.ndjson [pipeline|scaling|delivery|rules|rss ...]";
     let plugins = PathBuf::from(args.next().context(usage)?);
     let logs = PathBuf::from(args.next().context(usage)?);
     let mut groups: Vec<String> = args.collect();
@@ -53,6 +58,7 @@ fn main() -> Result<()> {
             "pipeline" => pipeline(&plugins, &read_events(&logs)?)?,
             "scaling" => runtime.block_on(scaling(&plugins, read_events(&logs)?))?,
             "delivery" => runtime.block_on(delivery(&plugins, read_events(&logs)?))?,
+            "rules" => rules(&plugins, &read_events(&logs)?)?,
             "rss" => runtime.block_on(rss(&plugins, &logs))?,
             other => bail!("unknown group `{other}`; {usage}"),
         }

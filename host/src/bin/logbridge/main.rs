@@ -5,6 +5,7 @@ mod args;
 mod config;
 mod failures;
 mod health;
+mod pattern;
 mod run;
 mod sample;
 mod serve;
@@ -47,6 +48,8 @@ enum Command {
     Config(ConfigArgs),
     /// Print deterministic sample Auth0 logs (NDJSON, or webhook bodies) to try things with.
     Sample(sample::SampleArgs),
+    /// Work with EventBridge event patterns, as the stock `eventbridge-rules` plugin runs them.
+    Pattern(pattern::PatternArgs),
 }
 
 /// The command line: `run`, `serve` and `replay` take the settings of their scope, each
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
             }
             Command::Health(args) => health(args).await,
             Command::Sample(args) => sample::sample(args),
+            Command::Pattern(args) => pattern::pattern(args),
         }
     });
     // Everything accepted has been settled by now. A read of stdin may still be blocked

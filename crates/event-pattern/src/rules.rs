@@ -1,0 +1,380 @@
+//! Named rules as logbridge's `eventbridge-rules` plugins read them from their sidecar's
+//! `[[rule]]` tables (`rule.N.name`, `rule.N.pattern`, `rule.N.bus`, `rule.N.action`), and
+//! the event as EventBridge's patterns see it.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::{Matcher, Pattern, Scratch};
+
+/// Which plugin reads the rules: a router sends matches to buses, a filter drops them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Every rule has a `bus`; an event goes to the buses of all rules it matches.
+    Router,
+    /// Every rule has `action = "drop"`; an event matching any of them is dropped.
+    Filter,
+}
+
+/// What a matching rule does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send the event to this bus (name or ARN; empty for the default bus).
+    Route(String),
+    /// Drop the event.
+    Drop,
+}
+
+/// One named rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Its name, unique in the set.
+    pub name: String,
+    /// What it does to a matching event.
+    pub action: Action,
+}
+
+/// Rules compiled into one matcher.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    matcher: Matcher,
+}
+
+#[derive(Default)]
+struct RawRule {
+    name: Option<String>,
+    pattern: Option<String>,
+    bus: Option<String>,
+    action: Option<String>,
+}
+
+impl RuleSet {
+    /// Reads the rules from a plugin's configuration pairs. `Err` says what is wrong and
+    /// how to fix it; an invalid pattern gives AWS's reason.
+    pub fn from_config(config: &[(String, String)], role: Role) -> Result<RuleSet, String> {
+        let mut raw: BTreeMap<usize, RawRule> = BTreeMap::new();
+        for (key, value) in config {
+            let parsed = key
+                .strip_prefix("rule.")
+                .and_then(|rest| rest.split_once('.'))
+                .and_then(|(n, field)| Some((n.parse::<usize>().ok()?, field)));
+            let Some((n, field)) = parsed else {
+                return Err(format!(
+                    "unknown config key `{key}`; rules go in `[[rule]]` tables with `name`, \
+                     `pattern` and `bus` (or `action = \"drop\"`)"
+                ));
+            };
+            let rule = raw.entry(n).or_default();
+            let slot = match field {
+                "name" => &mut rule.name,
+                "pattern" => &mut rule.pattern,
+                "bus" => &mut rule.bus,
+                "action" => &mut rule.action,
+                other => {
+                    return Err(format!(
+                        "rule {}: unknown key `{other}`; a rule has `name`, `pattern`, `bus` \
+                         and `action`",
+                        n + 1
+                    ));
+                }
+            };
+            *slot = Some(value.clone());
+        }
+        if raw.is_empty() {
+            return Err(
+                "no rules: add `[[rule]]` tables with `name` and `pattern` to the \
+                        sidecar"
+                    .into(),
+            );
+        }
+        let mut rules = Vec::with_capacity(raw.len());
+        let mut patterns = Vec::with_capacity(raw.len());
+        for (n, rule) in raw {
+            let name = rule
+                .name
+                .filter(|name| !name.trim().is_empty())
+                .ok_or_else(|| format!("rule {} has no `name`; give each rule one", n + 1))?;
+            if rules.iter().any(|r: &Rule| r.name == name) {
+                return Err(format!(
+                    "two rules are named `{name}`; rule names must be unique"
+                ));
+            }
+            let text = rule.pattern.ok_or_else(|| {
+                format!("rule `{name}` has no `pattern`; give an EventBridge event pattern (JSON)")
+            })?;
+            let pattern = Pattern::parse(&text).map_err(|e| format!("rule `{name}`: {e}"))?;
+            let action = match (rule.action.as_deref(), rule.bus) {
+                (Some("drop"), None) => Action::Drop,
+                (Some("drop"), Some(_)) => {
+                    return Err(format!(
+                        "rule `{name}` drops events and also names a `bus`; remove one"
+                    ));
+                }
+                (None | Some("route"), Some(bus)) => Action::Route(bus),
+                (None | Some("route"), None) => {
+                    return Err(format!(
+                        "rule `{name}` has no `bus`; name the event bus its matches go to \
+                         (\"\" for the default bus), or set `action = \"drop\"`"
+                    ));
+                }
+                (Some(other), _) => {
+                    return Err(format!(
+                        "rule `{name}`: unknown action `{other}`; use \"route\" (the default, \
+                         with `bus`) or \"drop\""
+                    ));
+                }
+            };
+            match (role, &action) {
+                (Role::Router, Action::Drop) => {
+                    return Err(format!(
+                        "rule `{name}` has `action = \"drop\"`, but this is the router; drop \
+                         rules go to the filter (eventbridge-filter.wasm) with its own sidecar"
+                    ));
+                }
+                (Role::Filter, Action::Route(_)) => {
+                    return Err(format!(
+                        "rule `{name}` routes to a bus, but this is the filter; give it \
+                         `action = \"drop\"`, or move it to the router \
+                         (eventbridge-router.wasm)"
+                    ));
+                }
+                _ => {}
+            }
+            rules.push(Rule { name, action });
+            patterns.push(pattern);
+        }
+        Ok(RuleSet {
+            rules,
+            matcher: Matcher::new(patterns),
+        })
+    }
+
+    /// The rules, in sidecar order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// An event's detail (JSON text) as the rules need it: only the members they can look
+    /// at are built. Give it to [`envelope`].
+    pub fn parse_detail(&self, detail: &str) -> serde_json::Result<Value> {
+        self.matcher.parse_part("detail", detail)
+    }
+
+    /// The buses of every route rule `event` matches, each once, in rule order.
+    pub fn buses<'s>(&'s self, event: &Value, scratch: &mut Scratch, out: &mut Vec<&'s str>) {
+        let mut matched = Vec::new();
+        self.matcher.matching_with(event, scratch, &mut matched);
+        out.clear();
+        for i in matched {
+            if let Action::Route(bus) = &self.rules[i].action
+                && !out.contains(&bus.as_str())
+            {
+                out.push(bus);
+            }
+        }
+    }
+
+    /// The first drop rule `event` matches, if any.
+    pub fn dropped_by(&self, event: &Value, scratch: &mut Scratch) -> Option<&Rule> {
+        let mut matched = Vec::new();
+        self.matcher.matching_with(event, scratch, &mut matched);
+        matched
+            .into_iter()
+            .map(|i| &self.rules[i])
+            .find(|r| r.action == Action::Drop)
+    }
+}
+
+/// The event as EventBridge's patterns see it before delivery: `source`, `detail-type`,
+/// `time`, `resources` and `detail`. (`id`, `account`, `region` and `version` are set by
+/// EventBridge on delivery; a pattern naming them matches nothing here.)
+pub fn envelope(
+    source: &str,
+    detail_type: &str,
+    time: &str,
+    resources: &[String],
+    detail: Value,
+) -> Value {
+    let mut event = Map::new();
+    event.insert("source".into(), Value::from(source));
+    event.insert("detail-type".into(), Value::from(detail_type));
+    event.insert("time".into(), Value::from(time));
+    event.insert(
+        "resources".into(),
+        Value::Array(resources.iter().map(|r| Value::from(r.as_str())).collect()),
+    );
+    event.insert("detail".into(), detail);
+    Value::Object(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn event(kind: &str) -> Value {
+        envelope(
+            "auth0",
+            "Auth0 log",
+            "2026-11-02T08:00:00Z",
+            &[],
+            serde_json::json!({"log_id": "1", "data": {"type": kind}}),
+        )
+    }
+
+    #[test]
+    fn a_router_sends_to_the_union_of_matching_buses() {
+        let rules = RuleSet::from_config(
+            &config(&[
+                ("rule.0.name", "failed"),
+                ("rule.0.pattern", r#"{"detail": {"data": {"type": ["f", "fp"]}}}"#),
+                ("rule.0.bus", "security"),
+                ("rule.1.name", "all-from-auth0"),
+                ("rule.1.pattern", r#"{"source": ["auth0"]}"#),
+                ("rule.1.bus", "archive"),
+                ("rule.2.name", "also-security"),
+                ("rule.2.pattern", r#"{"detail-type": [{"prefix": "Auth0"}], "detail": {"data": {"type": ["fp"]}}}"#),
+                ("rule.2.bus", "security"),
+            ]),
+            Role::Router,
+        )
+        .unwrap();
+        let mut scratch = Scratch::default();
+        let mut buses = Vec::new();
+        rules.buses(&event("fp"), &mut scratch, &mut buses);
+        assert_eq!(buses, ["security", "archive"]);
+        rules.buses(&event("s"), &mut scratch, &mut buses);
+        assert_eq!(buses, ["archive"]);
+    }
+
+    #[test]
+    fn a_pruned_detail_matches_as_the_whole_one_does() {
+        let rules = RuleSet::from_config(
+            &config(&[
+                ("rule.0.name", "n"),
+                ("rule.0.pattern", r#"{"detail": {"data": {"type": ["f"], "details": {"n": [{"numeric": [">", 1]}]}, "tags": [{"exists": false}]}}}"#),
+                ("rule.0.bus", "b"),
+            ]),
+            Role::Router,
+        )
+        .unwrap();
+        let mut scratch = Scratch::default();
+        let mut buses = Vec::new();
+        for (detail, expected) in [
+            (
+                r#"{"log_id": "1", "data": {"type": "f", "other": {"x": [1, 2]}, "details": {"n": 2, "m": "x"}}}"#,
+                true,
+            ),
+            (
+                r#"{"log_id": "1", "data": {"type": "f", "details": {"n": 1}}}"#,
+                false,
+            ),
+            (
+                r#"{"log_id": "1", "data": {"type": "f", "details": {"n": 2}, "tags": ["a"]}}"#,
+                false,
+            ),
+        ] {
+            let whole: Value = serde_json::from_str(detail).unwrap();
+            let pruned = rules.parse_detail(detail).unwrap();
+            assert!(
+                pruned["data"].get("other").is_none(),
+                "unread members are not built"
+            );
+            for value in [whole, pruned] {
+                let event = envelope("s", "t", "2026-11-02T08:00:00Z", &[], value);
+                rules.buses(&event, &mut scratch, &mut buses);
+                assert_eq!(!buses.is_empty(), expected, "{detail}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_filter_drops_what_a_drop_rule_matches() {
+        let rules = RuleSet::from_config(
+            &config(&[
+                ("rule.0.name", "token-noise"),
+                (
+                    "rule.0.pattern",
+                    r#"{"detail": {"data": {"type": [{"prefix": "se"}]}}}"#,
+                ),
+                ("rule.0.action", "drop"),
+            ]),
+            Role::Filter,
+        )
+        .unwrap();
+        let mut scratch = Scratch::default();
+        assert_eq!(
+            rules
+                .dropped_by(&event("seacft"), &mut scratch)
+                .map(|r| r.name.as_str()),
+            Some("token-noise")
+        );
+        assert!(rules.dropped_by(&event("s"), &mut scratch).is_none());
+    }
+
+    #[test]
+    fn bad_rules_are_refused_with_what_to_fix() {
+        for (pairs, role, says) in [
+            (
+                vec![
+                    ("rule.0.name", "x"),
+                    ("rule.0.pattern", r#"{"source": []}"#),
+                    ("rule.0.bus", "b"),
+                ],
+                Role::Router,
+                "rule `x`: Event pattern is not valid. Reason: Empty arrays are not allowed",
+            ),
+            (
+                vec![
+                    ("rule.0.name", "x"),
+                    ("rule.0.pattern", r#"{"source": ["a"]}"#),
+                ],
+                Role::Router,
+                "has no `bus`",
+            ),
+            (
+                vec![
+                    ("rule.0.name", "x"),
+                    ("rule.0.pattern", r#"{"source": ["a"]}"#),
+                    ("rule.0.action", "drop"),
+                ],
+                Role::Router,
+                "drop rules go to the filter",
+            ),
+            (
+                vec![
+                    ("rule.0.name", "x"),
+                    ("rule.0.pattern", r#"{"source": ["a"]}"#),
+                    ("rule.0.bus", "b"),
+                ],
+                Role::Filter,
+                "this is the filter",
+            ),
+            (
+                vec![
+                    ("rule.0.pattern", r#"{"source": ["a"]}"#),
+                    ("rule.0.bus", "b"),
+                ],
+                Role::Router,
+                "rule 1 has no `name`",
+            ),
+            (
+                vec![("security_bus", "s")],
+                Role::Router,
+                "unknown config key `security_bus`",
+            ),
+            (vec![], Role::Router, "no rules"),
+        ] {
+            let err = RuleSet::from_config(&config(&pairs), role).unwrap_err();
+            assert!(err.contains(says), "{pairs:?}: {err}");
+        }
+    }
+}
