@@ -220,7 +220,7 @@ impl Envelope {
     /// Accepts a bare log object or a `{"log_id": ..., "data": {...}}` record. The log's
     /// JSON is carried into `detail` byte for byte; only `log_id` (or the older `_id`)
     /// and `date` are read, and the detail is checked for what EventBridge would refuse
-    /// ([`check_detail`]).
+    /// (`check_detail`).
     pub fn auth0_event(&self, json: &str) -> Result<Event, EventError> {
         let json = json.trim();
         // serde would read a struct from an array too; only an object is a log.

@@ -46,7 +46,7 @@ pub use delivery::{
 };
 pub use error::{Error, Result};
 pub use event::{Envelope, Event, EventError};
-pub use health::{HealthReport, Stage};
+pub use health::{FailureCode, HealthReport, Stage};
 pub use host::{DEFAULT_BUS, Host, HostBuilder, SUBSCRIBER_BACKLOG};
 pub use plugin::{
     CompiledPlugin, PluginEngine, PluginError, PluginLimits, PluginSet, ReloadOutcome, Role,

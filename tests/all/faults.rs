@@ -124,7 +124,7 @@ fn failure_codes(health: &HealthReport) -> Vec<(String, u32)> {
     health
         .recent_failures
         .iter()
-        .map(|f| (f.code.clone(), f.attempts))
+        .map(|f| (f.code.to_string(), f.attempts))
         .collect()
 }
 
@@ -374,7 +374,7 @@ async fn entries_eventbridge_would_refuse_fail_before_sending() -> Result<()> {
     let mut codes: Vec<String> = health
         .recent_failures
         .iter()
-        .map(|f| f.code.clone())
+        .map(|f| f.code.to_string())
         .collect();
     codes.sort();
     assert_eq!(

@@ -35,6 +35,25 @@ pub struct Rule {
     pub action: Action,
 }
 
+/// Why a plugin's rules were refused: what is wrong and how to fix it (for an invalid
+/// pattern, AWS's reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RulesError(String);
+
+impl std::fmt::Display for RulesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RulesError {}
+
+impl From<RulesError> for String {
+    fn from(error: RulesError) -> String {
+        error.0
+    }
+}
+
 /// Rules compiled into one matcher.
 #[derive(Debug)]
 pub struct RuleSet {
@@ -53,7 +72,11 @@ struct RawRule {
 impl RuleSet {
     /// Reads the rules from a plugin's configuration pairs. `Err` says what is wrong and
     /// how to fix it; an invalid pattern gives AWS's reason.
-    pub fn from_config(config: &[(String, String)], role: Role) -> Result<RuleSet, String> {
+    pub fn from_config(config: &[(String, String)], role: Role) -> Result<RuleSet, RulesError> {
+        RuleSet::read(config, role).map_err(RulesError)
+    }
+
+    fn read(config: &[(String, String)], role: Role) -> Result<RuleSet, String> {
         let mut raw: BTreeMap<usize, RawRule> = BTreeMap::new();
         for (key, value) in config {
             let parsed = key
@@ -374,7 +397,7 @@ mod tests {
             (vec![], Role::Router, "no rules"),
         ] {
             let err = RuleSet::from_config(&config(&pairs), role).unwrap_err();
-            assert!(err.contains(says), "{pairs:?}: {err}");
+            assert!(err.to_string().contains(says), "{pairs:?}: {err}");
         }
     }
 }

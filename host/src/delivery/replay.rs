@@ -13,6 +13,7 @@ use super::retry::SplitMix64;
 use super::service::{DeliveryConfig, send_with_retries};
 use super::sink::Sink;
 use super::validate::validate;
+use crate::health::FailureCode;
 use crate::health::{FailureFilter, FailureLogError, FailureStore, Stage};
 
 /// What a replay did.
@@ -71,7 +72,7 @@ pub async fn replay(
             log.record_retry(
                 row.id,
                 0,
-                problem.code(),
+                &problem.code(),
                 &problem.to_string(),
                 SystemTime::now(),
             )?;
@@ -88,7 +89,13 @@ pub async fn replay(
                     "the entry is {} bytes; the limit is {}",
                     oversize.bytes, oversize.limit
                 );
-                log.record_retry(row.id, 0, "EntryTooLarge", &message, SystemTime::now())?;
+                log.record_retry(
+                    row.id,
+                    0,
+                    &FailureCode::EntryTooLarge,
+                    &message,
+                    SystemTime::now(),
+                )?;
                 report.failed += 1;
             }
         }
@@ -160,7 +167,7 @@ mod tests {
             &self,
             _: i64,
             _: u32,
-            _: &str,
+            _: &FailureCode,
             _: &str,
             _: SystemTime,
         ) -> Result<(), FailureLogError> {

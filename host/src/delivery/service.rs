@@ -13,6 +13,7 @@ use super::local::Delivered;
 use super::retry::{RetryAction, RetryPolicy, SplitMix64};
 use super::sink::{EntryResult, Sink};
 use crate::event::Event;
+use crate::health::FailureCode;
 use crate::health::{Failure, Health, Stage};
 
 /// An event bound for one bus.
@@ -54,7 +55,7 @@ impl Default for DeliveryConfig {
 pub(crate) fn delivery_failure(
     bus: &str,
     event: Event,
-    code: &str,
+    code: FailureCode,
     message: String,
     attempts: u32,
     first_attempt: SystemTime,
@@ -64,7 +65,7 @@ pub(crate) fn delivery_failure(
         event_id: Some(event.id.clone()),
         origin: bus.to_string(),
         version: None,
-        code: code.to_string(),
+        code,
         message,
         attempts,
         first_attempt,
@@ -111,7 +112,7 @@ impl BatchOutcome {
 }
 
 /// The code of a failure that an abort (see [`crate::Host::abort`]) cut short.
-pub(crate) const ABORTED: &str = "aborted";
+pub(crate) const ABORTED: FailureCode = FailureCode::Aborted;
 
 /// Why an entry an abort cut short was not delivered.
 const ABORTED_MESSAGE: &str = "not delivered: logbridge was stopped at once (a second \
@@ -221,7 +222,7 @@ pub(crate) async fn run(
                                      PutEvents request may carry at most {} bytes",
                                     oversize.bytes, oversize.limit
                                 );
-                                health.record_failure(delivery_failure(&oversize.bus, oversize.event, "EntryTooLarge", message, 0, SystemTime::now()));
+                                health.record_failure(delivery_failure(&oversize.bus, oversize.event, FailureCode::EntryTooLarge, message, 0, SystemTime::now()));
                             }
                         }
                     }
@@ -356,7 +357,7 @@ impl Progress {
                         outcome.failed.push(delivery_failure(
                             &bus,
                             event,
-                            &code,
+                            FailureCode::parse(&code),
                             message,
                             attempt + 1,
                             first_attempt,

@@ -18,7 +18,7 @@ pub enum EntryResult {
         /// A human-readable explanation.
         message: String,
         /// Whether another attempt may succeed (throttling, internal errors, timeouts,
-        /// connection failures); see [`super::is_retryable`].
+        /// connection failures); see `is_retryable` in `retry.rs`.
         retryable: bool,
     },
 }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::event::{Event, MAX_DETAIL_TYPE_CHARS, check_detail};
+use crate::health::FailureCode;
 
 /// Why EventBridge would refuse an entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,11 +27,11 @@ pub enum EntryProblem {
 
 impl EntryProblem {
     /// The error code recorded in the failure log, named like EventBridge's own.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> FailureCode {
         match self {
-            EntryProblem::Source(_) => "InvalidSource",
-            EntryProblem::DetailType(_) => "InvalidDetailType",
-            EntryProblem::Detail(_) => "MalformedDetail",
+            EntryProblem::Source(_) => FailureCode::InvalidSource,
+            EntryProblem::DetailType(_) => FailureCode::InvalidDetailType,
+            EntryProblem::Detail(_) => FailureCode::MalformedDetail,
         }
     }
 }

@@ -90,9 +90,10 @@ impl FailureCode {
     /// The code whose string form is `text`; a text that is none of logbridge's own is
     /// EventBridge's ([`FailureCode::EventBridge`]).
     pub fn parse(text: &str) -> FailureCode {
-        OWN.iter()
-            .find(|(_, own)| *own == text)
-            .map_or_else(|| FailureCode::EventBridge(text.to_string()), |(code, _)| code.clone())
+        OWN.iter().find(|(_, own)| *own == text).map_or_else(
+            || FailureCode::EventBridge(text.to_string()),
+            |(code, _)| code.clone(),
+        )
     }
 }
 
@@ -110,6 +111,12 @@ impl From<&str> for FailureCode {
 
 impl PartialEq<str> for FailureCode {
     fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<String> for FailureCode {
+    fn eq(&self, other: &String) -> bool {
         self.as_str() == other
     }
 }

@@ -14,7 +14,7 @@ use super::store::{
     BusState, FailureFilter, FailureLogError, FailureStore, StoredFailure, StoredState, rfc3339,
 };
 use super::totals::Counters;
-use super::{Failure, Stage};
+use super::{Failure, FailureCode, Stage};
 
 /// The database file inside a data directory.
 pub const FAILURE_LOG_FILE: &str = "failures.sqlite3";
@@ -75,7 +75,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFailure> {
         stage: parse_stage(1, &row.get::<_, String>(1)?)?,
         origin: row.get(2)?,
         event_id: row.get(3)?,
-        code: row.get(4)?,
+        code: FailureCode::parse(&row.get::<_, String>(4)?),
         message: row.get(5)?,
         attempts: row.get(6)?,
         first_attempt: row.get(7)?,
@@ -227,7 +227,7 @@ impl FailureLog {
         &self,
         id: i64,
         attempts: u32,
-        code: &str,
+        code: &FailureCode,
         message: &str,
         at: SystemTime,
     ) -> Result<(), FailureLogError> {
@@ -236,7 +236,7 @@ impl FailureLog {
                 "UPDATE failures SET attempts = attempts + ?2, code = ?3, message = ?4,
                                      last_attempt = ?5
                  WHERE id = ?1",
-                params![id, attempts, code, message, rfc3339(at)],
+                params![id, attempts, code.as_str(), message, rfc3339(at)],
             )
             .map(drop)
             .map_err(|e| self.error(e))
@@ -364,7 +364,7 @@ impl FailureStore for FailureLog {
         &self,
         id: i64,
         attempts: u32,
-        code: &str,
+        code: &FailureCode,
         message: &str,
         at: SystemTime,
     ) -> Result<(), FailureLogError> {
@@ -388,7 +388,7 @@ fn insert(db: &Connection, failure: &Failure) -> rusqlite::Result<()> {
         stage_name(failure.stage),
         failure.origin,
         failure.event_id,
-        failure.code,
+        failure.code.as_str(),
         failure.message,
         failure.attempts,
         rfc3339(failure.first_attempt),

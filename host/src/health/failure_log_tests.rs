@@ -104,8 +104,14 @@ fn failures_survive_reopening_and_filter() {
     log.mark_replayed(e1.id, SystemTime::now()).unwrap();
     assert_eq!(log.list(&FailureFilter::default()).unwrap().len(), 2);
     assert!(log.get(e1.id).unwrap().unwrap().replayed_at.is_some());
-    log.record_retry(all[1].id, 4, "InternalFailure", "again", SystemTime::now())
-        .unwrap();
+    log.record_retry(
+        all[1].id,
+        4,
+        &FailureCode::parse("InternalFailure"),
+        "again",
+        SystemTime::now(),
+    )
+    .unwrap();
     let e2 = log.get(all[1].id).unwrap().unwrap();
     assert_eq!((e2.attempts, e2.code.as_str()), (8, "InternalFailure"));
     let _ = std::fs::remove_dir_all(&dir);

@@ -6,8 +6,9 @@
 //!
 //! Three parts: lock-free counters (`metrics.rs`), the failure log with its one writer
 //! off the async runtime (`store.rs`, `failure_log.rs`, `writer.rs`), and the one status
-//! rule (`status.rs`) judging the report (`report.rs`). [`Health`] ties them together.
+//! rule (`status.rs`) judging the report (`report.rs`). `Health` ties them together.
 
+mod code;
 mod failure_log;
 mod metrics;
 mod plugin_counters;
@@ -25,6 +26,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, SystemTime};
 
+pub use code::FailureCode;
 pub use failure_log::{FAILURE_LOG_FILE, FailureLog};
 pub use plugin_counters::{PluginCalls, PluginStatus, STATUS_WINDOW};
 pub(crate) use plugin_counters::{PluginCounters, PluginTally};
@@ -70,7 +72,7 @@ pub(crate) struct Health {
 }
 
 /// A bus's deliveries are written to the failure log at most this often (and at once
-/// after a failure, and by [`Health::note_deliveries`]): a write per batch would cost
+/// after a failure, and by `Health::note_deliveries`): a write per batch would cost
 /// more than the batch.
 pub const NOTE_DELIVERIES_EVERY: Duration = Duration::from_secs(1);
 
@@ -346,7 +348,7 @@ mod tests {
             event_id: Some("e".into()),
             origin: bus.into(),
             version: None,
-            code: "InternalFailure".into(),
+            code: FailureCode::EventBridge("InternalFailure".into()),
             message: "down".into(),
             attempts: 4,
             first_attempt: SystemTime::now(),

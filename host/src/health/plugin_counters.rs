@@ -21,7 +21,7 @@ pub const STATUS_WINDOW: u64 = 64;
 /// Calls a plugin must have made before it can be judged degraded.
 pub(super) const STATUS_MIN_CALLS: u64 = 10;
 
-/// What one loaded plugin version has done: a snapshot of its [`PluginCounters`].
+/// What one loaded plugin version has done: a snapshot of its live counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PluginCalls {

@@ -7,10 +7,10 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::store::{deserialize_time, serialize_time};
-use super::{PluginCalls, StatusRule, Totals, Verdict, parse_rfc3339, rfc3339};
+use super::{FailureCode, PluginCalls, StatusRule, Totals, Verdict, parse_rfc3339, rfc3339};
 use crate::event::Event;
 
-/// How many recent failures a [`Health`](super::Health) keeps for display.
+/// How many recent failures a running host keeps for display.
 pub const RECENT_FAILURES: usize = 20;
 
 /// Where in the stream an event failed.
@@ -46,9 +46,9 @@ pub struct Failure {
     pub origin: String,
     /// For stage `plugin`: the SHA-256 of the failing plugin version's bytes.
     pub version: Option<String>,
-    /// A short code: EventBridge's error code, or `bad-input`, `deadline`, `panic`, `trap`,
-    /// `plugin-error`, `malformed-output`, `aborted`...
-    pub code: String,
+    /// Why, as a stable code: one of logbridge's own (`bad-input`, `deadline`,
+    /// `plugin-error`…) or EventBridge's (`ThrottlingException`…).
+    pub code: FailureCode,
     /// What happened, for a person.
     pub message: String,
     /// Attempts made: delivery calls for stage `delivery`, 1 for a plugin call, 0 when

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::totals::Counters;
-use super::{Failure, Stage};
+use super::{Failure, FailureCode, Stage};
 use crate::event::Event;
 
 /// Where failures are written and read back. [`FailureLog`](super::FailureLog) is the
@@ -40,7 +40,7 @@ pub trait FailureStore: Send + Sync + 'static {
         &self,
         id: i64,
         attempts: u32,
-        code: &str,
+        code: &FailureCode,
         message: &str,
         at: SystemTime,
     ) -> Result<(), FailureLogError>;
@@ -116,8 +116,8 @@ pub struct StoredFailure {
     pub version: Option<String>,
     /// The event's id, when there was an event.
     pub event_id: Option<String>,
-    /// The error code.
-    pub code: String,
+    /// Why, as a stable code.
+    pub code: FailureCode,
     /// What happened.
     pub message: String,
     /// Attempts made so far, replays included.

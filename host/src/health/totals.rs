@@ -213,7 +213,7 @@ mod tests {
             event_id: None,
             origin: "http".into(),
             version: None,
-            code: "bad-input".into(),
+            code: crate::FailureCode::BadInput,
             message: "not JSON".into(),
             attempts: 0,
             first_attempt: SystemTime::now(),

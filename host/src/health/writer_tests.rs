@@ -72,7 +72,7 @@ impl FailureStore for Fake {
         &self,
         _: i64,
         _: u32,
-        _: &str,
+        _: &FailureCode,
         _: &str,
         _: SystemTime,
     ) -> Result<(), FailureLogError> {

@@ -221,7 +221,7 @@ impl Host {
             event_id: event_id.map(str::to_owned),
             origin: origin.to_string(),
             version: None,
-            code: "bad-input".into(),
+            code: crate::health::FailureCode::BadInput,
             message: error.to_string(),
             attempts: 0,
             first_attempt: std::time::SystemTime::now(),
@@ -320,7 +320,7 @@ impl Host {
 
     /// Stops at once instead of draining: intake closes, nothing more is sent, and every
     /// accepted event not yet delivered or filtered fails into the failure log with code
-    /// [`ABORTED`](crate::delivery::ABORTED) — events still queued for the plugins at
+    /// [`FailureCode::Aborted`](crate::FailureCode::Aborted) — events still queued for the plugins at
     /// stage `ingest` (their record kept), routed ones at stage `delivery` (replayable;
     /// a call cut off mid-way may have reached the bus). Returns once the queued events'
     /// failures are written, without waiting for the workers: a [`Host::shutdown`],
@@ -335,7 +335,7 @@ impl Host {
                 event_id: Some(event.id.clone()),
                 origin: "queue".into(),
                 version: None,
-                code: crate::delivery::ABORTED.into(),
+                code: crate::delivery::ABORTED,
                 message: "not processed: logbridge was stopped at once (a second signal, \
                           or the shutdown timeout ran out) while this event waited for the \
                           plugins; its record is kept here"

@@ -168,7 +168,7 @@ impl FakeInstance {
         match reply {
             Some(Reply::Trap(code)) => Err(CallError {
                 plugin: plugin.name.clone(),
-                code,
+                code: code.into(),
                 reason: format!("{} trapped on purpose", plugin.name),
             }),
             Some(reply) => Ok(reply),

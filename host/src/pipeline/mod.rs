@@ -13,9 +13,9 @@
 //! event goes on as if that plugin were not there. A trapped instance is thrown away; a
 //! worn-out one (too many calls, memory past its high-water mark) is replaced.
 //!
-//! The engine ([`stages`]) is generic over the plugins it runs ([`seam`]), so unit tests
+//! The engine (`stages`) is generic over the plugins it runs (`seam`), so unit tests
 //! drive it with native fake plugins; [`Pipeline`] is it over the loaded WebAssembly
-//! plugins. [`output`] holds what plugins' output must satisfy, [`project`] the
+//! plugins. `output` holds what plugins' output must satisfy, `project` the
 //! projected calls.
 
 mod output;
@@ -69,7 +69,7 @@ pub struct PluginFailure {
     /// What kind of failure: `deadline`, `memory-cap`, `stack-overflow`, `panic`, `trap`
     /// (its instance was replaced), `plugin-error` (an `Err` from `transform`),
     /// `malformed-output`, `oversize-output`, `unknown-bus`, or `instantiate`.
-    pub code: String,
+    pub code: crate::health::FailureCode,
     /// Why, for a person: the plugin's own message, or what the host saw.
     pub reason: String,
     /// The event as the failing plugin received it.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::Outcome;
 use crate::delivery::{EntryProblem, Routed, check_detail_type, check_source, validate};
 use crate::event::{Event, entry_size};
+use crate::health::FailureCode;
 use crate::plugin::Destination;
 
 /// Which buses routers may name, and how large an entry may be.
@@ -32,19 +33,19 @@ impl Default for OutputRules {
 /// Why a plugin call did not give a usable answer.
 #[derive(Debug)]
 pub(super) struct Fault {
-    pub(super) code: &'static str,
+    pub(super) code: FailureCode,
     pub(super) reason: String,
 }
 
 impl Fault {
-    pub(super) fn new(code: &'static str, reason: String) -> Self {
+    pub(super) fn new(code: FailureCode, reason: String) -> Self {
         Fault { code, reason }
     }
 }
 
 /// A plugin's output EventBridge would refuse.
 fn malformed(problem: EntryProblem) -> Fault {
-    Fault::new("malformed-output", problem.to_string())
+    Fault::new(FailureCode::MalformedOutput, problem.to_string())
 }
 
 /// The rules plugins' output is held to, with the bus unrouted events go to.
@@ -79,7 +80,7 @@ impl Output {
         );
         if size > self.rules.max_entry_bytes {
             return Err(Fault::new(
-                "oversize-output",
+                FailureCode::OversizeOutput,
                 format!(
                     "the transformed event is {size} bytes; an entry may be at most {} bytes \
                      (the request-size limit)",
@@ -110,7 +111,7 @@ impl Output {
                     && !buses.contains(&destination.bus)
                 {
                     return Err(Fault::new(
-                        "unknown-bus",
+                        FailureCode::UnknownBus,
                         format!(
                             "routed to bus `{}`, which is not one of the host's buses ({}); \
                              declare it with --bus, or fix the router",

@@ -118,7 +118,7 @@ impl Projecting {
             .expect("a projected call had its fields found");
         let merged = projector
             .merge(index, projection, &event.detail, spans, &next.detail)
-            .map_err(|reason| Fault::new("malformed-output", reason))?;
+            .map_err(|reason| Fault::new(crate::health::FailureCode::MalformedOutput, reason))?;
         Ok(match merged {
             Merged::Unchanged => {
                 next.detail = String::new();

@@ -103,7 +103,7 @@ impl<P: StagePlugin> Stages<P> {
                 self.call_on(i, &mut event, &mut state, StageInstance::transform);
             let result = match answer {
                 Ok(Ok(next)) => self.transformed(i, &mut event, &state, projected, next),
-                Ok(Err(reason)) => Err(Fault::new("plugin-error", reason)),
+                Ok(Err(reason)) => Err(Fault::new(crate::health::FailureCode::PluginError, reason)),
                 Err(fault) => Err(fault),
             };
             match result {
@@ -192,7 +192,7 @@ impl<P: StagePlugin> Stages<P> {
             tracing::warn!(
                 plugin = plugin.name(),
                 event_id = %event.id,
-                code = fault.code,
+                code = %fault.code,
                 "plugin failed and is skipped for this event: {}",
                 fault.reason
             );
@@ -201,7 +201,7 @@ impl<P: StagePlugin> Stages<P> {
         Some(Outcome::Failed(Box::new(PluginFailure {
             plugin: plugin.name().to_string(),
             version: plugin.version().to_string(),
-            code: fault.code.to_string(),
+            code: fault.code,
             reason: fault.reason,
             event: event.clone(),
         })))
@@ -253,7 +253,10 @@ fn call_instance<P: StagePlugin, T>(
             }
             Err(e) => {
                 tally.calls += 1;
-                return Err(Fault::new("instantiate", e.to_string()));
+                return Err(Fault::new(
+                    crate::health::FailureCode::Instantiate,
+                    e.to_string(),
+                ));
             }
         }
     }
@@ -276,7 +279,7 @@ fn call_instance<P: StagePlugin, T>(
         }
         // `contain` drops the instance, as it does after any failure.
         Err(trap) => {
-            tracing::warn!(plugin = %trap.plugin, code = trap.code, reason = %trap.reason,
+            tracing::warn!(plugin = %trap.plugin, code = %trap.code, reason = %trap.reason,
                 "plugin trapped; replacing its instance");
             Err(Fault::new(trap.code, trap.reason))
         }

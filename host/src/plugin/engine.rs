@@ -34,7 +34,7 @@ pub(super) const EPOCH_TICK: Duration = Duration::from_millis(1);
 pub struct PluginLimits {
     /// The CPU time a single plugin call may use before it is interrupted. Time the
     /// thread spends off its core (a busy machine) does not count; a call that has not
-    /// finished after [`BACKSTOP_FACTOR`](super::budget::BACKSTOP_FACTOR)× this on the wall
+    /// finished after 20× this on the wall
     /// clock (at least a second) is interrupted all the same.
     pub call_timeout: Duration,
     /// Most linear memory one plugin instance may grow to, in bytes.
@@ -403,5 +403,7 @@ fn spawn_epoch_ticker(engine: &Engine) -> Result<(), PluginError> {
             }
         })
         .map(drop)
-        .map_err(|e| PluginError::Engine(format!("could not start the epoch ticker thread: {e}")))
+        .map_err(|e| {
+            PluginError::Engine(format!("could not start the epoch ticker thread: {e}").into())
+        })
 }

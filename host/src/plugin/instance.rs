@@ -23,6 +23,7 @@ use super::engine::{BlockingWaitRefused, MemoryCapReached, PluginState};
 use super::loader::{CompiledPlugin, LightIndices, RoleIndices};
 use super::{PluginError, Role};
 use crate::event::Event;
+use crate::health::FailureCode;
 
 enum RoleExports {
     Filter(filter::Guest),
@@ -45,7 +46,7 @@ pub(crate) struct CallError {
     pub plugin: String,
     /// What kind of trap: `deadline`, `memory-cap`, `blocking-call`, `stack-overflow`,
     /// `panic` or `trap`.
-    pub code: &'static str,
+    pub code: FailureCode,
     /// What happened, for a person; a panic's message when the plugin printed one.
     pub reason: String,
 }
@@ -310,24 +311,24 @@ impl PluginInstance {
 /// What kind of trap `error` is, and what happened for a person: `deadline`,
 /// `memory-cap`, `blocking-call`, `stack-overflow`, `panic` (with the message the plugin
 /// printed to stderr) or `trap`.
-fn classify(error: &wasmtime::Error, store: &Store<PluginState>) -> (&'static str, String) {
+fn classify(error: &wasmtime::Error, store: &Store<PluginState>) -> (FailureCode, String) {
     let trap = error.downcast_ref::<Trap>();
     if let Some(cap) = error.downcast_ref::<MemoryCapReached>() {
-        ("memory-cap", cap.to_string())
+        (FailureCode::MemoryCap, cap.to_string())
     } else if let Some(refused) = error.downcast_ref::<BlockingWaitRefused>() {
-        ("blocking-call", refused.to_string())
+        (FailureCode::BlockingCall, refused.to_string())
     } else if let Some(reached) = error.downcast_ref::<DeadlineReached>() {
-        ("deadline", reached.to_string())
+        (FailureCode::Deadline, reached.to_string())
     } else if trap == Some(&Trap::StackOverflow) {
         (
-            "stack-overflow",
+            FailureCode::StackOverflow,
             "the call overflowed its stack".to_string(),
         )
     } else if let Some(message) = panic_message(store) {
-        ("panic", message)
+        (FailureCode::Panic, message)
     } else {
         (
-            "trap",
+            FailureCode::Trap,
             trap.map_or_else(|| format!("{error:#}"), Trap::to_string),
         )
     }

@@ -2,7 +2,7 @@
 //! instances of the `filter`, `transformer` and `router` roles defined in `wit/`.
 //!
 //! A [`CompiledPlugin`] is a validated, compiled component ready to be instantiated;
-//! a [`PluginInstance`] is one live instance of it with its own store. Instances are
+//! a `PluginInstance` is one live instance of it with its own store. Instances are
 //! reused across events (instantiation costs far more than a call) and thrown away after
 //! a trap, so one bad event never poisons the next.
 
@@ -28,7 +28,8 @@ pub(crate) use instance::{CallError, PluginInstance};
 pub(crate) use loader::wasm_files;
 pub use loader::{CompiledPlugin, PluginSet};
 pub(crate) use pool::{instances_for, limits_holding};
-pub(crate) use projection::{Merged, Projection, Projector, Spans};
+pub use projection::Projection;
+pub(crate) use projection::{Merged, Projector, Spans};
 pub(crate) use reload::reload_dir_for;
 pub use reload::{PluginLoadFailure, ReloadOutcome};
 pub use sidecar::{DirGrant, OnError, PluginSettings};
@@ -110,11 +111,11 @@ pub enum PluginError {
     },
     /// The wasmtime engine could not be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
-    Engine(String),
+    Engine(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl PluginError {
     fn engine(error: wasmtime::Error) -> Self {
-        PluginError::Engine(format!("{error:#}"))
+        PluginError::Engine(error.into())
     }
 }

@@ -114,7 +114,7 @@ impl Projection {
     ///
     /// # Errors
     /// No fields, or a field with an empty segment (`data..ip`, `.type`).
-    pub fn new<S: AsRef<str>>(fields: &[S]) -> Result<Self, String> {
+    pub(crate) fn new<S: AsRef<str>>(fields: &[S]) -> Result<Self, String> {
         if fields.is_empty() {
             return Err(
                 "`projection.fields` is empty; list the detail fields the plugin \

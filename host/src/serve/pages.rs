@@ -229,7 +229,7 @@ pub(crate) fn render(
             f.stage,
             esc(&f.origin),
             esc(f.event_id.as_deref().unwrap_or("-")),
-            esc(&f.code),
+            esc(f.code.as_str()),
             f.attempts,
             esc(&f.message),
         );
@@ -301,7 +301,7 @@ mod tests {
                 event_id: None,
                 origin: "http".into(),
                 version: None,
-                code: "bad-input".into(),
+                code: crate::health::FailureCode::BadInput,
                 message: "the record has no `log_id`".into(),
                 attempts: 0,
                 first_attempt: now - minute,

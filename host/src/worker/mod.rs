@@ -123,7 +123,7 @@ pub(crate) fn run_worker(
                 health.record_failure(delivery_failure(
                     &entry.bus,
                     entry.event,
-                    "DeliveryStopped",
+                    crate::health::FailureCode::DeliveryStopped,
                     "the delivery task stopped before this entry was sent".into(),
                     0,
                     std::time::SystemTime::now(),

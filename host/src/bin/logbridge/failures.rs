@@ -91,7 +91,7 @@ pub(crate) fn table_row(row: &StoredFailure) -> String {
             },
             22
         ),
-        clip(&row.code, 24),
+        clip(row.code.as_str(), 24),
         row.attempts,
         clip(row.event_id.as_deref().unwrap_or("-"), 12),
         clip(&row.message, 100),
