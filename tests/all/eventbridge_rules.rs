@@ -1,6 +1,8 @@
 //! The stock rules plugins (`eventbridge-router`, `eventbridge-filter`): EventBridge event
 //! patterns from a sidecar do what the hand-written example plugins do, to the byte; an
-//! invalid pattern refuses the plugin at load with AWS's reason.
+//! invalid pattern refuses the plugin at load with AWS's reason (on hot reload: `reload`).
+
+mod reload;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
