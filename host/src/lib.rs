@@ -34,6 +34,8 @@ pub mod health;
 mod host;
 pub mod ingest;
 mod json_scan;
+// For the benchmarks: the one-thread pipeline they measure. Not part of the API.
+#[doc(hidden)]
 pub mod pipeline;
 pub mod plugin;
 pub mod serve;
