@@ -21,8 +21,9 @@ cargo fmt --manifest-path plugins/Cargo.toml --all --check
 step "build (host binary, tests, examples; plugins are built by tests/build.rs)"
 cargo build --workspace --bins --tests --examples
 
-step "the library without the CLI's dependencies (clap, anyhow, tracing-subscriber)"
+step "the library without the CLI (clap, anyhow, tracing-subscriber) and without the server (axum, hyper)"
 cargo check -p logbridge --lib --no-default-features
+cargo check -p logbridge --lib --no-default-features --features serve
 
 step "plugin unit tests (native)"
 CARGO_TARGET_DIR=target/plugins tests cargo test --quiet --manifest-path plugins/Cargo.toml
