@@ -11,6 +11,7 @@ use crate::plugin::{Destination, Role};
 
 /// What the plugins did with one event, in the order they ran.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Trace {
     /// One step per plugin call that answered or failed, in the order of the calls.
     pub steps: Vec<Step>,
@@ -22,7 +23,10 @@ impl Trace {
     pub fn named_by(&self, bus: &str) -> Vec<&str> {
         self.steps
             .iter()
-            .filter(|step| matches!(&step.action, Action::Routed { buses } if buses.iter().any(|b| b == bus)))
+            .filter(|step| match &step.action {
+                Action::Routed { buses } => buses.iter().any(|b| b == bus),
+                _ => false,
+            })
             .map(|step| step.plugin.as_str())
             .collect()
     }
@@ -30,6 +34,7 @@ impl Trace {
 
 /// One plugin's part in an event's trace.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Step {
     /// The plugin's name (its file name without `.wasm`).
     pub plugin: String,
@@ -72,6 +77,7 @@ pub enum Action {
 
 /// Where a [`Change`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Part {
     /// A field of the entry: `id`, `source`, `detail-type`, `time` or `resources`.
     Entry,
@@ -82,6 +88,7 @@ pub enum Part {
 
 /// One field a transformer added, removed or changed.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Change {
     /// Whether it is a field of the entry or of the detail.
     pub part: Part,
