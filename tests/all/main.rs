@@ -22,4 +22,5 @@ mod sandbox;
 mod serve;
 mod serve_hostile;
 mod serve_stop;
+mod test_command;
 mod workspace;

@@ -17,11 +17,15 @@
 //! drive it with native fake plugins; [`Pipeline`] is it over the loaded WebAssembly
 //! plugins. `output` holds what plugins' output must satisfy, `project` the
 //! projected calls.
+//!
+//! [`Pipeline::run_traced`] runs an event through the same stages and also returns its
+//! [`Trace`]: what each plugin did with it (`logbridge test` prints it).
 
 mod output;
 mod project;
 mod seam;
 mod stages;
+mod trace;
 
 #[cfg(test)]
 mod fake;
@@ -35,6 +39,7 @@ use crate::event::Event;
 use crate::plugin::{CompiledPlugin, PluginSet};
 pub use output::OutputRules;
 use stages::Stages;
+pub use trace::{Action, Change, Part, Step, Trace};
 
 /// Events a pipeline runs between two additions of its tallies to the shared counters.
 pub const FLUSH_EVERY: u32 = 256;
@@ -113,9 +118,47 @@ impl Pipeline {
         &self.set
     }
 
+    /// The bus events no router routes go to.
+    pub fn default_bus(&self) -> &str {
+        self.stages.default_bus()
+    }
+
     /// Runs `event` through the set.
     pub fn run(&mut self, event: Event) -> Outcome {
         self.stages.run(event)
+    }
+
+    /// Runs `event` through the set as [`run`](Self::run) does — the same stages,
+    /// instances, output checks and counters — and also returns its [`Trace`]: which
+    /// filter kept or dropped it, what each transformer changed, which buses each router
+    /// named, and which plugin failed, with its code and reason. The trace costs a copy
+    /// of the event before each transformer and a parse of the detail after; use it to
+    /// see why an event went where it went, not to run a stream.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use logbridge::pipeline::{Action, Pipeline};
+    /// use logbridge::{Envelope, PluginEngine, PluginLimits, PluginSet};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = PluginEngine::new(PluginLimits::default())?;
+    /// let set = Arc::new(PluginSet::load_dir(&engine, "plugins".as_ref())?);
+    /// let mut pipeline = Pipeline::new(set, "default");
+    /// let log = r#"{"log_id":"1","date":"2026-11-01T00:00:00Z","type":"f","user_name":"jane@example.com"}"#;
+    /// let (outcome, trace) = pipeline.run_traced(Envelope::default().auth0_event(log)?);
+    /// for step in &trace.steps {
+    ///     if let Action::Transformed { changes } = &step.action {
+    ///         println!("{} changed {} fields", step.plugin, changes.len());
+    ///     }
+    /// }
+    /// println!("{outcome:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn run_traced(&mut self, event: Event) -> (Outcome, Trace) {
+        let mut tracer = trace::Tracer::default();
+        let outcome = self.stages.run_observed(event, &mut tracer);
+        (outcome, tracer.trace)
     }
 
     /// Adds this pipeline's tallies to the plugins' shared counters. Done every

@@ -1,7 +1,8 @@
 //! The pipeline's engine, generic over the plugins it runs ([`StagePlugin`]): the stage
 //! order, each plugin's instance and its lifecycle (made on first use, thrown away after
 //! a failure, replaced when worn out), containment by `on_error`, and the per-plugin
-//! tallies added to the shared counters now and then.
+//! tallies added to the shared counters now and then; and the [`Observer`] that sees
+//! each plugin's answer when the pipeline is traced.
 
 use std::time::Instant;
 
@@ -10,8 +11,39 @@ use super::project::{DetailState, Projecting};
 use super::seam::{StageInstance, StagePlugin};
 use super::{FLUSH_EVERY, Outcome, PluginFailure};
 use crate::event::Event;
-use crate::health::PluginTally;
+use crate::health::{FailureCode, PluginTally};
 use crate::plugin::{CallError, Destination, OnError, Role};
+
+/// What sees each plugin's answer as an event runs: the trace of `logbridge test`
+/// ([`super::trace`]). The stages call its hooks only when [`ON`](Self::ON) is set; the
+/// pipeline proper runs with [`Unobserved`], whose `ON` is `false`, so the hooks and what
+/// they are given are compiled out of it.
+pub(crate) trait Observer {
+    /// Whether the hooks are called at all.
+    const ON: bool;
+    /// Filter `plugin` kept the event (`kept`) or dropped it.
+    fn filtered(&mut self, plugin: &str, kept: bool);
+    /// A transformer is about to be called on `event`.
+    fn transforming(&mut self, event: &Event);
+    /// Transformer `plugin`'s answer was accepted: the event is now `after`.
+    fn transformed(&mut self, plugin: &str, after: &Event);
+    /// Router `plugin` named these destinations (the default bus filled in).
+    fn routed(&mut self, plugin: &str, destinations: &[Destination]);
+    /// `plugin` (of `role`) failed; `skipped` when its policy lets the event go on.
+    fn failed(&mut self, plugin: &str, role: Role, code: &FailureCode, reason: &str, skipped: bool);
+}
+
+/// No observer: the pipeline as the host runs it.
+pub(crate) struct Unobserved;
+
+impl Observer for Unobserved {
+    const ON: bool = false;
+    fn filtered(&mut self, _: &str, _: bool) {}
+    fn transforming(&mut self, _: &Event) {}
+    fn transformed(&mut self, _: &str, _: &Event) {}
+    fn routed(&mut self, _: &str, _: &[Destination]) {}
+    fn failed(&mut self, _: &str, _: Role, _: &FailureCode, _: &str, _: bool) {}
+}
 
 /// A plugin list with one instance slot per plugin, run stage by stage.
 pub(crate) struct Stages<P: StagePlugin> {
@@ -63,7 +95,12 @@ impl<P: StagePlugin> Stages<P> {
 
     /// Runs `event` through every stage.
     pub(crate) fn run(&mut self, event: Event) -> Outcome {
-        let outcome = self.run_stages(event);
+        self.run_observed(event, &mut Unobserved)
+    }
+
+    /// Runs `event` through every stage, telling `observer` what each plugin did.
+    pub(crate) fn run_observed<O: Observer>(&mut self, event: Event, observer: &mut O) -> Outcome {
+        let outcome = self.run_stages(event, observer);
         self.unflushed += 1;
         if self.unflushed >= FLUSH_EVERY {
             self.flush_counters();
@@ -71,7 +108,7 @@ impl<P: StagePlugin> Stages<P> {
         outcome
     }
 
-    fn run_stages(&mut self, mut event: Event) -> Outcome {
+    fn run_stages<O: Observer>(&mut self, mut event: Event, observer: &mut O) -> Outcome {
         let mut state = DetailState::default();
         for k in 0..self.filters.len() {
             let i = self.filters[k];
@@ -82,16 +119,22 @@ impl<P: StagePlugin> Stages<P> {
                 Ok(true) => {
                     self.tallies[i].kept += 1;
                     self.tallies[i].ok += 1;
+                    if O::ON {
+                        observer.filtered(self.plugins[i].name(), true);
+                    }
                 }
                 Ok(false) => {
                     self.tallies[i].dropped += 1;
                     self.tallies[i].ok += 1;
+                    if O::ON {
+                        observer.filtered(self.plugins[i].name(), false);
+                    }
                     return Outcome::Filtered {
                         plugin: self.plugins[i].name().to_string(),
                     };
                 }
                 Err(fault) => {
-                    if let Some(failed) = self.contain(i, fault, &event) {
+                    if let Some(failed) = self.contain(i, fault, &event, observer) {
                         return failed;
                     }
                 }
@@ -99,21 +142,27 @@ impl<P: StagePlugin> Stages<P> {
         }
         for k in 0..self.transformers.len() {
             let i = self.transformers[k];
+            if O::ON {
+                observer.transforming(&event);
+            }
             let (answer, projected) =
                 self.call_on(i, &mut event, &mut state, StageInstance::transform);
             let result = match answer {
                 Ok(Ok(next)) => self.transformed(i, &mut event, &state, projected, next),
-                Ok(Err(reason)) => Err(Fault::new(crate::health::FailureCode::PluginError, reason)),
+                Ok(Err(reason)) => Err(Fault::new(FailureCode::PluginError, reason)),
                 Err(fault) => Err(fault),
             };
             match result {
                 Ok((next, next_state)) => {
                     self.tallies[i].ok += 1;
+                    if O::ON {
+                        observer.transformed(self.plugins[i].name(), &next);
+                    }
                     event = next;
                     state = next_state;
                 }
                 Err(fault) => {
-                    if let Some(failed) = self.contain(i, fault, &event) {
+                    if let Some(failed) = self.contain(i, fault, &event, observer) {
                         return failed;
                     }
                 }
@@ -129,6 +178,9 @@ impl<P: StagePlugin> Stages<P> {
             match answer {
                 Ok(answer) => {
                     self.tallies[i].ok += 1;
+                    if O::ON {
+                        observer.routed(self.plugins[i].name(), &answer);
+                    }
                     for destination in answer {
                         if !destinations.contains(&destination) {
                             destinations.push(destination);
@@ -136,7 +188,7 @@ impl<P: StagePlugin> Stages<P> {
                     }
                 }
                 Err(fault) => {
-                    if let Some(failed) = self.contain(i, fault, &event) {
+                    if let Some(failed) = self.contain(i, fault, &event, observer) {
                         return failed;
                     }
                 }
@@ -183,12 +235,28 @@ impl<P: StagePlugin> Stages<P> {
     /// (whatever state led to the failure goes with it), then either fails the event
     /// (`Some`) or, when the plugin's policy is to be skipped, logs it and lets the event
     /// go on (`None`).
-    fn contain(&mut self, index: usize, fault: Fault, event: &Event) -> Option<Outcome> {
+    fn contain<O: Observer>(
+        &mut self,
+        index: usize,
+        fault: Fault,
+        event: &Event,
+        observer: &mut O,
+    ) -> Option<Outcome> {
         self.instances[index] = None;
         self.flush_counters();
         let plugin = &self.plugins[index];
         plugin.counters().record_error();
-        if plugin.on_error() == OnError::Skip {
+        let skipped = plugin.on_error() == OnError::Skip;
+        if O::ON {
+            observer.failed(
+                plugin.name(),
+                plugin.role(),
+                &fault.code,
+                &fault.reason,
+                skipped,
+            );
+        }
+        if skipped {
             tracing::warn!(
                 plugin = plugin.name(),
                 event_id = %event.id,
@@ -253,10 +321,7 @@ fn call_instance<P: StagePlugin, T>(
             }
             Err(e) => {
                 tally.calls += 1;
-                return Err(Fault::new(
-                    crate::health::FailureCode::Instantiate,
-                    e.to_string(),
-                ));
+                return Err(Fault::new(FailureCode::Instantiate, e.to_string()));
             }
         }
     }

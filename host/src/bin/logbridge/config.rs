@@ -7,13 +7,22 @@ use std::path::Path;
 
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches};
-use logbridge::config::{Config, Override, OverrideValue, SETTINGS, Scope, SettingKind};
+use logbridge::config::{Config, Override, OverrideValue, SETTINGS, Scope, Setting, SettingKind};
 
 /// Adds every setting `scope` takes to `command`, as a flag with its environment
 /// variable; help shows each default, from [`Config::default`].
-pub(crate) fn with_settings(mut command: clap::Command, scope: Scope) -> clap::Command {
+pub(crate) fn with_settings(command: clap::Command, scope: Scope) -> clap::Command {
+    with_chosen(command, |s| s.in_scope(scope))
+}
+
+/// Adds the settings whose keys are `keys` to `command`, as [`with_settings`] does.
+pub(crate) fn with_keys(command: clap::Command, keys: &[&str]) -> clap::Command {
+    with_chosen(command, |s| keys.contains(&s.key))
+}
+
+fn with_chosen(mut command: clap::Command, chosen: impl Fn(&Setting) -> bool) -> clap::Command {
     let defaults = Config::default();
-    for setting in SETTINGS.iter().filter(|s| s.in_scope(scope)) {
+    for setting in SETTINGS.iter().filter(|s| chosen(s)) {
         // clap keeps names for the whole run; the list is built once per process.
         let env: &'static str = Box::leak(setting.env_var().into_boxed_str());
         let mut arg = Arg::new(setting.key)
@@ -43,9 +52,19 @@ pub(crate) fn with_settings(mut command: clap::Command, scope: Scope) -> clap::C
 
 /// What the user gave on the command line or in the environment, for `scope`'s settings.
 pub(crate) fn overrides(matches: &ArgMatches, scope: Scope) -> Vec<Override> {
+    chosen_overrides(matches, |s| s.in_scope(scope))
+}
+
+/// What the user gave on the command line or in the environment, for the settings whose
+/// keys are `keys`.
+pub(crate) fn overrides_of_keys(matches: &ArgMatches, keys: &[&str]) -> Vec<Override> {
+    chosen_overrides(matches, |s| keys.contains(&s.key))
+}
+
+fn chosen_overrides(matches: &ArgMatches, chosen: impl Fn(&Setting) -> bool) -> Vec<Override> {
     SETTINGS
         .iter()
-        .filter(|s| s.in_scope(scope))
+        .filter(|s| chosen(s))
         .filter(|s| {
             matches!(
                 matches.value_source(s.key),

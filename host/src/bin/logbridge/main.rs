@@ -9,6 +9,7 @@ mod pattern;
 mod run;
 mod sample;
 mod serve;
+mod testing;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,9 @@ enum Command {
     Sample(sample::SampleArgs),
     /// Work with EventBridge event patterns, as the stock `eventbridge-rules` plugin runs them.
     Pattern(pattern::PatternArgs),
+    /// Run plugins over logs and show each event's decision trace, or run case files
+    /// (an input log and its expected outcome each): exit 1 on a mismatch.
+    Test(testing::TestArgs),
 }
 
 /// The command line: `run`, `serve` and `replay` take the settings of their scope, each
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
             Command::Health(args) => health(args).await,
             Command::Sample(args) => sample::sample(args),
             Command::Pattern(args) => pattern::pattern(args),
+            Command::Test(args) => testing::test(args).await,
         }
     });
     // Everything accepted has been settled by now. A read of stdin may still be blocked

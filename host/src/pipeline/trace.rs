@@ -1,0 +1,480 @@
+//! The decision trace of one event ([`Pipeline::run_traced`](super::Pipeline::run_traced)):
+//! what each plugin did with it — kept or dropped it, changed which fields, named which
+//! buses, failed with which code — as the very stages the host runs saw it.
+
+use serde_json::Value;
+
+use super::stages::Observer;
+use crate::event::Event;
+use crate::health::FailureCode;
+use crate::plugin::{Destination, Role};
+
+/// What the plugins did with one event, in the order they ran.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Trace {
+    /// One step per plugin call that answered or failed, in the order of the calls.
+    pub steps: Vec<Step>,
+}
+
+impl Trace {
+    /// The routers that named `bus`, in the order they ran; empty when none did (an
+    /// event no router routes goes to the default bus).
+    pub fn named_by(&self, bus: &str) -> Vec<&str> {
+        self.steps
+            .iter()
+            .filter(|step| match &step.action {
+                Action::Routed { buses } => buses.iter().any(|b| b == bus),
+                _ => false,
+            })
+            .map(|step| step.plugin.as_str())
+            .collect()
+    }
+}
+
+/// One plugin's part in an event's trace.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Step {
+    /// The plugin's name (its file name without `.wasm`).
+    pub plugin: String,
+    /// The stage it ran in.
+    pub role: Role,
+    /// What it did.
+    pub action: Action,
+}
+
+/// What a plugin did with an event.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Action {
+    /// A filter kept the event.
+    Kept,
+    /// A filter dropped the event: no later plugin saw it.
+    Dropped,
+    /// A transformer's answer was accepted; `changes` is empty when it changed nothing.
+    Transformed {
+        /// What differs between the event before and after, field by field.
+        changes: Vec<Change>,
+    },
+    /// A router named these buses (the default bus filled in for an empty name); empty
+    /// when it named none.
+    Routed {
+        /// The buses, in the router's order.
+        buses: Vec<String>,
+    },
+    /// The plugin failed on the event.
+    Failed {
+        /// What kind of failure, as the failure log records it.
+        code: FailureCode,
+        /// Why, for a person.
+        reason: String,
+        /// Whether the plugin's sidecar says `on_error = "skip"`: the event went on as if
+        /// the plugin were not there. Otherwise the event failed here.
+        skipped: bool,
+    },
+}
+
+/// Where a [`Change`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Part {
+    /// A field of the entry: `id`, `source`, `detail-type`, `time` or `resources`.
+    Entry,
+    /// A field inside the detail, by its dotted path from the detail's top
+    /// (`data.user_name`), as sidecars' `[projection]` names fields.
+    Detail,
+}
+
+/// One field a transformer added, removed or changed.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Change {
+    /// Whether it is a field of the entry or of the detail.
+    pub part: Part,
+    /// The entry field's name, or the dotted path inside the detail (empty for the whole
+    /// detail, when it was not a JSON object before or after).
+    pub path: String,
+    /// The value before; `None` when the transformer added the field.
+    pub before: Option<Value>,
+    /// The value after; `None` when the transformer removed the field.
+    pub after: Option<Value>,
+}
+
+/// The [`Observer`] that writes a [`Trace`].
+#[derive(Debug, Default)]
+pub(super) struct Tracer {
+    pub(super) trace: Trace,
+    /// The event as the transformer being called received it.
+    before: Option<Event>,
+}
+
+impl Tracer {
+    fn push(&mut self, plugin: &str, role: Role, action: Action) {
+        self.trace.steps.push(Step {
+            plugin: plugin.to_string(),
+            role,
+            action,
+        });
+    }
+}
+
+impl Observer for Tracer {
+    const ON: bool = true;
+
+    fn filtered(&mut self, plugin: &str, kept: bool) {
+        let action = if kept { Action::Kept } else { Action::Dropped };
+        self.push(plugin, Role::Filter, action);
+    }
+
+    fn transforming(&mut self, event: &Event) {
+        self.before = Some(event.clone());
+    }
+
+    fn transformed(&mut self, plugin: &str, after: &Event) {
+        let changes = match self.before.take() {
+            Some(before) => changes(&before, after),
+            None => Vec::new(),
+        };
+        self.push(plugin, Role::Transformer, Action::Transformed { changes });
+    }
+
+    fn routed(&mut self, plugin: &str, destinations: &[Destination]) {
+        let buses = destinations.iter().map(|d| d.bus.clone()).collect();
+        self.push(plugin, Role::Router, Action::Routed { buses });
+    }
+
+    fn failed(
+        &mut self,
+        plugin: &str,
+        role: Role,
+        code: &FailureCode,
+        reason: &str,
+        skipped: bool,
+    ) {
+        self.before = None;
+        let action = Action::Failed {
+            code: code.clone(),
+            reason: reason.to_string(),
+            skipped,
+        };
+        self.push(plugin, role, action);
+    }
+}
+
+/// What differs between `before` and `after`: the entry's fields, then the detail's,
+/// field by field.
+pub(super) fn changes(before: &Event, after: &Event) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut entry = |name: &str, a: Value, b: Value| {
+        if a != b {
+            out.push(Change {
+                part: Part::Entry,
+                path: name.to_string(),
+                before: Some(a),
+                after: Some(b),
+            });
+        }
+    };
+    let text = |s: &str| Value::String(s.to_string());
+    entry("id", text(&before.id), text(&after.id));
+    entry("source", text(&before.source), text(&after.source));
+    entry(
+        "detail-type",
+        text(&before.detail_type),
+        text(&after.detail_type),
+    );
+    entry("time", text(&before.time), text(&after.time));
+    entry(
+        "resources",
+        Value::from(before.resources.clone()),
+        Value::from(after.resources.clone()),
+    );
+    if before.detail != after.detail {
+        let parse =
+            |detail: &str| serde_json::from_str::<Value>(detail).unwrap_or_else(|_| text(detail));
+        diff("", &parse(&before.detail), &parse(&after.detail), &mut out);
+    }
+    out
+}
+
+/// Appends the differences between detail values `a` and `b` at `path` to `out`: objects
+/// member by member, anything else as a whole.
+fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<Change>) {
+    let at = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    let change = |path: String, before: Option<&Value>, after: Option<&Value>| Change {
+        part: Part::Detail,
+        path,
+        before: before.cloned(),
+        after: after.cloned(),
+    };
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, old) in a {
+                match b.get(key) {
+                    Some(new) => diff(&at(key), old, new, out),
+                    None => out.push(change(at(key), Some(old), None)),
+                }
+            }
+            for (key, new) in b {
+                if !a.contains_key(key) {
+                    out.push(change(at(key), None, Some(new)));
+                }
+            }
+        }
+        (a, b) if a != b => out.push(change(path.to_string(), Some(a), Some(b))),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::fake::{FakePlugin, Reply};
+    use super::super::stages::Stages;
+    use super::super::{Outcome, OutputRules};
+    use super::*;
+
+    fn event(id: &str, data: &str) -> Event {
+        Event {
+            id: id.into(),
+            source: "logbridge.auth0".into(),
+            detail_type: "Auth0 log".into(),
+            time: "2026-11-01T00:00:00Z".into(),
+            resources: Vec::new(),
+            detail: format!(r#"{{"log_id":"{id}","data":{data}}}"#),
+        }
+    }
+
+    fn stages(plugins: &[FakePlugin]) -> Stages<FakePlugin> {
+        Stages::new(plugins.to_vec(), "default".into(), OutputRules::default())
+    }
+
+    fn traced(stages: &mut Stages<FakePlugin>, event: Event) -> (Outcome, Trace) {
+        let mut tracer = Tracer::default();
+        let outcome = stages.run_observed(event, &mut tracer);
+        (outcome, tracer.trace)
+    }
+
+    fn to(bus: &str) -> Destination {
+        Destination {
+            bus: bus.into(),
+            source: None,
+            detail_type: None,
+        }
+    }
+
+    fn step(plugin: &str, role: Role, action: Action) -> Step {
+        Step {
+            plugin: plugin.into(),
+            role,
+            action,
+        }
+    }
+
+    fn detail_change(path: &str, before: Option<Value>, after: Option<Value>) -> Change {
+        Change {
+            part: Part::Detail,
+            path: path.into(),
+            before,
+            after,
+        }
+    }
+
+    #[test]
+    fn a_kept_event_shows_each_filter_each_transformers_changes_and_each_routers_buses() {
+        let (filter, _) = FakePlugin::new("10-keep", Role::Filter);
+        let (redact, redacts) = FakePlugin::new("20-redact", Role::Transformer);
+        redacts.otherwise(Reply::Detail(
+            r#"{"log_id":"e1","data":{"type":"f","user_name":"***@example.com","added":1}}"#.into(),
+        ));
+        let (same, _) = FakePlugin::new("25-same", Role::Transformer);
+        let (security, routes) = FakePlugin::new("30-security", Role::Router);
+        routes.otherwise(Reply::Route(vec![to("security"), to("")]));
+        let (audit, audits) = FakePlugin::new("40-audit", Role::Router);
+        audits.otherwise(Reply::Route(vec![to("security")]));
+        let mut stages = stages(&[filter, redact, same, security, audit]);
+        let input = event(
+            "e1",
+            r#"{"type":"f","user_name":"jane@example.com","ip":"203.0.113.77"}"#,
+        );
+        let (outcome, trace) = traced(&mut stages, input.clone());
+        assert_eq!(
+            trace.steps,
+            [
+                step("10-keep", Role::Filter, Action::Kept),
+                step(
+                    "20-redact",
+                    Role::Transformer,
+                    Action::Transformed {
+                        changes: vec![
+                            detail_change("data.ip", Some(json!("203.0.113.77")), None),
+                            detail_change(
+                                "data.user_name",
+                                Some(json!("jane@example.com")),
+                                Some(json!("***@example.com"))
+                            ),
+                            detail_change("data.added", None, Some(json!(1))),
+                        ]
+                    }
+                ),
+                step(
+                    "25-same",
+                    Role::Transformer,
+                    Action::Transformed { changes: vec![] }
+                ),
+                step(
+                    "30-security",
+                    Role::Router,
+                    Action::Routed {
+                        buses: vec!["security".into(), "default".into()]
+                    }
+                ),
+                step(
+                    "40-audit",
+                    Role::Router,
+                    Action::Routed {
+                        buses: vec!["security".into()]
+                    }
+                ),
+            ]
+        );
+        assert_eq!(trace.named_by("security"), ["30-security", "40-audit"]);
+        assert_eq!(trace.named_by("default"), ["30-security"]);
+        // The traced run is the run: the same outcome as an untraced one.
+        assert_eq!(outcome, stages.run(input));
+    }
+
+    #[test]
+    fn a_dropped_event_ends_at_the_filter_that_dropped_it() {
+        let (keep, _) = FakePlugin::new("10-keep", Role::Filter);
+        let (drop, drops) = FakePlugin::new("20-drop", Role::Filter);
+        drops.otherwise(Reply::Drop);
+        let (transformer, transformed) = FakePlugin::new("30-t", Role::Transformer);
+        let mut stages = stages(&[keep, drop, transformer]);
+        let (outcome, trace) = traced(&mut stages, event("e1", r#"{"type":"seacft"}"#));
+        assert_eq!(
+            outcome,
+            Outcome::Filtered {
+                plugin: "20-drop".into()
+            }
+        );
+        assert_eq!(
+            trace.steps,
+            [
+                step("10-keep", Role::Filter, Action::Kept),
+                step("20-drop", Role::Filter, Action::Dropped),
+            ]
+        );
+        assert!(transformed.calls().is_empty());
+    }
+
+    #[test]
+    fn failures_show_their_code_and_reason_and_whether_the_event_went_on() {
+        let (broken, breaks) = FakePlugin::new("20-broken", Role::Transformer);
+        let broken = broken.skipped_on_error();
+        breaks.otherwise(Reply::Trap("deadline"));
+        let (refuser, refuses) = FakePlugin::new("30-refuse", Role::Transformer);
+        refuses.otherwise(Reply::Refuse("no `data` object".into()));
+        let (router, routed) = FakePlugin::new("50-r", Role::Router);
+        let mut stages = stages(&[broken, refuser, router]);
+        let (outcome, trace) = traced(&mut stages, event("e1", "{}"));
+        assert!(
+            matches!(&outcome, Outcome::Failed(f) if f.plugin == "30-refuse"),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            trace.steps,
+            [
+                step(
+                    "20-broken",
+                    Role::Transformer,
+                    Action::Failed {
+                        code: FailureCode::Deadline,
+                        reason: "20-broken trapped on purpose".into(),
+                        skipped: true
+                    }
+                ),
+                step(
+                    "30-refuse",
+                    Role::Transformer,
+                    Action::Failed {
+                        code: FailureCode::PluginError,
+                        reason: "no `data` object".into(),
+                        skipped: false
+                    }
+                ),
+            ]
+        );
+        assert!(routed.calls().is_empty());
+    }
+
+    #[test]
+    fn a_router_that_names_no_bus_leaves_the_event_to_the_default_bus_named_by_none() {
+        let (router, _) = FakePlugin::new("30-r", Role::Router);
+        let mut stages = stages(&[router]);
+        let (outcome, trace) = traced(&mut stages, event("e1", r#"{"type":"s"}"#));
+        assert!(matches!(&outcome, Outcome::Routed { entries, .. } if entries[0].bus == "default"));
+        assert_eq!(
+            trace.steps,
+            [step("30-r", Role::Router, Action::Routed { buses: vec![] })]
+        );
+        assert!(trace.named_by("default").is_empty());
+    }
+
+    #[test]
+    fn traced_runs_count_like_untraced_ones() {
+        let (filter, _) = FakePlugin::new("10-f", Role::Filter);
+        let mut stages = stages(std::slice::from_ref(&filter));
+        stages.run(event("e1", "{}"));
+        traced(&mut stages, event("e2", "{}"));
+        drop(stages);
+        let counted = filter.counted();
+        assert_eq!((counted.calls, counted.kept), (2, 2));
+    }
+
+    #[test]
+    fn changes_cover_entry_fields_nested_members_and_details_that_are_not_objects() {
+        let before = event("e1", r#"{"a":{"b":1,"c":[1,2]},"d":"x"}"#);
+        let after = Event {
+            detail_type: "Other".into(),
+            resources: vec!["arn:x".into()],
+            detail: r#"{"log_id":"e1","data":{"a":{"b":2,"c":[1,2]},"d":"x"}}"#.into(),
+            ..before.clone()
+        };
+        assert_eq!(
+            changes(&before, &after),
+            [
+                Change {
+                    part: Part::Entry,
+                    path: "detail-type".into(),
+                    before: Some(json!("Auth0 log")),
+                    after: Some(json!("Other")),
+                },
+                Change {
+                    part: Part::Entry,
+                    path: "resources".into(),
+                    before: Some(json!([])),
+                    after: Some(json!(["arn:x"])),
+                },
+                detail_change("data.a.b", Some(json!(1)), Some(json!(2))),
+            ]
+        );
+        let not_json = Event {
+            detail: "[1]".into(),
+            ..before.clone()
+        };
+        let whole = changes(&before, &not_json);
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].path, "");
+        assert_eq!(whole[0].after, Some(json!([1])));
+        assert!(changes(&before, &before).is_empty());
+    }
+}
