@@ -6,6 +6,7 @@ mod config;
 mod failures;
 mod health;
 mod pattern;
+mod plugin;
 mod run;
 mod sample;
 mod serve;
@@ -50,6 +51,8 @@ enum Command {
     Sample(sample::SampleArgs),
     /// Work with EventBridge event patterns, as the stock `eventbridge-rules` plugin runs them.
     Pattern(pattern::PatternArgs),
+    /// Check a plugin component before deploying it: role, imports, `init`, fields, cost.
+    Plugin(plugin::PluginArgs),
 }
 
 /// The command line: `run`, `serve` and `replay` take the settings of their scope, each
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
             Command::Health(args) => health(args).await,
             Command::Sample(args) => sample::sample(args),
             Command::Pattern(args) => pattern::pattern(args),
+            Command::Plugin(args) => plugin::plugin(args),
         }
     });
     // Everything accepted has been settled by now. A read of stdin may still be blocked
