@@ -39,6 +39,7 @@ pub struct InspectOptions {
 }
 
 /// Whether the host offers an import.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ImportStatus {
@@ -51,6 +52,7 @@ pub enum ImportStatus {
 }
 
 /// One import of a component.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportReport {
     /// Its name, e.g. `wasi:http/types@0.2.0`.
@@ -65,6 +67,7 @@ pub struct ImportReport {
 }
 
 /// What `init` answered.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "outcome", content = "message")]
 pub enum InitOutcome {
@@ -82,6 +85,7 @@ pub enum InitOutcome {
 }
 
 /// What the host makes of one component: see [`inspect`].
+#[non_exhaustive]
 #[derive(Debug, Serialize)]
 pub struct PluginReport {
     /// The component file.

@@ -131,6 +131,7 @@ fn text(report: &PluginReport) -> String {
             ImportStatus::Offered => "offered ",
             ImportStatus::Refused => "REFUSED ",
             ImportStatus::Unchecked => "unchecked",
+            _ => "unknown  ",
         };
         let _ = write!(out, "    {status} {}", import.name);
         if let Some(note) = import.note {
@@ -147,6 +148,7 @@ fn text(report: &PluginReport) -> String {
         InitOutcome::Ok => "ok".to_string(),
         InitOutcome::Refused(message) => format!("refused: {message}"),
         InitOutcome::Failed(message) => format!("failed: {message}"),
+        other => format!("{other:?}"),
     };
     let _ = writeln!(out, "  init      {init}");
     let sidecar = report
