@@ -2,6 +2,7 @@
 //! real EventBridge API (moto) where delivery is involved.
 
 mod auth0;
+mod compile_log;
 mod config;
 mod contention;
 mod eventbridge;
@@ -13,6 +14,7 @@ mod loader;
 mod local_sink;
 mod pattern_cli;
 mod pipeline;
+mod plugin_check;
 mod plugin_init;
 mod pool;
 mod reload;

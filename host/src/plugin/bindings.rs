@@ -98,3 +98,39 @@ pub(crate) mod names {
     pub(crate) const TRANSFORMER_DETAIL: &str = "logbridge:plugin/transformer-detail@0.1.0";
     pub(crate) const ROUTER_DETAIL: &str = "logbridge:plugin/router-detail@0.1.0";
 }
+
+/// The world of `wit/` whose exports are exactly a plugin's — its role, `lifecycle` or
+/// not, the light form or not — if there is one (the host accepts the other mixes too).
+pub(crate) fn world_of(role: super::Role, lifecycle: bool, light: bool) -> Option<&'static str> {
+    use super::Role::{Filter, Router, Transformer};
+    Some(match (role, lifecycle, light) {
+        (Filter, false, false) => "filter-plugin",
+        (Filter, true, false) => "configurable-filter-plugin",
+        (Filter, true, true) => "configurable-filter-detail-plugin",
+        (Transformer, false, false) => "transformer-plugin",
+        (Transformer, true, false) => "configurable-transformer-plugin",
+        (Transformer, false, true) => "transformer-detail-plugin",
+        (Router, false, false) => "router-plugin",
+        (Router, true, false) => "configurable-router-plugin",
+        (Router, true, true) => "configurable-router-detail-plugin",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Role;
+    use super::world_of;
+
+    #[test]
+    fn every_world_named_is_a_world_of_the_wit() {
+        let wit = include_str!("../../../wit/plugin.wit");
+        for role in [Role::Filter, Role::Transformer, Role::Router] {
+            for (lifecycle, light) in [(false, false), (true, false), (false, true), (true, true)] {
+                if let Some(world) = world_of(role, lifecycle, light) {
+                    assert!(wit.contains(&format!("world {world} {{")), "{world}");
+                }
+            }
+        }
+    }
+}

@@ -88,13 +88,19 @@ impl ModuleCache {
             .join(format!("{content_hash}-{}.cwasm", engine_hash(engine)))
     }
 
-    /// The compiled component for `bytes` (whose SHA-256 is `content_hash`): from the
-    /// cache when a sound entry exists, else compiled and stored.
+    /// Whether the cache holds an entry for the component whose SHA-256 is
+    /// `content_hash`, compiled by `engine` (whether it is sound is checked on loading).
+    pub(crate) fn has_entry(&self, engine: &Engine, content_hash: &str) -> bool {
+        self.entry(engine, content_hash).is_file()
+    }
+
+    /// The compiled component whose bytes hash to `content_hash`: from the cache when a
+    /// sound entry exists, else made by `compile` and stored.
     pub(crate) fn load_or_compile(
         &self,
         engine: &Engine,
-        bytes: &[u8],
         content_hash: &str,
+        compile: impl FnOnce() -> wasmtime::Result<Component>,
     ) -> wasmtime::Result<Component> {
         let entry = self.entry(engine, content_hash);
         match std::fs::read(&entry) {
@@ -112,7 +118,7 @@ impl ModuleCache {
                 self.misses.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let component = Component::new(engine, bytes)?;
+        let component = compile()?;
         self.store(&entry, &component);
         Ok(component)
     }

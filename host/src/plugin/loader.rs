@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use wasmtime::component::{Component, InstancePre};
 
@@ -84,53 +84,36 @@ impl CompiledPlugin {
         bytes: &[u8],
         sidecar: impl Into<Sidecar>,
     ) -> Result<Arc<Self>, PluginError> {
-        let Sidecar { config, settings } = sidecar.into();
+        let sidecar = sidecar.into();
+        check_settings(engine, &file.with_extension("toml"), &sidecar.settings)?;
+        check_header(file, bytes)?;
+        let hash = sha256_hex(bytes);
+        let component = match engine.cache() {
+            Some(cache) => {
+                cache.load_or_compile(engine.engine(), &hash, || compile(engine, file, bytes))
+            }
+            None => compile(engine, file, bytes),
+        }
+        .map_err(|e| not_compiled(file, &e))?;
+        Self::from_component(engine, file, &component, hash, sidecar)
+    }
+
+    /// The rest of loading once `component` (whose bytes hash to `hash`) is compiled:
+    /// its role, its imports, its exports against the contract, and `init` run once.
+    pub(crate) fn from_component(
+        engine: &PluginEngine,
+        file: &Path,
+        component: &Component,
+        hash: String,
+        sidecar: Sidecar,
+    ) -> Result<Arc<Self>, PluginError> {
+        let Sidecar { config, settings } = sidecar;
         let invalid = |reason: String| PluginError::Invalid {
             file: file.to_owned(),
             reason,
         };
-        let ceiling = engine.limits().memory_ceiling_bytes;
-        if let Some(asked) = settings.max_memory_bytes
-            && asked > ceiling
-        {
-            return Err(PluginError::Sidecar {
-                file: file.with_extension("toml"),
-                reason: format!(
-                    "`limits.max_memory_mib` = {} is above the host's ceiling of {} MiB; \
-                     lower it, or raise the host's memory ceiling",
-                    asked >> 20,
-                    ceiling >> 20
-                ),
-            });
-        }
-        if !bytes.starts_with(WASM_MAGIC) {
-            return Err(invalid(
-                "the file is not WebAssembly (no `\\0asm` header); plugins are components \
-                 built for wasm32-wasip2"
-                    .into(),
-            ));
-        }
-        if bytes.get(4..8) == Some(CORE_MODULE_VERSION) {
-            return Err(invalid(
-                "it is a core WebAssembly module, not a component; build it for \
-                 wasm32-wasip2, or wrap it with `wasm-tools component new`"
-                    .into(),
-            ));
-        }
-        let hash = sha256_hex(bytes);
-        let component = match engine.cache() {
-            Some(cache) => cache.load_or_compile(engine.engine(), bytes, &hash),
-            None => Component::new(engine.engine(), bytes),
-        }
-        .map_err(|e| invalid(format!("it does not compile as a component: {e:#}")))?;
-
-        let role = detect_role(engine, &component).map_err(invalid)?;
-        let pre = engine.linker().instantiate_pre(&component).map_err(|e| {
-            invalid(format!(
-                "it imports something logbridge does not offer ({e:#}); plugins may import \
-                 only WASI and `logbridge:plugin/log`"
-            ))
-        })?;
+        let role = detect_role(engine, component).map_err(invalid)?;
+        let pre = link(engine, file, component)?;
         let contract = |e: wasmtime::Error| {
             invalid(format!(
                 "its {role} export does not match the contract in wit/: {e:#}"
@@ -267,7 +250,7 @@ impl CompiledPlugin {
 }
 
 /// Which role `component` exports; exactly one is allowed.
-fn detect_role(engine: &PluginEngine, component: &Component) -> Result<Role, String> {
+pub(crate) fn detect_role(engine: &PluginEngine, component: &Component) -> Result<Role, String> {
     let roles: Vec<Role> = [
         (names::FILTER, Role::Filter),
         (names::TRANSFORMER, Role::Transformer),
@@ -308,6 +291,99 @@ fn detect_role(engine: &PluginEngine, component: &Component) -> Result<Role, Str
                 .join(", ")
         )),
     }
+}
+
+/// A sidecar's settings the host cannot honour: more memory than its ceiling. `sidecar`
+/// is the file named in the error.
+pub(crate) fn check_settings(
+    engine: &PluginEngine,
+    sidecar: &Path,
+    settings: &PluginSettings,
+) -> Result<(), PluginError> {
+    let ceiling = engine.limits().memory_ceiling_bytes;
+    match settings.max_memory_bytes {
+        Some(asked) if asked > ceiling => Err(PluginError::Sidecar {
+            file: sidecar.to_owned(),
+            reason: format!(
+                "`limits.max_memory_mib` = {} is above the host's ceiling of {} MiB; \
+                 lower it, or raise the host's memory ceiling",
+                asked >> 20,
+                ceiling >> 20
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses bytes that are not WebAssembly, or a core module rather than a component.
+pub(crate) fn check_header(file: &Path, bytes: &[u8]) -> Result<(), PluginError> {
+    let invalid = |reason: &str| PluginError::Invalid {
+        file: file.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if !bytes.starts_with(WASM_MAGIC) {
+        return Err(invalid(
+            "the file is not WebAssembly (no `\\0asm` header); plugins are components \
+             built for wasm32-wasip2",
+        ));
+    }
+    if bytes.get(4..8) == Some(CORE_MODULE_VERSION) {
+        return Err(invalid(
+            "it is a core WebAssembly module, not a component; build it for \
+             wasm32-wasip2, or wrap it with `wasm-tools component new`",
+        ));
+    }
+    Ok(())
+}
+
+/// Compiles `bytes` (the plugin `file`), with a log line when compiling starts and one
+/// when it ends, with the size and the time taken: a large component (a Python plugin is
+/// about 18 MB) takes seconds, and a host that is compiling should say so.
+pub(crate) fn compile(
+    engine: &PluginEngine,
+    file: &Path,
+    bytes: &[u8],
+) -> wasmtime::Result<Component> {
+    let plugin = file.file_stem().map_or_else(
+        || file.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    tracing::info!(plugin, bytes = bytes.len(), "compiling plugin");
+    let started = Instant::now();
+    let compiled = Component::new(engine.engine(), bytes);
+    let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match &compiled {
+        Ok(_) => tracing::info!(plugin, bytes = bytes.len(), ms, "plugin compiled"),
+        Err(_) => tracing::info!(plugin, bytes = bytes.len(), ms, "plugin did not compile"),
+    }
+    compiled
+}
+
+/// The refusal for bytes that do not compile as a component.
+pub(crate) fn not_compiled(file: &Path, error: &wasmtime::Error) -> PluginError {
+    PluginError::Invalid {
+        file: file.to_owned(),
+        reason: format!("it does not compile as a component: {error:#}"),
+    }
+}
+
+/// Resolves `component`'s imports against the host's linker, or says what it imports
+/// that the host does not offer.
+pub(crate) fn link(
+    engine: &PluginEngine,
+    file: &Path,
+    component: &Component,
+) -> Result<InstancePre<PluginState>, PluginError> {
+    engine
+        .linker()
+        .instantiate_pre(component)
+        .map_err(|e| PluginError::Invalid {
+            file: file.to_owned(),
+            reason: format!(
+                "it imports something logbridge does not offer ({e:#}); plugins may import \
+                 only WASI and `logbridge:plugin/log`"
+            ),
+        })
 }
 
 /// The `*.wasm` files in `dir`, in file-name order.

@@ -4,13 +4,15 @@
 //! A [`CompiledPlugin`] is a validated, compiled component ready to be instantiated;
 //! a `PluginInstance` is one live instance of it with its own store. Instances are
 //! reused across events (instantiation costs far more than a call) and thrown away after
-//! a trap, so one bad event never poisons the next.
+//! a trap, so one bad event never poisons the next. [`inspect`] checks one component the
+//! way the loader would, without running a host.
 
 mod bindings;
 mod budget;
 mod cache;
 mod engine;
 mod function_cache;
+mod inspect;
 mod instance;
 mod loader;
 mod pool;
@@ -24,6 +26,7 @@ use std::path::PathBuf;
 pub(crate) use bindings::Destination;
 pub use cache::{CacheStats, sha256_hex};
 pub use engine::{PluginEngine, PluginLimits};
+pub use inspect::{ImportReport, ImportStatus, InitOutcome, InspectOptions, PluginReport, inspect};
 pub(crate) use instance::{CallError, PluginInstance};
 pub(crate) use loader::wasm_files;
 pub use loader::{CompiledPlugin, PluginSet};

@@ -6,6 +6,7 @@ mod config;
 mod failures;
 mod health;
 mod pattern;
+mod plugin;
 mod run;
 mod sample;
 mod serve;
@@ -54,6 +55,8 @@ enum Command {
     /// Run plugins over logs and show each event's decision trace, or run case files
     /// (an input log and its expected outcome each): exit 1 on a mismatch.
     Test(testing::TestArgs),
+    /// Check a plugin component before deploying it: role, imports, `init`, fields, cost.
+    Plugin(plugin::PluginArgs),
 }
 
 /// The command line: `run`, `serve` and `replay` take the settings of their scope, each
@@ -119,6 +122,7 @@ fn main() -> ExitCode {
             Command::Sample(args) => sample::sample(args),
             Command::Pattern(args) => pattern::pattern(args),
             Command::Test(args) => testing::test(args).await,
+            Command::Plugin(args) => plugin::plugin(args),
         }
     });
     // Everything accepted has been settled by now. A read of stdin may still be blocked
