@@ -1,6 +1,9 @@
 //! Reading an event pattern: EventBridge's grammar, its checks in the order AWS makes
 //! them, and its reasons word for word. `$or` is expanded here, so a pattern becomes a list
 //! of alternatives, each a list of fields that must all be satisfied.
+//!
+//! Over 400 lines: one reader per matcher kind, checked in AWS's order with AWS's
+//! messages; the order of those checks is the contract, so they stay in one file.
 
 use std::collections::HashSet;
 

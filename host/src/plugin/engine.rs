@@ -3,7 +3,8 @@
 //! One [`PluginEngine`] is built per host: Cranelift, the pooling instance allocator and
 //! epoch interruption. A background ticker advances the epoch every
 //! [`EPOCH_TICK`]; it holds only a weak reference to the engine and stops when the engine
-//! is dropped. A call's deadline counts the CPU time it uses (see [`super::budget`]). Each plugin instance gets its own [`Store`] with its plugin's memory cap,
+//! is dropped. A call's deadline counts the CPU time it uses (see [`super::budget`]).
+//! Each plugin instance gets its own [`Store`] with its plugin's memory cap,
 //! no network, environment or arguments, only the directories its sidecar grants (read
 //! only), and its stdout and stderr going to the host's log.
 

@@ -1,5 +1,9 @@
 //! Loading plugins: one `.wasm` component (plus optional sidecar) into a
 //! [`CompiledPlugin`], and a whole plugins folder into a [`PluginSet`].
+//!
+//! Over 400 lines: loading is one sequence of steps (sidecar, header, compile, role, link,
+//! init) that `inspect.rs` replays one by one; they are kept together so the order is
+//! visible in one place.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
