@@ -67,17 +67,11 @@ fn slot<'t>(table: &'t mut toml::Table, key: &'static str) -> (&'t mut toml::Tab
             let inner = table
                 .entry(section)
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            match inner {
-                toml::Value::Table(inner) => (inner, leaf),
-                // Refused when the file was read: a section is always a table.
-                other => {
-                    *other = toml::Value::Table(toml::Table::new());
-                    match other {
-                        toml::Value::Table(inner) => (inner, leaf),
-                        _ => unreachable!("just made a table"),
-                    }
-                }
-            }
+            // A section is always a table: the file was refused otherwise.
+            let inner = inner
+                .as_table_mut()
+                .expect("a section of a checked configuration is a table");
+            (inner, leaf)
         }
         None => (table, key),
     }
@@ -85,18 +79,19 @@ fn slot<'t>(table: &'t mut toml::Table, key: &'static str) -> (&'t mut toml::Tab
 
 /// Takes every path setting in `table` from the folder `base`.
 fn paths_from(table: &mut toml::Table, base: &Path) {
-    for setting in super::SETTINGS {
-        if setting.kind != SettingKind::Path {
-            continue;
-        }
-        let (section, leaf) = slot(table, setting.key);
-        if let Some(toml::Value::String(path)) = section.get_mut(leaf) {
+    for setting in super::SETTINGS
+        .iter()
+        .filter(|s| s.kind == SettingKind::Path)
+    {
+        let value = match setting.key.split_once('.') {
+            Some((section, leaf)) => table
+                .get_mut(section)
+                .and_then(toml::Value::as_table_mut)
+                .and_then(|section| section.get_mut(leaf)),
+            None => table.get_mut(setting.key),
+        };
+        if let Some(toml::Value::String(path)) = value {
             *path = base.join(&*path).to_string_lossy().into_owned();
-        }
-        if section.is_empty() && setting.key.contains('.') {
-            // `slot` made the section; leave the table as the file had it.
-            let name = setting.key.split('.').next().unwrap_or_default();
-            table.remove(name);
         }
     }
 }
@@ -336,7 +331,7 @@ impl Config {
     }
 
     /// The checks that concern several settings at once.
-    fn check_combination(&self) -> Result<(), ConfigError> {
+    pub(crate) fn check_combination(&self) -> Result<(), ConfigError> {
         if self.sink.output.is_some() && self.sink.eventbridge {
             return Err(value(
                 "sink.output",

@@ -77,3 +77,22 @@ fn one_setter_of_each_kind_still_builds() {
         host.shutdown().await.unwrap();
     });
 }
+
+#[test]
+fn a_configuration_changed_after_it_was_read_is_checked_again_by_the_files_rules() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let config = crate::config::Config {
+        watch: true,
+        ..Default::default()
+    };
+    let refused = runtime
+        .block_on(Host::from_config(&config))
+        .err()
+        .expect("watch without a plugins folder is refused");
+    assert_eq!(
+        refused.to_string(),
+        "`watch`: watching needs a plugins folder: give `plugins` (--plugins DIR)"
+    );
+}

@@ -78,6 +78,8 @@ impl Host {
     /// EventBridge the AWS credentials chain is read. `[serve]` is for
     /// [`Config::serve_config`](crate::config::Config::serve_config).
     pub async fn from_config(config: &crate::config::Config) -> Result<HostBuilder> {
+        // The settings may have been changed since the configuration was read.
+        config.check_combination()?;
         let envelope = Envelope::new(config.source.clone(), config.detail_type.clone())?;
         let mut builder = Host::builder()
             .envelope(envelope)
@@ -91,10 +93,6 @@ impl Host {
                 .plugins_dir(dir)
                 .cache_dir(config.data_dir.join("plugin-cache"))
                 .watch_plugins(config.watch);
-        } else if config.watch {
-            return Err(Error::Conflict(
-                "watching needs a plugins folder: give `plugins` (--plugins DIR)",
-            ));
         }
         if let Some(workers) = config.workers {
             builder = builder.workers(workers);
