@@ -62,7 +62,7 @@ fn component_of_the_wrong_world_is_refused() {
         "names what it does export: {reason}"
     );
     assert!(
-        reason.contains("logbridge:plugin/filter@0.1.0"),
+        reason.contains("logbridge:plugin/filter@0.2.0"),
         "names what was expected: {reason}"
     );
 }
@@ -110,7 +110,9 @@ fn init_error_is_reported_with_the_plugins_message() {
         PluginError::Init { plugin, reason } => {
             assert_eq!(plugin, "10-drop-noise");
             assert!(
-                reason.contains("unknown config key `drop_typos`"),
+                reason.contains(
+                    "config key `drop_typos`: is unknown; this plugin reads `drop_types`"
+                ),
                 "{reason}"
             );
         }
@@ -157,4 +159,40 @@ fn missing_folder_is_a_clear_error() {
         error.to_string().contains("/nonexistent/plugins"),
         "{error}"
     );
+}
+
+#[test]
+fn a_component_built_for_contract_0_1_is_refused_naming_the_versions_and_the_fix() {
+    let file = fixture("contract-0-1");
+    let reason = invalid_reason(CompiledPlugin::load(&engine(), &file).unwrap_err(), &file);
+    assert!(
+        reason.contains("built for the plugin contract logbridge:plugin@0.1.0")
+            && reason.contains("this host speaks logbridge:plugin@0.2.0")
+            && reason.contains("rebuild it"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_sidecar_may_narrow_the_declared_fields_but_not_widen_them() {
+    let dir = scratch("narrow");
+    let file = dir.join("20-redact.wasm");
+    std::fs::copy(plugins_dir().join("20-redact.wasm"), &file).unwrap();
+    let sidecar = dir.join("20-redact.toml");
+    std::fs::write(&sidecar, "[projection]\nfields = [\"data.ip\"]\n").unwrap();
+    let plugin = CompiledPlugin::load(&engine(), &file).expect("a narrowed plugin loads");
+    assert_eq!(plugin.reads().declared(), ["data.user_name", "data.ip"]);
+    assert_eq!(plugin.projection().unwrap().fields(), ["data.ip"]);
+
+    std::fs::write(&sidecar, "[projection]\nfields = [\"data.type\"]\n").unwrap();
+    match CompiledPlugin::load(&engine(), &file).unwrap_err() {
+        PluginError::Sidecar { file, reason } => {
+            assert_eq!(file, sidecar);
+            assert!(
+                reason.contains("`data.type` is not among the fields the plugin reads"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected PluginError::Sidecar, got {other:?}"),
+    }
 }

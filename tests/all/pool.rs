@@ -18,7 +18,7 @@ const PLUGINS: usize = 70;
 
 /// Puts copies `from..to` of a filter that keeps these events into `dir`.
 fn add_filters(dir: &Path, from: usize, to: usize) {
-    let filter = std::fs::read(fixture("full-form-filter")).expect("the fixture");
+    let filter = std::fs::read(fixture("envelope-filter")).expect("the fixture");
     for n in from..to {
         std::fs::write(dir.join(format!("f{n:03}.wasm")), &filter).expect("a copy");
     }

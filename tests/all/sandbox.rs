@@ -216,8 +216,8 @@ hostile! {
         "panic" + "[limits]\ncall_timeout_ms = 5000\n" => "panic", "hostile plugin panicked on hostile-";
     a_ten_mib_output_is_refused:
         "huge-output" + "[limits]\ncall_timeout_ms = 5000\n" => "oversize-output", "at most 1048576 bytes";
-    a_detail_that_is_not_json_is_refused:
-        "not-json" + "[limits]\ncall_timeout_ms = 5000\n" => "malformed-output", "JSON object";
+    an_edit_that_is_not_json_is_refused:
+        "not-json" + "[limits]\ncall_timeout_ms = 5000\n" => "malformed-output", "the new value of `data.type` is not JSON";
     an_err_from_transform_fails_the_event:
         "error" + "[limits]\ncall_timeout_ms = 5000\n" => "plugin-error", "refusing hostile-";
     a_plugin_cannot_read_the_hosts_files:

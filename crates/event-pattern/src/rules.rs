@@ -185,6 +185,20 @@ impl RuleSet {
         self.matcher.parse_part("detail", detail)
     }
 
+    /// The event as the rules see it (see [`envelope`]), from its envelope fields and
+    /// its detail as JSON text; a detail that does not parse matches only envelope fields.
+    pub fn event(
+        &self,
+        source: &str,
+        detail_type: &str,
+        time: &str,
+        resources: &[String],
+        detail: &str,
+    ) -> Value {
+        let detail = self.parse_detail(detail).unwrap_or_default();
+        envelope(source, detail_type, time, resources, detail)
+    }
+
     /// The buses of every route rule `event` matches, each once, in rule order.
     pub fn buses<'s>(&'s self, event: &Value, scratch: &mut Scratch, out: &mut Vec<&'s str>) {
         let mut matched = Vec::new();

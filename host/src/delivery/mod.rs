@@ -19,6 +19,6 @@ pub use retry::{RETRYABLE_CODES, RetryPolicy};
 pub use service::DeliveryConfig;
 pub(crate) use service::{ABORTED, Routed};
 pub use sink::{EntryResult, PutFuture, Sink};
-pub(crate) use validate::Checked;
+pub(crate) use validate::{Checked, check_detail_text, check_value};
 pub use validate::{EntryProblem, validate};
 pub(crate) use validate::{check_detail_type, check_source};

@@ -57,13 +57,23 @@ pub(crate) fn check_detail_type(detail_type: &str) -> Result<(), EntryProblem> {
 pub fn validate(event: &Event) -> Result<(), EntryProblem> {
     check_source(&event.source)?;
     check_detail_type(&event.detail_type)?;
-    if !event.detail.trim_start().starts_with('{') {
+    check_detail_text(&event.detail)
+}
+
+/// Checks a detail: a JSON object EventBridge takes.
+pub(crate) fn check_detail_text(detail: &str) -> Result<(), EntryProblem> {
+    if !detail.trim_start().starts_with('{') {
         return Err(EntryProblem::Detail("it must be a JSON object".into()));
     }
-    serde_json::from_str::<Checked>(&event.detail)
-        .map_err(|e| EntryProblem::Detail(e.to_string()))?;
+    check_value(detail).map_err(EntryProblem::Detail)
+}
+
+/// Checks one JSON value as EventBridge would check it inside a detail: it parses, its
+/// integers fit in 64 bits, it is not nested too deep.
+pub(crate) fn check_value(text: &str) -> Result<(), String> {
+    serde_json::from_str::<Checked>(text).map_err(|e| e.to_string())?;
     // Integers beyond u64 reach the parser as floats: the text tells them apart.
-    check_detail(&event.detail).map_err(|e| EntryProblem::Detail(e.to_string()))
+    check_detail(text).map_err(|e| e.to_string())
 }
 
 /// Any JSON value whose integers all fit in `i64`, checked while parsing without building

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use super::seam::{StageInstance, StagePlugin};
 use crate::event::Event;
 use crate::health::{PluginCalls, PluginCounters};
-use crate::plugin::{CallError, Destination, OnError, PluginError, Projection, Role};
+use crate::plugin::{
+    CallError, Destination, Edit, OnError, PluginError, Projection, Role, Transformed,
+};
 
 /// What a fake instance answers to one call.
 #[derive(Debug, Clone)]
@@ -18,9 +20,9 @@ pub(super) enum Reply {
     Keep,
     /// A filter drops the event.
     Drop,
-    /// A transformer passes the event on with this detail.
-    Detail(String),
-    /// A transformer refuses the event with this reason.
+    /// A transformer makes these edits: (field, new JSON value or `None` to remove).
+    Edits(Vec<(&'static str, Option<String>)>),
+    /// Any role answers `err` with this reason.
     Refuse(String),
     /// A router sends the event to these destinations.
     Route(Vec<Destination>),
@@ -174,7 +176,7 @@ impl FakeInstance {
             Some(reply) => Ok(reply),
             None => Ok(match plugin.role {
                 Role::Filter => Reply::Keep,
-                Role::Transformer => Reply::Detail(event.detail.clone()),
+                Role::Transformer => Reply::Edits(Vec::new()),
                 Role::Router => Reply::Route(Vec::new()),
             }),
         }
@@ -182,28 +184,36 @@ impl FakeInstance {
 }
 
 impl StageInstance for FakeInstance {
-    fn filter(&mut self, event: &Event) -> Result<bool, CallError> {
+    fn filter(&mut self, event: &Event) -> Result<Result<bool, String>, CallError> {
         match self.answer(event)? {
-            Reply::Keep => Ok(true),
-            Reply::Drop => Ok(false),
+            Reply::Keep => Ok(Ok(true)),
+            Reply::Drop => Ok(Ok(false)),
+            Reply::Refuse(reason) => Ok(Err(reason)),
             other => panic!("a filter cannot answer {other:?}"),
         }
     }
 
-    fn transform(&mut self, event: &Event) -> Result<Result<Event, String>, CallError> {
+    fn transform(&mut self, event: &Event) -> Result<Result<Transformed, String>, CallError> {
         match self.answer(event)? {
-            Reply::Detail(detail) => Ok(Ok(Event {
-                detail,
-                ..event.clone()
+            Reply::Edits(edits) => Ok(Ok(Transformed {
+                edits: edits
+                    .into_iter()
+                    .map(|(field, value)| Edit {
+                        field: field.to_string(),
+                        value,
+                    })
+                    .collect(),
+                envelope: None,
             })),
             Reply::Refuse(reason) => Ok(Err(reason)),
             other => panic!("a transformer cannot answer {other:?}"),
         }
     }
 
-    fn route(&mut self, event: &Event) -> Result<Vec<Destination>, CallError> {
+    fn route(&mut self, event: &Event) -> Result<Result<Vec<Destination>, String>, CallError> {
         match self.answer(event)? {
-            Reply::Route(destinations) => Ok(destinations),
+            Reply::Route(destinations) => Ok(Ok(destinations)),
+            Reply::Refuse(reason) => Ok(Err(reason)),
             other => panic!("a router cannot answer {other:?}"),
         }
     }
@@ -238,6 +248,10 @@ impl StagePlugin for FakePlugin {
 
     fn projection(&self) -> Option<&Projection> {
         None
+    }
+
+    fn may_edit(&self, field: &str) -> bool {
+        !field.starts_with("undeclared")
     }
 
     fn counters(&self) -> &PluginCounters {

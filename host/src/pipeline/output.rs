@@ -7,10 +7,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::Outcome;
-use crate::delivery::{EntryProblem, Routed, check_detail_type, check_source, validate};
+use crate::delivery::{
+    EntryProblem, Routed, check_detail_text, check_detail_type, check_source, check_value,
+};
 use crate::event::{Event, entry_size};
 use crate::health::FailureCode;
-use crate::plugin::Destination;
+use crate::plugin::{Destination, Edit, Envelope};
 
 /// Which buses routers may name, and how large an entry may be.
 #[derive(Debug, Clone)]
@@ -56,28 +58,57 @@ pub(super) struct Output {
 }
 
 impl Output {
-    /// A transformer's answer `next`, checked against what EventBridge takes. With
-    /// `unchanged`, the answer left the detail as it was (its `detail` is empty) and
-    /// takes `event`'s; a `projected` answer's detail was checked as it was merged.
-    pub(super) fn transformed(
+    /// Checks one of a transformer's edits: its field is a dotted path the plugin may
+    /// edit (`may_edit`), and its value JSON that EventBridge takes.
+    pub(super) fn check_edit(
         &self,
-        event: &mut Event,
-        mut next: Event,
-        unchanged: bool,
-        projected: bool,
-    ) -> Result<Event, Fault> {
-        let detail_len = if unchanged {
-            event.detail.len()
-        } else {
-            next.detail.len()
+        edit: &Edit,
+        may_edit: impl FnOnce(&str) -> bool,
+    ) -> Result<(), Fault> {
+        let refuse = |reason: String| Err(Fault::new(FailureCode::MalformedOutput, reason));
+        let field = &edit.field;
+        if field.split('.').any(str::is_empty) {
+            return refuse(format!(
+                "edited `{field}`, which is not a field path; write object keys joined by \
+                 dots, e.g. `data.user_name`"
+            ));
+        }
+        if !may_edit(field) {
+            return refuse(format!(
+                "edited `{field}`, which is not among the fields the plugin declared in \
+                 init's manifest; declare it, or leave it alone"
+            ));
+        }
+        if let Some(value) = &edit.value
+            && let Err(problem) = check_value(value)
+        {
+            return refuse(format!(
+                "the new value of `{field}` is not JSON EventBridge takes: {problem}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the event a transformer's answer makes of `event` — `detail`, with the
+    /// answer's `envelope` when it has one — against what EventBridge takes. `valid`: the
+    /// detail is already known to pass.
+    pub(super) fn check_transformed(
+        &self,
+        envelope: Option<&Envelope>,
+        event: &Event,
+        detail: &str,
+        valid: bool,
+    ) -> Result<(), Fault> {
+        let (time, source, detail_type, resources) = match envelope {
+            Some(e) => (&e.time, &e.source, &e.detail_type, &e.resources),
+            None => (
+                &event.time,
+                &event.source,
+                &event.detail_type,
+                &event.resources,
+            ),
         };
-        let size = entry_size(
-            &next.time,
-            &next.source,
-            &next.detail_type,
-            detail_len,
-            &next.resources,
-        );
+        let size = entry_size(time, source, detail_type, detail.len(), resources);
         if size > self.rules.max_entry_bytes {
             return Err(Fault::new(
                 FailureCode::OversizeOutput,
@@ -88,14 +119,12 @@ impl Output {
                 ),
             ));
         }
-        check_source(&next.source).map_err(malformed)?;
-        check_detail_type(&next.detail_type).map_err(malformed)?;
-        if unchanged {
-            next.detail = std::mem::take(&mut event.detail);
-        } else if !projected {
-            validate(&next).map_err(malformed)?;
+        check_source(source).map_err(malformed)?;
+        check_detail_type(detail_type).map_err(malformed)?;
+        if !valid {
+            check_detail_text(detail).map_err(malformed)?;
         }
-        Ok(next)
+        Ok(())
     }
 
     /// A router's answer with the default bus filled in, if every destination is one the

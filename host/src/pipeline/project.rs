@@ -1,11 +1,12 @@
-//! Projection inside the pipeline: handing a plugin only the fields its sidecar declares,
-//! and merging a projected transformer's answer back into the whole detail. The detail
-//! is scanned once per event, on the first projected call; [`DetailState`] keeps what is
-//! known of it from one plugin to the next.
+//! Projection inside the pipeline: handing a plugin only the fields it reads, and applying
+//! a transformer's edits to the whole detail. The detail is scanned once per event, on the
+//! first projected call; [`DetailState`] keeps what is known of it from one plugin to the
+//! next.
 
 use super::output::Fault;
 use crate::event::Event;
-use crate::plugin::{Merged, Projection, Projector, Spans};
+use crate::health::FailureCode;
+use crate::plugin::{Edit, Merged, Projection, Projector, Spans, edit_detail};
 
 /// What the pipeline knows of the current event's detail.
 #[derive(Debug, Clone, Default)]
@@ -19,14 +20,6 @@ pub(super) struct DetailState {
 }
 
 impl DetailState {
-    /// What is known after a transformer's whole (not projected) answer was checked.
-    pub(super) fn checked() -> Self {
-        DetailState {
-            scan: None,
-            valid: true,
-        }
-    }
-
     fn spans(&self) -> Option<&Spans> {
         self.scan.as_ref()?.as_ref()
     }
@@ -53,8 +46,7 @@ impl Projecting {
     }
 
     /// Runs `call` on `event` as plugin `index` is to see it: with only the fields its
-    /// projection declares, if it has one and the detail could be scanned. Says whether
-    /// the call was projected.
+    /// projection declares, if it has one and the detail could be scanned.
     #[inline]
     pub(super) fn around<T>(
         &mut self,
@@ -62,17 +54,17 @@ impl Projecting {
         event: &mut Event,
         state: &mut DetailState,
         call: impl FnOnce(&Event) -> T,
-    ) -> (T, bool) {
+    ) -> T {
         let mut projected = std::mem::take(&mut self.scratch);
         if self.project(index, event, state, &mut projected) {
             let full = std::mem::replace(&mut event.detail, projected);
             let result = call(event);
             // The buffer is kept for the next call.
             self.scratch = std::mem::replace(&mut event.detail, full);
-            (result, true)
+            result
         } else {
             self.scratch = projected;
-            (call(event), false)
+            call(event)
         }
     }
 
@@ -101,37 +93,41 @@ impl Projecting {
         true
     }
 
-    /// Merges the answer `next` of projected transformer `index` into the full detail of
-    /// `event`. `Ok(None)` when it changed nothing (`next.detail` is then left empty);
-    /// otherwise `next.detail` becomes the merged detail, with what is known of it.
-    pub(super) fn merge(
+    /// Applies `edits` (already checked) to `event`'s detail: in place when the scan
+    /// found every edited field, else by rewriting the objects on their paths. `None`
+    /// when they changed nothing; otherwise the new detail, with what is known of it.
+    pub(super) fn edit(
         &self,
-        index: usize,
         event: &Event,
         state: &DetailState,
-        next: &mut Event,
-    ) -> Result<Option<DetailState>, Fault> {
-        let projector = self.projector.as_ref().expect("a projected call");
-        let projection = self.projections[index].as_ref().expect("a projected call");
-        let spans = state
-            .spans()
-            .expect("a projected call had its fields found");
-        let merged = projector
-            .merge(index, projection, &event.detail, spans, &next.detail)
-            .map_err(|reason| Fault::new(crate::health::FailureCode::MalformedOutput, reason))?;
-        Ok(match merged {
-            Merged::Unchanged => {
-                next.detail = String::new();
-                None
-            }
-            Merged::Changed { detail, spans } => {
-                next.detail = detail;
-                // The scanned detail passed the checks and the merged values did too.
-                Some(DetailState {
-                    scan: spans.map(Some),
-                    valid: true,
-                })
-            }
-        })
+        edits: &[Edit],
+    ) -> Result<Option<(String, DetailState)>, Fault> {
+        let malformed = |reason| Fault::new(FailureCode::MalformedOutput, reason);
+        if let (Some(projector), Some(spans)) = (&self.projector, state.spans()) {
+            return Ok(
+                match projector
+                    .apply(&event.detail, spans, edits)
+                    .map_err(malformed)?
+                {
+                    Merged::Unchanged => None,
+                    // The scanned detail passed the checks, and so did every edit's value.
+                    Merged::Changed { detail, spans } => Some((
+                        detail,
+                        DetailState {
+                            scan: spans.map(Some),
+                            valid: true,
+                        },
+                    )),
+                },
+            );
+        }
+        let detail = edit_detail(&event.detail, edits).map_err(malformed)?;
+        Ok((detail != event.detail).then_some((
+            detail,
+            DetailState {
+                scan: None,
+                valid: state.valid,
+            },
+        )))
     }
 }

@@ -13,6 +13,7 @@ use crate::event::Event;
 use crate::health::PluginCounters;
 use crate::plugin::{
     CallError, CompiledPlugin, Destination, OnError, PluginError, PluginInstance, Projection, Role,
+    Transformed,
 };
 
 /// A plugin the pipeline can run: who it is, what it does on failure, and how to make
@@ -31,6 +32,9 @@ pub(crate) trait StagePlugin {
     fn on_error(&self) -> OnError;
     /// The fields it is handed instead of the whole detail, if it declares them.
     fn projection(&self) -> Option<&Projection>;
+    /// Whether, as a transformer, it may edit dotted `field` (it declared it, or no
+    /// fields at all).
+    fn may_edit(&self, field: &str) -> bool;
     /// Its shared counters.
     fn counters(&self) -> &PluginCounters;
     /// A fresh instance, ready for its first call.
@@ -40,12 +44,12 @@ pub(crate) trait StagePlugin {
 /// A live plugin instance the pipeline calls. A [`CallError`] means the instance is in
 /// an unknown state: the pipeline throws it away and makes a fresh one on the next call.
 pub(crate) trait StageInstance {
-    /// Asks a filter whether to keep `event`.
-    fn filter(&mut self, event: &Event) -> Result<bool, CallError>;
-    /// Asks a transformer for the event to pass on, or the reason it refuses.
-    fn transform(&mut self, event: &Event) -> Result<Result<Event, String>, CallError>;
-    /// Asks a router where `event` goes.
-    fn route(&mut self, event: &Event) -> Result<Vec<Destination>, CallError>;
+    /// Asks a filter whether to keep `event`, or the reason it cannot say.
+    fn filter(&mut self, event: &Event) -> Result<Result<bool, String>, CallError>;
+    /// Asks a transformer for its changes to `event`, or the reason it refuses.
+    fn transform(&mut self, event: &Event) -> Result<Result<Transformed, String>, CallError>;
+    /// Asks a router where `event` goes, or the reason it cannot say.
+    fn route(&mut self, event: &Event) -> Result<Result<Vec<Destination>, String>, CallError>;
     /// Whether it should be replaced before the next call.
     fn worn_out(&self) -> bool;
     /// How much memory it grew to, in bytes, for the log line when it is replaced.
@@ -72,7 +76,11 @@ impl StagePlugin for Arc<CompiledPlugin> {
     }
 
     fn projection(&self) -> Option<&Projection> {
-        self.settings().projection.as_ref()
+        CompiledPlugin::projection(self)
+    }
+
+    fn may_edit(&self, field: &str) -> bool {
+        self.reads().may_edit(field)
     }
 
     fn counters(&self) -> &PluginCounters {
@@ -86,18 +94,18 @@ impl StagePlugin for Arc<CompiledPlugin> {
 
 impl StageInstance for PluginInstance {
     #[inline]
-    fn filter(&mut self, event: &Event) -> Result<bool, CallError> {
-        self.filter_any(event)
+    fn filter(&mut self, event: &Event) -> Result<Result<bool, String>, CallError> {
+        PluginInstance::filter(self, event)
     }
 
     #[inline]
-    fn transform(&mut self, event: &Event) -> Result<Result<Event, String>, CallError> {
-        self.transform_any(event)
+    fn transform(&mut self, event: &Event) -> Result<Result<Transformed, String>, CallError> {
+        PluginInstance::transform(self, event)
     }
 
     #[inline]
-    fn route(&mut self, event: &Event) -> Result<Vec<Destination>, CallError> {
-        self.route_any(event)
+    fn route(&mut self, event: &Event) -> Result<Result<Vec<Destination>, String>, CallError> {
+        PluginInstance::route(self, event)
     }
 
     fn worn_out(&self) -> bool {

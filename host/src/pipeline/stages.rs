@@ -12,7 +12,7 @@ use super::seam::{StageInstance, StagePlugin};
 use super::{FLUSH_EVERY, Outcome, PluginFailure};
 use crate::event::Event;
 use crate::health::{FailureCode, PluginTally};
-use crate::plugin::{CallError, Destination, OnError, Role};
+use crate::plugin::{CallError, Destination, OnError, Role, Transformed};
 
 /// What sees each plugin's answer as an event runs: the trace of `logbridge test`
 /// ([`super::trace`]). The stages call its hooks only when [`ON`](Self::ON) is set; the
@@ -112,10 +112,7 @@ impl<P: StagePlugin> Stages<P> {
         let mut state = DetailState::default();
         for k in 0..self.filters.len() {
             let i = self.filters[k];
-            match self
-                .call_on(i, &mut event, &mut state, StageInstance::filter)
-                .0
-            {
+            match self.call_on(i, &mut event, &mut state, StageInstance::filter) {
                 Ok(true) => {
                     self.tallies[i].kept += 1;
                     self.tallies[i].ok += 1;
@@ -145,21 +142,18 @@ impl<P: StagePlugin> Stages<P> {
             if O::ON {
                 observer.transforming(&event);
             }
-            let (answer, projected) =
-                self.call_on(i, &mut event, &mut state, StageInstance::transform);
-            let result = match answer {
-                Ok(Ok(next)) => self.transformed(i, &mut event, &state, projected, next),
-                Ok(Err(reason)) => Err(Fault::new(FailureCode::PluginError, reason)),
-                Err(fault) => Err(fault),
-            };
+            let result = self
+                .call_on(i, &mut event, &mut state, StageInstance::transform)
+                .and_then(|answer| self.transformed(i, &mut event, &state, answer));
             match result {
-                Ok((next, next_state)) => {
+                Ok(next_state) => {
                     self.tallies[i].ok += 1;
                     if O::ON {
-                        observer.transformed(self.plugins[i].name(), &next);
+                        observer.transformed(self.plugins[i].name(), &event);
                     }
-                    event = next;
-                    state = next_state;
+                    if let Some(next_state) = next_state {
+                        state = next_state;
+                    }
                 }
                 Err(fault) => {
                     if let Some(failed) = self.contain(i, fault, &event, observer) {
@@ -173,7 +167,6 @@ impl<P: StagePlugin> Stages<P> {
             let i = self.routers[k];
             let answer = self
                 .call_on(i, &mut event, &mut state, StageInstance::route)
-                .0
                 .and_then(|answer| self.output.destinations(answer));
             match answer {
                 Ok(answer) => {
@@ -197,27 +190,56 @@ impl<P: StagePlugin> Stages<P> {
         self.output.routed(event, destinations, state.valid)
     }
 
-    /// A transformer's answer, merged into the full detail when the call was projected
-    /// and checked against what EventBridge takes; with what is then known of its detail.
-    /// `event` keeps its detail unless the answer left it unchanged and is accepted.
+    /// Applies transformer `index`'s `answer` to `event`, once every edit and the
+    /// resulting event are checked against what the plugin may change and what
+    /// EventBridge takes; `event` is left as it was when they are not. Returns what is
+    /// then known of the detail, or `None` when that did not change.
     fn transformed(
         &self,
         index: usize,
         event: &mut Event,
         state: &DetailState,
-        projected: bool,
-        mut next: Event,
-    ) -> Result<(Event, DetailState), Fault> {
-        let (unchanged, next_state) = if projected {
-            match self.projecting.merge(index, event, state, &mut next)? {
-                None => (true, state.clone()),
-                Some(merged) => (false, merged),
-            }
+        answer: Transformed,
+    ) -> Result<Option<DetailState>, Fault> {
+        let Transformed { edits, envelope } = answer;
+        let plugin = &self.plugins[index];
+        for edit in &edits {
+            self.output
+                .check_edit(edit, |field| plugin.may_edit(field))?;
+        }
+        let edited = if edits.is_empty() {
+            None
         } else {
-            (false, DetailState::checked())
+            self.projecting.edit(event, state, &edits)?
         };
-        let next = self.output.transformed(event, next, unchanged, projected)?;
-        Ok((next, next_state))
+        if edited.is_none() && envelope.is_none() {
+            return Ok(None);
+        }
+        let (detail, valid) = match &edited {
+            Some((detail, next)) => (detail.as_str(), next.valid),
+            None => (event.detail.as_str(), state.valid),
+        };
+        self.output
+            .check_transformed(envelope.as_ref(), event, detail, valid)?;
+        let next_state = match edited {
+            Some((detail, mut next)) => {
+                event.detail = detail;
+                next.valid = true;
+                next
+            }
+            None => DetailState {
+                valid: true,
+                ..state.clone()
+            },
+        };
+        if let Some(envelope) = envelope {
+            event.id = envelope.id;
+            event.source = envelope.source;
+            event.detail_type = envelope.detail_type;
+            event.time = envelope.time;
+            event.resources = envelope.resources;
+        }
+        Ok(Some(next_state))
     }
 
     /// Adds the tallies to the plugins' shared counters.
@@ -276,15 +298,15 @@ impl<P: StagePlugin> Stages<P> {
     }
 
     /// Calls plugin `index` on `event` through `call`, as its projection has it see the
-    /// event; says whether the call was projected.
+    /// event. A plugin's `err` answer is a fault with code `plugin-error`.
     #[inline]
     fn call_on<T>(
         &mut self,
         index: usize,
         event: &mut Event,
         state: &mut DetailState,
-        call: impl FnOnce(&mut P::Instance, &Event) -> Result<T, CallError>,
-    ) -> (Result<T, Fault>, bool) {
+        call: impl FnOnce(&mut P::Instance, &Event) -> Result<Result<T, String>, CallError>,
+    ) -> Result<T, Fault> {
         let Stages {
             plugins,
             instances,
@@ -299,6 +321,9 @@ impl<P: StagePlugin> Stages<P> {
                 &mut tallies[index],
                 |instance| call(instance, event),
             )
+            .and_then(|answer| {
+                answer.map_err(|reason| Fault::new(FailureCode::PluginError, reason))
+            })
         })
     }
 }

@@ -100,7 +100,7 @@ fn a_transformer_error_fails_the_event_with_code_plugin_error() {
 #[test]
 fn a_trap_throws_the_instance_away_and_the_next_call_gets_a_fresh_one() {
     let (transformer, script) = FakePlugin::new("20-t", Role::Transformer);
-    script.reply(Reply::Detail(r#"{"a":1}"#.into()));
+    script.reply(Reply::Edits(vec![("data.a", Some("1".into()))]));
     script.reply(Reply::Trap("panic"));
     let mut stages = stages(std::slice::from_ref(&transformer));
     assert_eq!(buses(&stages.run(event("e1"))), ["default"]);
@@ -157,14 +157,17 @@ fn a_skipped_plugin_failure_lets_the_event_go_on_as_if_it_were_not_there() {
     let broken = broken.skipped_on_error();
     broken_script.otherwise(Reply::Trap("deadline"));
     let (next, next_script) = FakePlugin::new("30-next", Role::Transformer);
-    next_script.otherwise(Reply::Detail(r#"{"next":true}"#.into()));
+    next_script.otherwise(Reply::Edits(vec![("next", Some("true".into()))]));
     let (router, _) = FakePlugin::new("50-r", Role::Router);
     let mut stages = stages(&[broken.clone(), next, router]);
     match stages.run(event("e1")) {
         Outcome::Routed { entries, .. } => {
             assert_eq!(entries.len(), 1);
             assert_eq!(entries[0].bus, "default");
-            assert_eq!(entries[0].event.detail, r#"{"next":true}"#);
+            assert_eq!(
+                entries[0].event.detail,
+                r#"{"log_id":"e1","data":{"type":"s"},"next":true}"#
+            );
         }
         other => panic!("expected the event to go on, got {other:?}"),
     }
@@ -219,13 +222,20 @@ fn a_route_to_a_bus_the_host_does_not_know_fails_the_event() {
 }
 
 #[test]
-fn a_transformed_event_too_large_or_not_an_object_fails_the_event() {
+fn a_transformed_event_too_large_or_with_bad_edits_fails_the_event() {
     let (transformer, script) = FakePlugin::new("20-t", Role::Transformer);
-    script.reply(Reply::Detail(format!(
-        r#"{{"blob":"{}"}}"#,
-        "x".repeat(600)
-    )));
-    script.reply(Reply::Detail("[1,2]".into()));
+    script.reply(Reply::Edits(vec![(
+        "data.blob",
+        Some(format!(r#""{}""#, "x".repeat(600))),
+    )]));
+    script.reply(Reply::Edits(vec![("data.n", Some("[1,".into()))]));
+    script.reply(Reply::Edits(vec![("undeclared.x", Some("1".into()))]));
+    script.reply(Reply::Edits(vec![("data..x", Some("1".into()))]));
+    script.reply(Reply::Edits(vec![("data.type.x", Some("1".into()))]));
+    script.reply(Reply::Edits(vec![(
+        "data.n",
+        Some("123456789012345678901".into()),
+    )]));
     let rules = OutputRules {
         buses: None,
         max_entry_bytes: 512,
@@ -238,7 +248,60 @@ fn a_transformed_event_too_large_or_not_an_object_fails_the_event() {
         "{}",
         oversize.reason
     );
-    assert_eq!(failure(stages.run(event("e2"))).code, "malformed-output");
+    for (id, says) in [
+        ("e2", "the new value of `data.n` is not JSON"),
+        ("e3", "edited `undeclared.x`, which is not among the fields"),
+        ("e4", "edited `data..x`, which is not a field path"),
+        ("e5", "a value on its path is not a JSON object"),
+        ("e6", "123456789012345678901"),
+    ] {
+        let failed = failure(stages.run(event(id)));
+        assert_eq!(failed.code, "malformed-output", "{id}");
+        assert!(failed.reason.contains(says), "{id}: {}", failed.reason);
+        // The failure row keeps the event as it was before the transformer.
+        assert_eq!(failed.event, event(id), "{id}");
+    }
+}
+
+#[test]
+fn edits_set_add_and_remove_fields_and_keep_every_other_byte() {
+    let (transformer, script) = FakePlugin::new("20-t", Role::Transformer);
+    script.reply(Reply::Edits(vec![
+        ("data.type", Some(r#""f""#.into())),
+        ("data.new.deep", Some("[1, 2]".into())),
+        ("log_id", None),
+        ("data.absent", None),
+    ]));
+    script.reply(Reply::Edits(vec![("data.type", Some(r#""s""#.into()))]));
+    let mut stages = stages(std::slice::from_ref(&transformer));
+    let detail = |outcome: Outcome| match outcome {
+        Outcome::Routed { mut entries, .. } => entries.remove(0).event.detail,
+        other => panic!("expected the event routed, got {other:?}"),
+    };
+    let mut spaced = event("e1");
+    spaced.detail = r#"{"log_id": "e1", "data": {"type": "s", "n": 1.50}}"#.into();
+    assert_eq!(
+        detail(stages.run(spaced)),
+        r#"{"data":{"type":"f","n":1.50,"new":{"deep":[1, 2]}}}"#
+    );
+    // Setting a field to the value it has changes nothing, spaces included.
+    let mut same = event("e2");
+    same.detail = r#"{"log_id": "e2", "data": {"type":"s"}}"#.into();
+    assert_eq!(detail(stages.run(same.clone())), same.detail);
+}
+
+#[test]
+fn a_plugin_err_from_any_role_is_a_plugin_error_with_its_message() {
+    for role in [Role::Filter, Role::Transformer, Role::Router] {
+        let (plugin, script) = FakePlugin::new("20-p", role);
+        script.reply(Reply::Refuse("ValueError: no user".into()));
+        let failed = failure(stages(&[plugin]).run(event("e1")));
+        assert_eq!(
+            (failed.code.as_str(), failed.reason.as_str()),
+            ("plugin-error", "ValueError: no user"),
+            "{role}"
+        );
+    }
 }
 
 #[test]
@@ -277,6 +340,11 @@ fn only_a_transformers_checked_output_skips_the_delivery_check() {
         other => panic!("expected the event routed, got {other:?}"),
     };
     assert!(!checked(stages(&[filter]).run(event("e1"))));
-    let (transformer, _) = FakePlugin::new("20-t", Role::Transformer);
-    assert!(checked(stages(&[transformer]).run(event("e2"))));
+    // A transformer that changes nothing leaves the check to delivery; one whose edits
+    // were applied checked the detail it made.
+    let (idle, _) = FakePlugin::new("20-t", Role::Transformer);
+    assert!(!checked(stages(&[idle]).run(event("e2"))));
+    let (editing, script) = FakePlugin::new("20-t", Role::Transformer);
+    script.otherwise(Reply::Edits(vec![("data.n", Some("1".into()))]));
+    assert!(checked(stages(&[editing]).run(event("e3"))));
 }

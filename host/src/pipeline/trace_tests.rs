@@ -57,9 +57,11 @@ fn detail_change(path: &str, before: Option<Value>, after: Option<Value>) -> Cha
 fn a_kept_event_shows_each_filter_each_transformers_changes_and_each_routers_buses() {
     let (filter, _) = FakePlugin::new("10-keep", Role::Filter);
     let (redact, redacts) = FakePlugin::new("20-redact", Role::Transformer);
-    redacts.otherwise(Reply::Detail(
-        r#"{"log_id":"e1","data":{"type":"f","user_name":"***@example.com","added":1}}"#.into(),
-    ));
+    redacts.otherwise(Reply::Edits(vec![
+        ("data.ip", None),
+        ("data.user_name", Some(r#""***@example.com""#.into())),
+        ("data.added", Some("1".into())),
+    ]));
     let (same, _) = FakePlugin::new("25-same", Role::Transformer);
     let (security, routes) = FakePlugin::new("30-security", Role::Router);
     routes.otherwise(Reply::Route(vec![to("security"), to("")]));

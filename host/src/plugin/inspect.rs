@@ -18,12 +18,13 @@ use serde::{Serialize, Serializer};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, LinkerInstance, ResourceType};
 
-use super::bindings::{names, world_of};
+use super::bindings::world_of;
 use super::cache::{ModuleCache, sha256_hex};
 use super::engine::{PluginEngine, PluginLimits, PluginState};
 use super::loader::{
     CompiledPlugin, check_header, check_settings, compile, detect_role, not_compiled,
 };
+use super::reads::Reads;
 use super::sidecar::{self, PluginSettings, Sidecar};
 use super::{PluginError, Role};
 
@@ -74,8 +75,6 @@ pub struct ImportReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "outcome", content = "message")]
 pub enum InitOutcome {
-    /// The component does not export `lifecycle`: there is no `init` to run.
-    NotExported,
     /// Not run: the component was refused before it could be instantiated.
     NotRun,
     /// `init` accepted the configuration.
@@ -104,8 +103,9 @@ pub struct PluginReport {
     /// How the host would run it (limits, failure policy, grants, projection); `None`
     /// when the sidecar was refused.
     pub settings: Option<PluginSettings>,
-    /// The detail fields the plugin is handed (`[projection]`); `None`: the whole detail.
-    pub declared_fields: Option<Vec<String>>,
+    /// What the plugin reads, from what its `init` answered (and the sidecar's
+    /// narrowing); `None` when `init` did not run or answer.
+    pub reads: Option<Reads>,
     /// How long compiling it took, without any cache; `None` when it was not compiled.
     #[serde(rename = "compile_ms", serialize_with = "millis")]
     pub compile_time: Option<Duration>,
@@ -115,11 +115,7 @@ pub struct PluginReport {
     /// Its role, when it exports exactly one.
     #[serde(serialize_with = "display")]
     pub role: Option<Role>,
-    /// Whether it exports the light form of its role (only the detail crosses).
-    pub light_form: bool,
-    /// Whether it exports `lifecycle` (an `init`).
-    pub lifecycle: bool,
-    /// The world of `wit/` its exports match exactly, if one does.
+    /// The world of `wit/` its role's plugins target.
     pub world: Option<&'static str>,
     /// Everything it exports, by name.
     pub exports: Vec<String>,
@@ -189,12 +185,10 @@ pub fn inspect(file: &Path, options: &InspectOptions) -> Result<PluginReport, Pl
         sidecar: sidecar_path.is_file().then(|| sidecar_path.clone()),
         config: Vec::new(),
         settings: None,
-        declared_fields: None,
+        reads: None,
         compile_time: None,
         cached: None,
         role: None,
-        light_form: false,
-        lifecycle: false,
         world: None,
         exports: Vec::new(),
         imports: Vec::new(),
@@ -208,11 +202,6 @@ pub fn inspect(file: &Path, options: &InspectOptions) -> Result<PluginReport, Pl
     let sidecar = match sidecar::read(&sidecar_path) {
         Ok(sidecar) => {
             report.config = sidecar.config.clone();
-            report.declared_fields = sidecar
-                .settings
-                .projection
-                .as_ref()
-                .map(|p| p.fields().to_vec());
             report.settings = Some(sidecar.settings.clone());
             if let Err(e) = check_settings(&engine, &sidecar_path, &sidecar.settings) {
                 refuse(&mut report, e);
@@ -248,17 +237,10 @@ pub fn inspect(file: &Path, options: &InspectOptions) -> Result<PluginReport, Pl
         .exports(engine.engine())
         .map(|(name, _)| name.to_string())
         .collect();
-    let exports = |name: &str| component.get_export_index(None, name).is_some();
-    report.lifecycle = exports(names::LIFECYCLE);
     match detect_role(&engine, &component) {
         Ok(role) => {
             report.role = Some(role);
-            report.light_form = exports(match role {
-                Role::Filter => names::FILTER_DETAIL,
-                Role::Transformer => names::TRANSFORMER_DETAIL,
-                Role::Router => names::ROUTER_DETAIL,
-            });
-            report.world = world_of(role, report.lifecycle, report.light_form);
+            report.world = Some(world_of(role));
         }
         Err(reason) => refuse(
             &mut report,
@@ -276,12 +258,9 @@ pub fn inspect(file: &Path, options: &InspectOptions) -> Result<PluginReport, Pl
     // The loader's remaining steps, on the component compiled above: linking, the
     // exports against the contract, and `init` in one contained instance.
     match CompiledPlugin::from_component(&engine, file, &component, hash, sidecar) {
-        Ok(_) => {
-            report.init = if report.lifecycle {
-                InitOutcome::Ok
-            } else {
-                InitOutcome::NotExported
-            };
+        Ok(plugin) => {
+            report.init = InitOutcome::Ok;
+            report.reads = Some(plugin.reads().clone());
         }
         Err(e) => {
             report.init = match &e {

@@ -16,11 +16,11 @@ use std::sync::Arc;
 use wasmtime::{Store, Trap};
 
 use super::bindings::{
-    Destination, filter, filter_detail, router, router_detail, transformer, transformer_detail,
+    Destination, Envelope, Manifest, Transformed, WireEvent, filter, router, transformer,
 };
 use super::budget::{Budget, DeadlineReached};
 use super::engine::{BlockingWaitRefused, MemoryCapReached, PluginState};
-use super::loader::{CompiledPlugin, LightIndices, RoleIndices};
+use super::loader::{CompiledPlugin, RoleIndices};
 use super::{PluginError, Role};
 use crate::event::Event;
 use crate::health::FailureCode;
@@ -29,13 +29,6 @@ enum RoleExports {
     Filter(filter::Guest),
     Transformer(transformer::Guest),
     Router(router::Guest),
-}
-
-/// The light form of the role, when the plugin exports it.
-enum LightExports {
-    Filter(filter_detail::Guest),
-    Transformer(transformer_detail::Guest),
-    Router(router_detail::Guest),
 }
 
 /// A call into a plugin that did not return normally. The instance must be discarded.
@@ -56,7 +49,10 @@ pub(crate) struct PluginInstance {
     plugin: Arc<CompiledPlugin>,
     store: Store<PluginState>,
     exports: RoleExports,
-    light: Option<LightExports>,
+    /// What this instance's `init` answered.
+    manifest: Manifest,
+    /// The event as it crosses into the plugin; its buffers are reused from call to call.
+    wire: WireEvent,
     budget: Budget,
     deadlines: bool,
     calls: u64,
@@ -124,48 +120,54 @@ impl PluginInstance {
             Ok(instance) => instance,
             Err(e) => return Err(failed(&store, e)),
         };
-        let exports = match &plugin.indices {
+        if deadlines {
+            let ticks = store.data_mut().clock.start(setup);
+            store.set_epoch_deadline(ticks);
+        }
+        let loaded = match &plugin.indices {
             RoleIndices::Filter(ix) => ix.load(&mut store, &instance).map(RoleExports::Filter),
             RoleIndices::Transformer(ix) => {
                 ix.load(&mut store, &instance).map(RoleExports::Transformer)
             }
             RoleIndices::Router(ix) => ix.load(&mut store, &instance).map(RoleExports::Router),
         };
-        let exports = exports.map_err(|e| failed(&store, e))?;
-        let light = match &plugin.light {
-            None => Ok(None),
-            Some(LightIndices::Filter(ix)) => ix
-                .load(&mut store, &instance)
-                .map(|g| Some(LightExports::Filter(g))),
-            Some(LightIndices::Transformer(ix)) => ix
-                .load(&mut store, &instance)
-                .map(|g| Some(LightExports::Transformer(g))),
-            Some(LightIndices::Router(ix)) => ix
-                .load(&mut store, &instance)
-                .map(|g| Some(LightExports::Router(g))),
+        let exports = loaded.map_err(|e| failed(&store, e))?;
+        let config = &plugin.config;
+        let answer = match &exports {
+            RoleExports::Filter(guest) => guest.call_init(&mut store, config),
+            RoleExports::Transformer(guest) => guest.call_init(&mut store, config),
+            RoleExports::Router(guest) => guest.call_init(&mut store, config),
         };
-        let light = light.map_err(|e| failed(&store, e))?;
-        if let Some(init) = &plugin.init {
-            let lifecycle = init
-                .load(&mut store, &instance)
-                .map_err(|e| failed(&store, e))?;
-            if deadlines {
-                let ticks = store.data_mut().clock.start(setup);
-                store.set_epoch_deadline(ticks);
-            }
-            match lifecycle.call_init(&mut store, &plugin.config) {
-                Ok(answer) => answer.map_err(|reason| PluginError::Init {
-                    plugin: plugin.name().to_string(),
-                    reason,
-                })?,
-                Err(e) => return Err(failed(&store, e)),
-            }
+        let refused = |reason: String| PluginError::Init {
+            plugin: plugin.name().to_string(),
+            reason,
+        };
+        let manifest = match answer {
+            Ok(answer) => answer.map_err(refused)?,
+            Err(e) => return Err(failed(&store, e)),
+        };
+        if let Some(reads) = &plugin.reads
+            && (manifest.fields != reads.declared() || manifest.envelope != reads.envelope())
+        {
+            return Err(refused(format!(
+                "its init declared fields {:?} (envelope: {}) when it was loaded, and now \
+                 {:?} (envelope: {}); every instance must declare the same, so make what \
+                 init answers depend on the configuration only",
+                reads.declared(),
+                reads.envelope(),
+                manifest.fields,
+                manifest.envelope
+            )));
         }
         Ok(PluginInstance {
             plugin: Arc::clone(plugin),
             store,
             exports,
-            light,
+            manifest,
+            wire: WireEvent {
+                detail: String::new(),
+                envelope: None,
+            },
             budget: engine.call_budget(plugin),
             deadlines,
             calls: 0,
@@ -208,102 +210,81 @@ impl PluginInstance {
         }
     }
 
-    fn arm_deadline(&mut self) {
+    /// What this instance's `init` answered.
+    pub(crate) fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Puts `event` into the wire event: its detail, and its envelope when the plugin
+    /// reads it, reusing the buffers of the last call.
+    fn cross(&mut self, event: &Event) {
         self.calls += 1;
         if self.deadlines {
             let ticks = self.store.data_mut().clock.start(self.budget);
             self.store.set_epoch_deadline(ticks);
         }
-    }
-
-    /// Calls `filter-detail` with `detail` when the plugin exports the light form, else
-    /// `filter` with `event` (whose detail is then `detail`). Panics if the plugin is not a
-    /// filter.
-    pub(crate) fn filter_any(&mut self, event: &Event) -> Result<bool, CallError> {
-        if !matches!(self.light, Some(LightExports::Filter(_))) {
-            return self.filter(event);
+        self.wire.detail.clear();
+        self.wire.detail.push_str(&event.detail);
+        if self.manifest.envelope {
+            let envelope = self.wire.envelope.get_or_insert_with(|| Envelope {
+                id: String::new(),
+                source: String::new(),
+                detail_type: String::new(),
+                time: String::new(),
+                resources: Vec::new(),
+            });
+            for (to, from) in [
+                (&mut envelope.id, &event.id),
+                (&mut envelope.source, &event.source),
+                (&mut envelope.detail_type, &event.detail_type),
+                (&mut envelope.time, &event.time),
+            ] {
+                to.clear();
+                to.push_str(from);
+            }
+            envelope.resources.clone_from(&event.resources);
         }
-        self.arm_deadline();
-        let Some(LightExports::Filter(guest)) = &self.light else {
-            unreachable!("checked above")
-        };
-        guest
-            .call_filter_detail(&mut self.store, &event.detail)
-            .map_err(|e| self.trapped(e))
     }
 
-    /// Calls `transform-detail` when the plugin exports the light form — its answer is
-    /// `event` with the new detail — else `transform`. Panics if the plugin is not a
-    /// transformer.
-    pub(crate) fn transform_any(
-        &mut self,
-        event: &Event,
-    ) -> Result<Result<Event, String>, CallError> {
-        if !matches!(self.light, Some(LightExports::Transformer(_))) {
-            return self.transform(event);
-        }
-        self.arm_deadline();
-        let Some(LightExports::Transformer(guest)) = &self.light else {
-            unreachable!("checked above")
-        };
-        let answer = guest
-            .call_transform_detail(&mut self.store, &event.detail)
-            .map_err(|e| self.trapped(e))?;
-        Ok(answer.map(|detail| Event {
-            id: event.id.clone(),
-            source: event.source.clone(),
-            detail_type: event.detail_type.clone(),
-            time: event.time.clone(),
-            resources: event.resources.clone(),
-            detail,
-        }))
-    }
-
-    /// Calls `route-detail` when the plugin exports the light form, else `route`. Panics
-    /// if the plugin is not a router.
-    pub(crate) fn route_any(&mut self, event: &Event) -> Result<Vec<Destination>, CallError> {
-        if !matches!(self.light, Some(LightExports::Router(_))) {
-            return self.route(event);
-        }
-        self.arm_deadline();
-        let Some(LightExports::Router(guest)) = &self.light else {
-            unreachable!("checked above")
-        };
-        guest
-            .call_route_detail(&mut self.store, &event.detail)
-            .map_err(|e| self.trapped(e))
-    }
-
-    /// Calls `filter`. Panics if the plugin is not a filter.
-    pub(crate) fn filter(&mut self, event: &Event) -> Result<bool, CallError> {
-        self.arm_deadline();
+    /// Calls `filter` with `event` as the plugin is to see it. Panics if the plugin is
+    /// not a filter.
+    pub(crate) fn filter(&mut self, event: &Event) -> Result<Result<bool, String>, CallError> {
+        self.cross(event);
         let RoleExports::Filter(guest) = &self.exports else {
             unreachable!("filter called on a {} plugin", self.role())
         };
         guest
-            .call_filter(&mut self.store, event)
+            .call_filter(&mut self.store, &self.wire)
             .map_err(|e| self.trapped(e))
     }
 
-    /// Calls `transform`. Panics if the plugin is not a transformer.
-    pub(crate) fn transform(&mut self, event: &Event) -> Result<Result<Event, String>, CallError> {
-        self.arm_deadline();
+    /// Calls `transform` with `event` as the plugin is to see it. Panics if the plugin
+    /// is not a transformer.
+    pub(crate) fn transform(
+        &mut self,
+        event: &Event,
+    ) -> Result<Result<Transformed, String>, CallError> {
+        self.cross(event);
         let RoleExports::Transformer(guest) = &self.exports else {
             unreachable!("transform called on a {} plugin", self.role())
         };
         guest
-            .call_transform(&mut self.store, event)
+            .call_transform(&mut self.store, &self.wire)
             .map_err(|e| self.trapped(e))
     }
 
-    /// Calls `route`. Panics if the plugin is not a router.
-    pub(crate) fn route(&mut self, event: &Event) -> Result<Vec<Destination>, CallError> {
-        self.arm_deadline();
+    /// Calls `route` with `event` as the plugin is to see it. Panics if the plugin is
+    /// not a router.
+    pub(crate) fn route(
+        &mut self,
+        event: &Event,
+    ) -> Result<Result<Vec<Destination>, String>, CallError> {
+        self.cross(event);
         let RoleExports::Router(guest) = &self.exports else {
             unreachable!("route called on a {} plugin", self.role())
         };
         guest
-            .call_route(&mut self.store, event)
+            .call_route(&mut self.store, &self.wire)
             .map_err(|e| self.trapped(e))
     }
 }

@@ -11,12 +11,11 @@ use std::time::{Instant, SystemTime};
 
 use wasmtime::component::{Component, InstancePre};
 
-use super::bindings::{
-    filter, filter_detail, lifecycle, names, router, router_detail, transformer, transformer_detail,
-};
+use super::bindings::{CONTRACT, filter, names, router, transformer};
 use super::cache::sha256_hex;
 use super::engine::{PluginEngine, PluginState};
 use super::instance::PluginInstance;
+use super::reads::{Blame, Reads};
 use super::sidecar::{PluginSettings, Sidecar};
 use super::stdio::LineBudget;
 use super::{PluginError, Role, sidecar};
@@ -27,14 +26,6 @@ pub(crate) enum RoleIndices {
     Filter(filter::GuestIndices),
     Transformer(transformer::GuestIndices),
     Router(router::GuestIndices),
-}
-
-/// The export lookups for the light form of a plugin's role (only the detail crosses),
-/// when it exports one.
-pub(crate) enum LightIndices {
-    Filter(filter_detail::GuestIndices),
-    Transformer(transformer_detail::GuestIndices),
-    Router(router_detail::GuestIndices),
 }
 
 /// A plugin compiled and checked against the contract, ready to be instantiated.
@@ -51,8 +42,8 @@ pub struct CompiledPlugin {
     pub(crate) engine: PluginEngine,
     pub(crate) pre: InstancePre<PluginState>,
     pub(crate) indices: RoleIndices,
-    pub(crate) light: Option<LightIndices>,
-    pub(crate) init: Option<lifecycle::GuestIndices>,
+    /// What the plugin reads, from its `init` at load (`None` until then).
+    pub(crate) reads: Option<Reads>,
 }
 
 impl std::fmt::Debug for CompiledPlugin {
@@ -130,26 +121,6 @@ impl CompiledPlugin {
             }
             Role::Router => RoleIndices::Router(router::GuestIndices::new(&pre).map_err(contract)?),
         };
-        let exports = |name: &str| component.get_export_index(None, name).is_some();
-        let light = match role {
-            Role::Filter if exports(names::FILTER_DETAIL) => Some(LightIndices::Filter(
-                filter_detail::GuestIndices::new(&pre).map_err(contract)?,
-            )),
-            Role::Transformer if exports(names::TRANSFORMER_DETAIL) => {
-                Some(LightIndices::Transformer(
-                    transformer_detail::GuestIndices::new(&pre).map_err(contract)?,
-                ))
-            }
-            Role::Router if exports(names::ROUTER_DETAIL) => Some(LightIndices::Router(
-                router_detail::GuestIndices::new(&pre).map_err(contract)?,
-            )),
-            _ => None,
-        };
-        let init = match component.get_export_index(None, names::LIFECYCLE) {
-            Some(_) => Some(lifecycle::GuestIndices::new(&pre).map_err(contract)?),
-            None => None,
-        };
-
         let name = file
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -171,12 +142,28 @@ impl CompiledPlugin {
             engine: engine.clone(),
             pre,
             indices,
-            light,
-            init,
+            reads: None,
         });
         // One instance up front proves the exports type-check and `init` accepts the
-        // configuration, so a bad plugin fails at load time, not on the first event.
-        PluginInstance::new(&plugin)?;
+        // configuration, so a bad plugin fails at load time, not on the first event; its
+        // `init` also says what the plugin reads.
+        let manifest = PluginInstance::new(&plugin)?.manifest().clone();
+        let reads = Reads::new(&manifest, plugin.settings.projection.as_deref()).map_err(
+            |(blame, reason)| match blame {
+                Blame::Plugin => PluginError::Init {
+                    plugin: plugin.name().to_string(),
+                    reason,
+                },
+                Blame::Sidecar => PluginError::Sidecar {
+                    file: file.with_extension("toml"),
+                    reason,
+                },
+            },
+        )?;
+        let mut plugin = plugin;
+        Arc::get_mut(&mut plugin)
+            .expect("the load-time instance is gone, and nothing else holds the plugin")
+            .reads = Some(reads);
         Ok(plugin)
     }
 
@@ -212,10 +199,18 @@ impl CompiledPlugin {
         &self.file
     }
 
-    /// Whether it exports the light form of its role (only the detail crosses), which the
-    /// host then calls instead of the full one.
-    pub fn has_light_form(&self) -> bool {
-        self.light.is_some()
+    /// What the plugin reads: the fields its `init` declared, the operator's narrowing
+    /// of them, and whether it reads the envelope.
+    pub fn reads(&self) -> &Reads {
+        self.reads
+            .as_ref()
+            .expect("a loaded plugin's init answered what it reads")
+    }
+
+    /// The fields the plugin is handed instead of the whole detail, if any: those its
+    /// `init` declared, narrowed by its sidecar's `[projection]`.
+    pub fn projection(&self) -> Option<&super::Projection> {
+        self.reads().projection()
     }
 
     /// The role it plays.
@@ -267,11 +262,20 @@ pub(crate) fn detect_role(engine: &PluginEngine, component: &Component) -> Resul
     match roles.as_slice() {
         [role] => Ok(*role),
         [] => {
-            let exports: Vec<String> = component
+            let names: Vec<String> = component
                 .component_type()
                 .exports(engine.engine())
-                .map(|(name, _)| format!("`{name}`"))
+                .map(|(name, _)| name.to_string())
                 .collect();
+            if let Some(other) = names.iter().find_map(|name| other_contract(name)) {
+                return Err(format!(
+                    "it was built for the plugin contract {other}, and this host speaks \
+                     {CONTRACT}; rebuild it against wit/plugin.wit of this version (with \
+                     the SDKs, update them and rebuild; PLUGINS.md, \"Moving from contract \
+                     0.1\", lists what changed)"
+                ));
+            }
+            let exports: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
             let exports = if exports.is_empty() {
                 "nothing".to_string()
             } else {
@@ -279,7 +283,7 @@ pub(crate) fn detect_role(engine: &PluginEngine, component: &Component) -> Resul
             };
             Err(format!(
                 "it exports {exports}, but a plugin must export exactly one of `{}`, `{}` or \
-                 `{}` (target a world of the logbridge:plugin@0.1.0 package in wit/)",
+                 `{}` (target a world of the {CONTRACT} package in wit/)",
                 names::FILTER,
                 names::TRANSFORMER,
                 names::ROUTER
@@ -317,6 +321,15 @@ pub(crate) fn check_settings(
         }),
         _ => Ok(()),
     }
+}
+
+/// The contract `export` belongs to, when it is a logbridge role of another version
+/// than this host's: `logbridge:plugin@0.1.0` for `logbridge:plugin/filter@0.1.0`.
+fn other_contract(export: &str) -> Option<String> {
+    let rest = export.strip_prefix(names::ANY_VERSION)?;
+    let (_, version) = rest.split_once('@')?;
+    let contract = format!("logbridge:plugin@{version}");
+    (contract != CONTRACT).then_some(contract)
 }
 
 /// Refuses bytes that are not WebAssembly, or a core module rather than a component.

@@ -17,13 +17,14 @@ mod instance;
 mod loader;
 mod pool;
 mod projection;
+mod reads;
 mod reload;
 mod sidecar;
 mod stdio;
 
 use std::path::PathBuf;
 
-pub(crate) use bindings::Destination;
+pub(crate) use bindings::{Destination, Edit, Envelope, Transformed};
 pub use cache::{CacheStats, sha256_hex};
 pub use engine::{PluginEngine, PluginLimits};
 pub use inspect::{ImportReport, ImportStatus, InitOutcome, InspectOptions, PluginReport, inspect};
@@ -32,7 +33,8 @@ pub(crate) use loader::wasm_files;
 pub use loader::{CompiledPlugin, PluginSet};
 pub(crate) use pool::{instances_for, limits_holding};
 pub use projection::Projection;
-pub(crate) use projection::{Merged, Projector, Spans};
+pub(crate) use projection::{Merged, Projector, Spans, edit_detail};
+pub use reads::Reads;
 pub(crate) use reload::reload_dir_for;
 pub use reload::{PluginLoadFailure, ReloadOutcome};
 pub use sidecar::{DirGrant, OnError, PluginSettings};

@@ -1,12 +1,11 @@
 //! Parse-once projection: a plugin that declares the detail fields it reads is handed a
-//! detail holding only those, and a transformer's answer is merged back into the full one.
+//! detail holding only those, and a transformer's edits are applied to the full one.
 //!
 //! Most plugins look at two or three fields of a kilobyte of JSON; parsing the whole
-//! detail inside WebAssembly is what a plugin call would spend its time on. With
-//! `[projection] fields = ["data.type"]` in its sidecar, a plugin is passed
-//! `{"data":{"type":"s"}}` instead. A transformer answers in the same shape: each declared
-//! field it returns replaces the original value, each it leaves out is removed, a field it
-//! does not declare is refused, and everything else in the detail stays byte for byte.
+//! detail inside WebAssembly is what a plugin call would spend its time on. A plugin whose
+//! `init` declares `data.type` is passed `{"data":{"type":"s"}}` instead. A transformer
+//! answers with edits (set or remove a field); every field it does not name stays byte
+//! for byte.
 //!
 //! The host finds every projected plugin's fields in one borrowing scan of the detail
 //! ([`Projector::scan`]: native code, nothing built but their positions), which also
@@ -18,8 +17,8 @@
 //! cannot be declared. A detail that is not a JSON object EventBridge would take is
 //! handed over whole.
 //!
-//! One file of about 750 lines, tests apart: the node tree, the borrowing walk and the
-//! two merges (in place, and the rebuild) share the private `Node` and `Spans` and their
+//! Over 400 lines, tests apart: the node tree, the borrowing walk and the two ways of
+//! editing (in place, and the rebuild) share the private `Node` and `Spans` and their
 //! positions; split, those would have to be visible to the whole plugin module.
 
 use std::borrow::Cow;
@@ -30,6 +29,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
+use super::bindings::Edit;
 use crate::delivery::Checked;
 
 /// One level of declared paths. Children are few (a handful of fields), so a list beats
@@ -171,10 +171,10 @@ impl Spans {
     }
 }
 
-/// What merging a projected transformer's answer made of the detail.
+/// What applying a transformer's edits made of the detail.
 #[derive(Debug)]
 pub(crate) enum Merged {
-    /// The answer changed nothing.
+    /// The edits changed nothing.
     Unchanged,
     /// The new detail, and where the fields sit in it — `None` when only another scan
     /// can tell.
@@ -245,7 +245,7 @@ impl Projector {
     /// Finds every declared field in `detail`, checking the rest as EventBridge would
     /// (a JSON object, integers within 64 bits). `None` when the detail does not pass.
     pub(crate) fn scan(&self, detail: &str) -> Option<Spans> {
-        walk(&self.root, self.nodes, detail, false).ok()
+        walk(&self.root, self.nodes, detail).ok()
     }
 
     /// The detail to hand plugin `plugin`, as a new string.
@@ -277,67 +277,85 @@ impl Projector {
         write_object(&projection.root, map, detail, spans, out);
     }
 
-    /// Merges plugin `plugin`'s answer (in its projected shape) into `detail`, whose
-    /// fields sit at `spans`: declared fields present in `answer` replace the original
-    /// values, declared fields missing from it are removed.
+    /// The union node declared exactly at dotted `path`, with its own key.
+    fn leaf<'p>(&self, path: &'p str) -> Option<(usize, &'p str)> {
+        let mut node = &self.root;
+        let mut last = path;
+        for key in path.split('.') {
+            node = node.child(key)?;
+            last = key;
+        }
+        node.leaf.then_some((node.id, last))
+    }
+
+    /// Applies a transformer's `edits` to `detail`, whose fields sit at `spans`. An edit
+    /// of a declared field found by the scan is spliced into the text in place, and the
+    /// positions moved along; any other (a field to add, a path below a declared field,
+    /// the same field twice) goes through [`edit_detail`].
     ///
     /// # Errors
-    /// `answer` is not a JSON object, has fields the plugin does not declare, puts
-    /// something other than an object where a declared path needs one, or holds what
-    /// EventBridge would refuse (an integer beyond 64 bits).
-    pub(crate) fn merge(
+    /// An edit's path runs through a value that is not an object.
+    pub(crate) fn apply(
         &self,
-        plugin: usize,
-        projection: &Projection,
         detail: &str,
         spans: &Spans,
-        answer: &str,
+        edits: &[Edit],
     ) -> Result<Merged, String> {
-        let map = self.maps[plugin].as_deref().expect("a projected plugin");
-        let given = walk(&projection.root, projection.nodes, answer, true)
-            .map_err(|e| format!("the transformed detail does not fit the projection: {e}"))?;
-
         // (union node, bytes to replace in `detail`, new text)
-        let mut edits: Vec<(usize, Range<usize>, &str)> = Vec::new();
+        let mut splices: Vec<(usize, Range<usize>, &str)> = Vec::with_capacity(edits.len());
         let mut general = false;
-        for (key, id) in &projection.leaves {
-            let union = map[*id];
-            match (&spans.0[union].value, &given.0[*id].value) {
+        for edit in edits {
+            let Some((union, key)) = self.leaf(&edit.field) else {
+                general = true;
+                break;
+            };
+            if splices.iter().any(|(done, _, _)| *done == union) {
+                general = true;
+                break;
+            }
+            match (&spans.0[union].value, edit.value.as_deref()) {
                 (Some(at), Some(new)) => {
-                    if detail[at.clone()] != answer[new.clone()] {
-                        edits.push((union, at.clone(), &answer[new.clone()]));
+                    if detail[at.clone()] != *new {
+                        splices.push((union, at.clone(), new));
                     }
                 }
                 (Some(at), None) => match member_span(detail, key, at.clone()) {
-                    Some(member) => edits.push((union, member, "")),
+                    Some(member) => splices.push((union, member, "")),
                     None => general = true,
                 },
                 (None, Some(_)) => general = true,
                 (None, None) => {}
             }
+            if general {
+                break;
+            }
         }
-        edits.sort_by_key(|(_, range, _)| range.start);
-        // Two removals sharing a comma overlap: left to the general path.
-        general |= edits.windows(2).any(|w| w[1].1.start < w[0].1.end);
+        splices.sort_by_key(|(_, range, _)| range.start);
+        // Two removals sharing a comma, or a field inside another: the general path.
+        general |= splices.windows(2).any(|w| w[1].1.start < w[0].1.end);
         if general {
-            let merged = rebuild(&projection.root, detail, Some(answer), "")?;
-            return Ok(Merged::Changed {
-                detail: merged,
-                spans: None,
+            let edited = edit_detail(detail, edits)?;
+            return Ok(if edited == detail {
+                Merged::Unchanged
+            } else {
+                Merged::Changed {
+                    detail: edited,
+                    spans: None,
+                }
             });
         }
-        if edits.is_empty() {
+        if splices.is_empty() {
             return Ok(Merged::Unchanged);
         }
         let mut merged = String::with_capacity(detail.len() + 16);
         let mut at = 0;
-        for (_, range, text) in &edits {
+        for (_, range, text) in &splices {
             merged.push_str(&detail[at..range.start]);
             merged.push_str(text);
             at = range.end;
         }
         merged.push_str(&detail[at..]);
-        let spans = self.shift(spans, &edits);
+        let spans = self.shift(spans, &splices);
         Ok(Merged::Changed {
             detail: merged,
             spans,
@@ -370,17 +388,14 @@ impl Projector {
     }
 }
 
-/// Scans all of `json` for the paths below `root` (numbered up to `nodes`); `answer`
-/// makes it strict, as for a transformer's answer (see [`Walk`]).
-fn walk(root: &Node, nodes: usize, json: &str, answer: bool) -> Result<Spans, serde_json::Error> {
+/// Scans all of `json` for the paths below `root` (numbered up to `nodes`).
+fn walk(root: &Node, nodes: usize, json: &str) -> Result<Spans, serde_json::Error> {
     let mut spans = Spans::new(nodes);
     let mut de = serde_json::Deserializer::from_str(json);
     Walk {
         node: root,
         spans: &mut spans,
         base: json.as_ptr() as usize,
-        answer,
-        path: String::new(),
         top: true,
     }
     .deserialize(&mut de)?;
@@ -439,24 +454,55 @@ fn write_object(node: &Node, map: &[usize], detail: &str, spans: &Spans, out: &m
     out.push('}');
 }
 
-/// The general merge, for what an in-place edit cannot do (a field to insert, a key
-/// written with escapes): the objects on the way to declared fields are written anew
-/// from `detail` and `answer`, members in their order; every other value is copied as it
-/// is, byte for byte. A declared field the answer has replaces the original (or is added
-/// at the end of its object), one it lacks is removed.
-fn rebuild(node: &Node, detail: &str, answer: Option<&str>, path: &str) -> Result<String, String> {
-    let members = object_members(detail).ok_or_else(|| {
-        format!("cannot merge the answer: `{path}` is not an object in the detail")
+/// `detail` with `edits` applied one after the other, for what an in-place splice cannot
+/// do. Only the objects on an edited path are written anew (members in their order, keys
+/// as JSON strings); every other value is copied byte for byte.
+///
+/// # Errors
+/// An edit's path runs through a value that is not an object.
+pub(crate) fn edit_detail(detail: &str, edits: &[Edit]) -> Result<String, String> {
+    let mut current = Cow::Borrowed(detail);
+    for edit in edits {
+        let keys: Vec<&str> = edit.field.split('.').collect();
+        if let Some(next) = edit_object(&current, &keys, edit.value.as_deref(), &edit.field)? {
+            current = Cow::Owned(next);
+        }
+    }
+    Ok(current.into_owned())
+}
+
+/// The object `json` with the member at `keys` set to `value`, or removed when `value` is
+/// `None`; `None` when that changes nothing. Missing objects on the way are created.
+fn edit_object(
+    json: &str,
+    keys: &[&str],
+    value: Option<&str>,
+    field: &str,
+) -> Result<Option<String>, String> {
+    let members = object_members(json).ok_or_else(|| {
+        format!("cannot apply the edit of `{field}`: a value on its path is not a JSON object")
     })?;
-    let given = match answer {
-        Some(answer) => object_members(answer)
-            .ok_or_else(|| format!("the transformed detail's `{path}` must be an object"))?,
-        None => Vec::new(),
+    let (key, rest) = keys.split_first().expect("a path has at least one key");
+    let at = members.iter().position(|(k, _)| k == key);
+    let new: Option<Cow<'_, str>> = if rest.is_empty() {
+        match (at, value) {
+            (None, None) => return Ok(None),
+            (Some(i), Some(v)) if members[i].1.get() == v => return Ok(None),
+            (_, v) => v.map(Cow::Borrowed),
+        }
+    } else {
+        let inner = match at {
+            Some(i) => members[i].1.get(),
+            None if value.is_none() => return Ok(None),
+            None => "{}",
+        };
+        match edit_object(inner, rest, value, field)? {
+            Some(text) => Some(Cow::Owned(text)),
+            None => return Ok(None),
+        }
     };
-    let find = |key: &str| given.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
-    let mut out = String::with_capacity(detail.len() + 16);
+    let mut out = String::with_capacity(json.len() + 16);
     out.push('{');
-    let mut written: Vec<&str> = Vec::new();
     let push = |out: &mut String, key: &str, value: &str| {
         if out.len() > 1 {
             out.push(',');
@@ -465,48 +511,24 @@ fn rebuild(node: &Node, detail: &str, answer: Option<&str>, path: &str) -> Resul
         out.push(':');
         out.push_str(value);
     };
-    for (key, value) in &members {
-        match node.child(key) {
-            None => push(&mut out, key, value.get()),
-            // A repeated declared key: the first one stands for it.
-            Some(_) if written.contains(&key.as_ref()) => {}
-            Some(child) => {
-                written.push(key);
-                let here = if path.is_empty() {
-                    key.to_string()
-                } else {
-                    format!("{path}.{key}")
-                };
-                if child.leaf {
-                    if let Some(new) = find(key) {
-                        push(&mut out, key, new.get());
-                    }
-                } else {
-                    let inner = rebuild(child, value.get(), find(key).map(RawValue::get), &here)?;
-                    push(&mut out, key, &inner);
-                }
+    for (i, (k, v)) in members.iter().enumerate() {
+        if Some(i) == at {
+            if let Some(new) = &new {
+                push(&mut out, k, new);
             }
+        } else if k != key {
+            // A repeated key goes with the edit of its first occurrence: a value the
+            // plugin never saw must not stay beside the one it changed.
+            push(&mut out, k, v.get());
         }
     }
-    for (key, child) in &node.children {
-        if written.contains(&key.as_str()) {
-            continue;
-        }
-        let Some(new) = find(key) else { continue };
-        let here = if path.is_empty() {
-            key.clone()
-        } else {
-            format!("{path}.{key}")
-        };
-        if child.leaf {
-            push(&mut out, key, new.get());
-        } else {
-            let inner = rebuild(child, "{}", Some(new.get()), &here)?;
-            push(&mut out, key, &inner);
-        }
+    if at.is_none()
+        && let Some(new) = &new
+    {
+        push(&mut out, key, new);
     }
     out.push('}');
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// The members of a JSON object, in order, values as written; `None` when `json` is not
@@ -600,14 +622,11 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
 }
 
 /// One level of a scan: records where declared paths are and checks everything on the
-/// way (integers within 64 bits). Scanning a transformer's `answer`, a key the projection
-/// does not declare, or a non-object where it declares fields inside, is an error.
+/// way (integers within 64 bits).
 struct Walk<'a> {
     node: &'a Node,
     spans: &'a mut Spans,
     base: usize,
-    answer: bool,
-    path: String,
     top: bool,
 }
 
@@ -615,55 +634,25 @@ impl Walk<'_> {
     fn not_object<E: de::Error>(&self) -> Result<(), E> {
         if self.top {
             Err(E::custom("the detail is not a JSON object"))
-        } else if self.answer {
-            Err(E::custom(format!(
-                "`{}` must be an object: the projection declares fields inside it",
-                self.path
-            )))
         } else {
             Ok(())
         }
     }
 
     /// The walk one level down, into `key`'s value, for `child`.
-    fn below<'b>(&'b mut self, child: &'b Node, key: &str) -> Walk<'b> {
-        let path = self.path_to(key);
+    fn below<'b>(&'b mut self, child: &'b Node) -> Walk<'b> {
         Walk {
             node: child,
             spans: &mut *self.spans,
             base: self.base,
-            answer: self.answer,
-            path,
             top: false,
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn repeated<E: de::Error>(&self, key: &str) -> E {
-        E::custom(format!("`{}` appears more than once", self.path_to(key)))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn undeclared<E: de::Error>(&self, key: &str) -> E {
-        E::custom(format!(
-            "the answer has `{}`, which is not among the fields the plugin's projection \
-             declares; declare it in `projection.fields` or leave it out",
-            self.path_to(key)
-        ))
-    }
-
-    /// The dotted path of `key` under this level, for an error about the answer; a scan
-    /// of the detail reports no paths and builds none.
-    fn path_to(&self, key: &str) -> String {
-        if !self.answer {
-            String::new()
-        } else if self.path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.path)
-        }
+    fn repeated<E: de::Error>(key: &str) -> E {
+        E::custom(format!("`{key}` appears more than once"))
     }
 }
 
@@ -686,17 +675,14 @@ impl<'de> Visitor<'de> for Walk<'_> {
         self.spans.0[self.node.id].object = true;
         while let Some(Key(key)) = map.next_key()? {
             let Some(child) = self.node.child(&key) else {
-                if self.answer {
-                    return Err(self.undeclared(&key));
-                }
                 map.next_value::<Checked>()?;
                 continue;
             };
             let slot = &self.spans.0[child.id];
             if slot.value.is_some() || slot.object {
                 // Which one would a plugin see, which one be edited? Neither: such a detail
-                // is handed over whole, an answer like it refused.
-                return Err(self.repeated(&key));
+                // is handed over whole.
+                return Err(Self::repeated(&key));
             }
             if child.leaf {
                 let raw: &'de RawValue = map.next_value()?;
@@ -711,12 +697,12 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 if !child.children.is_empty() {
                     // Other plugins declared fields inside this one: look inside it too.
                     let mut inner = serde_json::Deserializer::from_str(raw.get());
-                    self.below(child, &key)
+                    self.below(child)
                         .deserialize(&mut inner)
                         .map_err(de::Error::custom)?;
                 }
             } else {
-                map.next_value_seed(self.below(child, &key))?;
+                map.next_value_seed(self.below(child))?;
             }
         }
         Ok(())

@@ -19,7 +19,7 @@
 //! read_only = { "/data" = "geoip" }   # guest path = host directory (relative: to the folder)
 //!
 //! [projection]
-//! fields = ["data.type"]    # the plugin is handed only these detail fields
+//! fields = ["data.type"]    # narrows the fields the plugin declared: it is handed only these
 //!
 //! [[rule]]              # a list of tables: passed to init after `[config]`, as
 //! name = "failed-logins"    # `rule.0.name`, `rule.0.pattern`... (the rules plugins read them)
@@ -73,8 +73,9 @@ pub struct PluginSettings {
     pub degraded_permille: Option<u16>,
     /// Directories the plugin may read. Nothing else on the host is visible to it.
     pub read_only: Vec<DirGrant>,
-    /// The detail fields the plugin reads; it is handed only these (see [`Projection`]).
-    pub projection: Option<Projection>,
+    /// The operator's narrowing of the detail fields the plugin declared (`[projection]
+    /// fields`): it is handed only these. Each must be a declared field or lie inside one.
+    pub projection: Option<Vec<String>>,
 }
 
 /// A plugin's sidecar: the configuration for its `init`, and its settings.
@@ -260,7 +261,7 @@ fn parse(text: &str, base: &Path) -> Result<Sidecar, String> {
             read_only,
             projection: raw
                 .projection
-                .map(|p| Projection::new(&p.fields))
+                .map(|p| Projection::new(&p.fields).map(|_| p.fields))
                 .transpose()?,
         },
     })
@@ -332,7 +333,7 @@ mod tests {
     fn a_projection_is_read_and_checked() {
         let sidecar = parse_here("[projection]\nfields = [\"data.type\", \"data.ip\"]\n").unwrap();
         let projection = sidecar.settings.projection.expect("a projection");
-        assert_eq!(projection.fields(), ["data.type", "data.ip"]);
+        assert_eq!(projection, ["data.type", "data.ip"]);
         for (text, says) in [
             (
                 "[projection]\nfields = []\n",

@@ -74,9 +74,8 @@ pub(crate) fn plugin_infos(set: &PluginSet) -> Vec<(PluginInfo, Arc<PluginCounte
                     .iter()
                     .map(|g| format!("read-only {} = {}", g.guest, g.host.display()))
                     .collect(),
-                projection: settings
-                    .projection
-                    .as_ref()
+                projection: p
+                    .projection()
                     .map(|p| p.fields().to_vec())
                     .unwrap_or_default(),
                 calls: PluginCalls::default(),

@@ -10,42 +10,65 @@
 //! An event whose `detail` has no `data` object is refused with an error, which sends
 //! it to the failure log rather than letting it through unredacted.
 //!
-//! The rules live in the `auth0-rules` crate: a borrowing parse finds the two values and
-//! the masked ones are spliced into the original text, so the rest of the log is passed on
-//! byte for byte and nothing else is built.
+//! It declares the two fields, so the host hands it only those and keeps the rest of the
+//! log byte for byte; it answers with edits of the two.
 
-use exports::logbridge::plugin::transformer::{Event, Guest as Transformer};
-use exports::logbridge::plugin::transformer_detail::Guest as TransformerDetail;
-use logbridge::plugin::log::{Level, log};
-
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "transformer-detail-plugin",
-});
+use logbridge_plugin::{Config, Edits, Event, RawValue, Reads, Result, Transformer, log};
 
 struct Redact;
 
-/// The redacted detail, or `detail` itself when nothing needed masking.
-fn redact(detail: String) -> Result<String, String> {
-    let redacted = auth0_rules::redact(&detail)?;
-    if let Some(warning) = redacted.warning {
-        log(Level::Warn, warning);
-    }
-    Ok(redacted.detail.unwrap_or(detail))
+impl Reads for Redact {
+    const FIELDS: &'static [&'static str] = &["data.user_name", "data.ip"];
 }
 
 impl Transformer for Redact {
-    fn transform(mut event: Event) -> Result<Event, String> {
-        event.detail = redact(std::mem::take(&mut event.detail))?;
-        Ok(event)
+    fn init(_: &Config) -> Result<Self> {
+        Ok(Redact)
+    }
+
+    fn transform(&self, event: &Event) -> Result<Edits> {
+        if !event
+            .raw("data")?
+            .is_some_and(|data| data.get().starts_with('{'))
+        {
+            return Err("detail has no `data` object; expected an Auth0 log record \
+                        {\"log_id\": ..., \"data\": {...}}"
+                .into());
+        }
+        let mut edits = Edits::new();
+        if let Some(name) = event.str("data.user_name")?
+            && let Some(masked) = auth0_rules::mask_email(&name)
+        {
+            edits.set("data.user_name", masked);
+        }
+        // `null` is no address to leak: left as it is, like an absent one.
+        if let Some(ip) = event.raw("data.ip")?
+            && ip.get() != "null"
+        {
+            match event
+                .str("data.ip")?
+                .and_then(|ip| auth0_rules::mask_ip(&ip))
+            {
+                Some(masked) => {
+                    edits.set("data.ip", masked);
+                }
+                None => {
+                    log::warn(removed(ip));
+                    edits.remove("data.ip");
+                }
+            }
+        }
+        Ok(edits)
     }
 }
 
-/// The light form the host prefers: only the detail crosses, both ways.
-impl TransformerDetail for Redact {
-    fn transform_detail(detail: String) -> Result<String, String> {
-        redact(detail)
+/// The warning for an `ip` value that cannot be masked.
+fn removed(ip: &RawValue) -> &'static str {
+    if ip.get().starts_with('"') {
+        "removed an `ip` value that is not an IP address"
+    } else {
+        "removed an `ip` value that is not a string"
     }
 }
 
-export!(Redact);
+logbridge_plugin::export!(Redact: Transformer);

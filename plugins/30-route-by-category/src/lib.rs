@@ -6,113 +6,65 @@
 //! sees leaves with that detail-type (the default bus included) — a way to tell which
 //! version of the routing rules handled an event.
 
-use std::sync::OnceLock;
-
 use auth0_rules::Category;
-use exports::logbridge::plugin::lifecycle::Guest as Lifecycle;
-use exports::logbridge::plugin::router::{Destination, Event, Guest as Router};
-use exports::logbridge::plugin::router_detail::Guest as RouterDetail;
+use logbridge_plugin::{Config, ConfigError, Destination, Event, Reads, Result, Router, to};
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "configurable-router-detail-plugin",
-});
-
-struct Settings {
+struct RouteByCategory {
     security: String,
     audit: String,
     detail_type: Option<String>,
 }
 
-static SETTINGS: OnceLock<Settings> = OnceLock::new();
-
-fn settings() -> &'static Settings {
-    SETTINGS.get_or_init(|| Settings {
-        security: "security".into(),
-        audit: "audit".into(),
-        detail_type: None,
-    })
+impl Reads for RouteByCategory {
+    const FIELDS: &'static [&'static str] = &["data.type"];
 }
 
-struct RouteByCategory;
-
-impl Lifecycle for RouteByCategory {
-    fn init(config: Vec<(String, String)>) -> Result<(), String> {
-        let mut security = "security".to_string();
-        let mut audit = "audit".to_string();
-        let mut detail_type = None;
-        for (key, value) in config {
-            match key.as_str() {
-                "security_bus" | "audit_bus" if value.trim().is_empty() => {
-                    return Err(format!(
-                        "`{key}` is empty; give the name or ARN of an event bus"
-                    ));
-                }
-                "security_bus" => security = value,
-                "audit_bus" => audit = value,
-                "detail_type" if value.is_empty() || value.chars().count() > 128 => {
-                    return Err(format!(
-                        "`detail_type` must be 1 to 128 characters (EventBridge's limit), \
-                         got {}",
-                        value.chars().count()
-                    ));
-                }
-                "detail_type" => detail_type = Some(value),
-                other => {
-                    return Err(format!(
-                        "unknown config key `{other}`; known keys: `security_bus`, \
-                         `audit_bus`, `detail_type`"
-                    ));
-                }
-            }
+/// The value of bus key `key`, which may not be blank.
+fn bus(config: &Config, key: &str, default: &str) -> Result<String> {
+    match config.str(key) {
+        Some(bus) if bus.trim().is_empty() => {
+            Err(ConfigError::new(key, "is empty; give the name or ARN of an event bus").into())
         }
-        SETTINGS
-            .set(Settings {
-                security,
-                audit,
-                detail_type,
-            })
-            .map_err(|_| "init called twice".to_string())
-    }
-}
-
-/// One destination: `bus` (empty for the host's default bus), stamped with the
-/// configured detail-type if there is one. With neither, no destination at all — the
-/// host's default.
-fn to(bus: &str) -> Vec<Destination> {
-    let detail_type = settings().detail_type.clone();
-    if bus.is_empty() && detail_type.is_none() {
-        return Vec::new();
-    }
-    vec![Destination {
-        bus: bus.to_string(),
-        source: None,
-        detail_type,
-    }]
-}
-
-/// Where an event with this detail goes.
-fn route(detail: &str) -> Vec<Destination> {
-    let code = auth0_rules::log_type(detail).unwrap_or_default();
-    let settings = settings();
-    match auth0_rules::category(&code) {
-        Category::Security => to(&settings.security),
-        Category::Audit => to(&settings.audit),
-        Category::Other => to(""),
+        Some(bus) => Ok(bus.to_string()),
+        None => Ok(default.to_string()),
     }
 }
 
 impl Router for RouteByCategory {
-    fn route(event: Event) -> Vec<Destination> {
-        route(&event.detail)
+    fn init(config: &Config) -> Result<Self> {
+        let detail_type = config.str("detail_type").map(String::from);
+        if let Some(chars) = detail_type.as_ref().map(|d| d.chars().count())
+            && !(1..=128).contains(&chars)
+        {
+            return Err(ConfigError::new(
+                "detail_type",
+                format!("must be 1 to 128 characters (EventBridge's limit), got {chars}"),
+            )
+            .into());
+        }
+        Ok(RouteByCategory {
+            security: bus(config, "security_bus", "security")?,
+            audit: bus(config, "audit_bus", "audit")?,
+            detail_type,
+        })
+    }
+
+    fn route(&self, event: &Event) -> Result<Vec<Destination>> {
+        let code = event.str("data.type")?.unwrap_or_default();
+        let bus = match auth0_rules::category(&code) {
+            Category::Security => &self.security,
+            Category::Audit => &self.audit,
+            Category::Other => "",
+        };
+        // No bus and no detail-type: no destination at all, the host's default.
+        if bus.is_empty() && self.detail_type.is_none() {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Destination {
+            detail_type: self.detail_type.clone(),
+            ..to(bus)
+        }])
     }
 }
 
-/// The light form the host prefers: only the detail crosses into the plugin.
-impl RouterDetail for RouteByCategory {
-    fn route_detail(detail: String) -> Vec<Destination> {
-        route(&detail)
-    }
-}
-
-export!(RouteByCategory);
+logbridge_plugin::export!(RouteByCategory: Router);

@@ -6,54 +6,44 @@
 use std::cell::RefCell;
 
 use event_pattern::Scratch;
-use event_pattern::rules::{Role, RuleSet, envelope};
-use exports::logbridge::plugin::filter::{Event, Guest as Filter};
-use exports::logbridge::plugin::lifecycle::Guest as Lifecycle;
+use event_pattern::rules::{Role, RuleSet};
+use logbridge_plugin::{Config, Error, Event, Filter, Reads, Result, log};
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "configurable-filter-plugin",
-});
-
-thread_local! {
-    static RULES: RefCell<Option<(RuleSet, Scratch)>> = const { RefCell::new(None) };
+struct EventBridgeFilter {
+    rules: RuleSet,
+    scratch: RefCell<Scratch>,
 }
 
-struct EventBridgeFilter;
-
-impl Lifecycle for EventBridgeFilter {
-    fn init(config: Vec<(String, String)>) -> Result<(), String> {
-        let rules = RuleSet::from_config(&config, Role::Filter)?;
-        logbridge::plugin::log::log(
-            logbridge::plugin::log::Level::Info,
-            &format!("{} drop rules compiled", rules.rules().len()),
-        );
-        RULES.with(|cell| *cell.borrow_mut() = Some((rules, Scratch::default())));
-        Ok(())
-    }
+impl Reads for EventBridgeFilter {
+    // Patterns may name `source`, `detail-type`, `time` and `resources`.
+    const ENVELOPE: bool = true;
 }
 
 impl Filter for EventBridgeFilter {
-    fn filter(event: Event) -> bool {
-        let detail = RULES.with(|cell| match cell.borrow().as_ref() {
-            Some((rules, _)) => rules.parse_detail(&event.detail).unwrap_or_default(),
-            None => serde_json::Value::Null,
-        });
-        let seen = envelope(
-            &event.source,
-            &event.detail_type,
-            &event.time,
-            &event.resources,
-            detail,
-        );
-        RULES.with(|cell| {
-            let mut state = cell.borrow_mut();
-            match state.as_mut() {
-                Some((rules, scratch)) => rules.dropped_by(&seen, scratch).is_none(),
-                None => true,
-            }
+    fn init(config: &Config) -> Result<Self> {
+        let rules = RuleSet::from_config(config.pairs(), Role::Filter).map_err(Error::msg)?;
+        log::info(&format!("{} drop rules compiled", rules.rules().len()));
+        Ok(EventBridgeFilter {
+            rules,
+            scratch: RefCell::default(),
         })
+    }
+
+    fn filter(&self, event: &Event) -> Result<bool> {
+        let envelope = event.envelope().ok_or("the host sent no envelope")?;
+        let seen = self.rules.event(
+            &envelope.source,
+            &envelope.detail_type,
+            &envelope.time,
+            &envelope.resources,
+            event.detail(),
+        );
+        let dropped = self
+            .rules
+            .dropped_by(&seen, &mut self.scratch.borrow_mut())
+            .is_some();
+        Ok(!dropped)
     }
 }
 
-export!(EventBridgeFilter);
+logbridge_plugin::export!(EventBridgeFilter: Filter);

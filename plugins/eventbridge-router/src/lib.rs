@@ -6,64 +6,43 @@
 use std::cell::RefCell;
 
 use event_pattern::Scratch;
-use event_pattern::rules::{Role, RuleSet, envelope};
-use exports::logbridge::plugin::lifecycle::Guest as Lifecycle;
-use exports::logbridge::plugin::router::{Destination, Event, Guest as Router};
+use event_pattern::rules::{Role, RuleSet};
+use logbridge_plugin::{Config, Destination, Error, Event, Reads, Result, Router, log, to};
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "configurable-router-plugin",
-});
-
-thread_local! {
-    static RULES: RefCell<Option<(RuleSet, Scratch)>> = const { RefCell::new(None) };
+struct EventBridgeRouter {
+    rules: RuleSet,
+    scratch: RefCell<Scratch>,
 }
 
-struct EventBridgeRouter;
-
-impl Lifecycle for EventBridgeRouter {
-    fn init(config: Vec<(String, String)>) -> Result<(), String> {
-        let rules = RuleSet::from_config(&config, Role::Router)?;
-        logbridge::plugin::log::log(
-            logbridge::plugin::log::Level::Info,
-            &format!("{} routing rules compiled", rules.rules().len()),
-        );
-        RULES.with(|cell| *cell.borrow_mut() = Some((rules, Scratch::default())));
-        Ok(())
-    }
+impl Reads for EventBridgeRouter {
+    // Patterns may name `source`, `detail-type`, `time` and `resources`.
+    const ENVELOPE: bool = true;
 }
 
 impl Router for EventBridgeRouter {
-    fn route(event: Event) -> Vec<Destination> {
-        // The host hands over a JSON object; anything else matches only envelope fields.
-        let detail = RULES.with(|cell| match cell.borrow().as_ref() {
-            Some((rules, _)) => rules.parse_detail(&event.detail).unwrap_or_default(),
-            None => serde_json::Value::Null,
-        });
-        let seen = envelope(
-            &event.source,
-            &event.detail_type,
-            &event.time,
-            &event.resources,
-            detail,
-        );
-        RULES.with(|cell| {
-            let mut state = cell.borrow_mut();
-            let Some((rules, scratch)) = state.as_mut() else {
-                return Vec::new();
-            };
-            let mut buses = Vec::new();
-            rules.buses(&seen, scratch, &mut buses);
-            buses
-                .into_iter()
-                .map(|bus| Destination {
-                    bus: bus.to_owned(),
-                    source: None,
-                    detail_type: None,
-                })
-                .collect()
+    fn init(config: &Config) -> Result<Self> {
+        let rules = RuleSet::from_config(config.pairs(), Role::Router).map_err(Error::msg)?;
+        log::info(&format!("{} routing rules compiled", rules.rules().len()));
+        Ok(EventBridgeRouter {
+            rules,
+            scratch: RefCell::default(),
         })
+    }
+
+    fn route(&self, event: &Event) -> Result<Vec<Destination>> {
+        let envelope = event.envelope().ok_or("the host sent no envelope")?;
+        let seen = self.rules.event(
+            &envelope.source,
+            &envelope.detail_type,
+            &envelope.time,
+            &envelope.resources,
+            event.detail(),
+        );
+        let mut buses = Vec::new();
+        self.rules
+            .buses(&seen, &mut self.scratch.borrow_mut(), &mut buses);
+        Ok(buses.into_iter().map(to).collect())
     }
 }
 
-export!(EventBridgeRouter);
+logbridge_plugin::export!(EventBridgeRouter: Router);

@@ -107,16 +107,8 @@ fn text(report: &PluginReport) -> String {
     }
     match report.role {
         Some(role) => {
-            let form = if report.light_form {
-                "full and light form"
-            } else {
-                "full form only"
-            };
-            let world = report.world.map_or(
-                "no single world of wit/ (accepted all the same)".to_string(),
-                |w| format!("world {w}"),
-            );
-            let _ = writeln!(out, "  role      {role} ({form}), {world}");
+            let world = report.world.unwrap_or("none");
+            let _ = writeln!(out, "  role      {role}, world {world}");
         }
         None => {
             let _ = writeln!(out, "  role      none");
@@ -143,7 +135,6 @@ fn text(report: &PluginReport) -> String {
         }
     }
     let init = match &report.init {
-        InitOutcome::NotExported => "not exported (no configuration to check)".to_string(),
         InitOutcome::NotRun => "not run".to_string(),
         InitOutcome::Ok => "ok".to_string(),
         InitOutcome::Refused(message) => format!("refused: {message}"),
@@ -159,13 +150,24 @@ fn text(report: &PluginReport) -> String {
     for (key, value) in &report.config {
         let _ = writeln!(out, "    {key} = {value:?}");
     }
-    let fields = report
-        .declared_fields
-        .as_ref()
-        .map_or("the whole detail (no [projection])".to_string(), |f| {
-            f.join(", ")
-        });
-    let _ = writeln!(out, "  fields    {fields}");
+    if let Some(reads) = &report.reads {
+        let declared = match reads.declared() {
+            [] => "the whole detail".to_string(),
+            fields => fields.join(", "),
+        };
+        let _ = writeln!(out, "  declared  {declared}");
+        if let Some(projection) = reads.projection()
+            && projection.fields() != reads.declared()
+        {
+            let _ = writeln!(
+                out,
+                "  narrowed  {} (the sidecar's [projection])",
+                projection.fields().join(", ")
+            );
+        }
+        let envelope = if reads.envelope() { "read" } else { "not read" };
+        let _ = writeln!(out, "  envelope  {envelope}");
+    }
     if let Some(settings) = &report.settings {
         let or_default = |v: Option<String>| v.unwrap_or_else(|| "host default".into());
         let _ = writeln!(

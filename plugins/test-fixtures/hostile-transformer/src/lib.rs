@@ -3,8 +3,8 @@
 //! passes through unchanged, so the plugins around it can be checked for side effects.
 //!
 //! Behaviours: `spin` (never returns), `memory-bomb` (allocates until refused),
-//! `recursion` (overflows the stack), `panic`, `huge-output` (a 10 MiB detail),
-//! `not-json` (a detail that is not JSON), `read-file` (reads the sidecar's `path`),
+//! `recursion` (overflows the stack), `panic`, `huge-output` (a 10 MiB field),
+//! `not-json` (an edit whose value is not JSON), `read-file` (reads the sidecar's `path`),
 //! `env` (reads the environment), `socket` (connects to the sidecar's `address`),
 //! `error` (returns `Err`), `sleep` (an hour), `hoard` (keeps 4 MiB more on every call,
 //! and passes the event), `print` (writes a line to stdout and one to stderr, and passes
@@ -16,51 +16,23 @@
 //! returns) or `error` (returns `Err`).
 
 use std::hint::black_box;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
-use exports::logbridge::plugin::lifecycle::Guest as Lifecycle;
-use exports::logbridge::plugin::transformer::{Event, Guest as Transformer};
+use logbridge_plugin::{Config, Edits, Event, Reads, Result, Transformer};
 
-wit_bindgen::generate!({
-    path: "../../../wit",
-    world: "configurable-transformer-plugin",
-});
+static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
-#[derive(Default)]
-struct Settings {
+struct Hostile {
     behavior: String,
     path: String,
     address: String,
 }
 
-static SETTINGS: OnceLock<Settings> = OnceLock::new();
-static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-
-struct Hostile;
-
-impl Lifecycle for Hostile {
-    fn init(config: Vec<(String, String)>) -> Result<(), String> {
-        let mut settings = Settings {
-            path: "/etc/passwd".into(),
-            address: "127.0.0.1:9".into(),
-            ..Settings::default()
-        };
-        for (key, value) in config {
-            match key.as_str() {
-                "on_init" => misbehave_in_init(&value)?,
-                "behavior" => settings.behavior = value,
-                "path" => settings.path = value,
-                "address" => settings.address = value,
-                other => return Err(format!("unknown config key `{other}`")),
-            }
-        }
-        SETTINGS
-            .set(settings)
-            .map_err(|_| "init called twice".to_string())
-    }
+impl Reads for Hostile {
+    const ENVELOPE: bool = true;
 }
 
-fn misbehave_in_init(how: &str) -> Result<(), String> {
+fn misbehave_in_init(how: &str) -> Result<()> {
     match how {
         "print" => {
             println!("hostile plugin: init prints to stdout");
@@ -76,7 +48,7 @@ fn misbehave_in_init(how: &str) -> Result<(), String> {
             }
         }
         "error" => Err("hostile plugin refuses to start".into()),
-        other => Err(format!("unknown on_init `{other}`")),
+        other => Err(format!("unknown on_init `{other}`").into()),
     }
 }
 
@@ -88,22 +60,34 @@ fn recurse(depth: u64) -> u64 {
     }
 }
 
-fn leak(mut event: Event, what: &str, value: String) -> Result<Event, String> {
-    event.detail = serde_json::json!({
-        "log_id": event.id,
-        "data": { "log_id": event.id, "type": "f", "leaked": what, "value": value },
-    })
-    .to_string();
-    Ok(event)
+/// Puts what leaked into the detail, where a test sees it.
+fn leak(what: &str, value: String) -> Result<Edits> {
+    let mut edits = Edits::new();
+    edits
+        .set("data.type", "f")
+        .set("data.leaked", what)
+        .set("data.value", value);
+    Ok(edits)
 }
 
 impl Transformer for Hostile {
-    fn transform(event: Event) -> Result<Event, String> {
-        if !event.id.starts_with("hostile") {
-            return Ok(event);
+    fn init(config: &Config) -> Result<Self> {
+        if let Some(how) = config.str("on_init") {
+            misbehave_in_init(how)?;
         }
-        let settings = SETTINGS.get_or_init(Settings::default);
-        match settings.behavior.as_str() {
+        Ok(Hostile {
+            behavior: config.str("behavior").unwrap_or_default().to_string(),
+            path: config.str("path").unwrap_or("/etc/passwd").to_string(),
+            address: config.str("address").unwrap_or("127.0.0.1:9").to_string(),
+        })
+    }
+
+    fn transform(&self, event: &Event) -> Result<Edits> {
+        let envelope = event.envelope().ok_or("the host sent no envelope")?;
+        if !envelope.id.starts_with("hostile") {
+            return Ok(Edits::new());
+        }
+        match self.behavior.as_str() {
             "spin" => {
                 let mut n = 0u64;
                 loop {
@@ -119,53 +103,53 @@ impl Transformer for Hostile {
             }
             "recursion" => {
                 black_box(recurse(black_box(u64::MAX)));
-                Ok(event)
+                Ok(Edits::new())
             }
-            "panic" => panic!("hostile plugin panicked on {}", event.id),
+            "panic" => panic!("hostile plugin panicked on {}", envelope.id),
             "huge-output" => {
-                let mut event = event;
-                event.detail = format!("{{\"filler\":\"{}\"}}", "x".repeat(10 << 20));
-                Ok(event)
+                let mut edits = Edits::new();
+                edits.set("filler", "x".repeat(10 << 20));
+                Ok(edits)
             }
             "not-json" => {
-                let mut event = event;
-                event.detail = "this is not JSON".into();
-                Ok(event)
+                let mut edits = Edits::new();
+                edits.set_json("data.type", "this is not JSON");
+                Ok(edits)
             }
-            "read-file" => match std::fs::read_to_string(&settings.path) {
-                Ok(text) => leak(event, "file", text),
-                Err(e) => Err(format!("cannot read {}: {e}", settings.path)),
+            "read-file" => match std::fs::read_to_string(&self.path) {
+                Ok(text) => leak("file", text),
+                Err(e) => Err(format!("cannot read {}: {e}", self.path).into()),
             },
             "env" => {
                 let vars: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
                 if vars.is_empty() {
                     Err("the environment is empty".into())
                 } else {
-                    leak(event, "env", vars.join("\n"))
+                    leak("env", vars.join("\n"))
                 }
             }
-            "socket" => match std::net::TcpStream::connect(&settings.address) {
-                Ok(_) => leak(event, "socket", settings.address.clone()),
-                Err(e) => Err(format!("cannot connect to {}: {e}", settings.address)),
+            "socket" => match std::net::TcpStream::connect(&self.address) {
+                Ok(_) => leak("socket", self.address.clone()),
+                Err(e) => Err(format!("cannot connect to {}: {e}", self.address).into()),
             },
-            "error" => Err(format!("refusing {}", event.id)),
+            "error" => Err(format!("refusing {}", envelope.id).into()),
             "print" => {
-                println!("hostile plugin: transform prints {}", event.id);
-                eprintln!("hostile plugin: transform warns about {}", event.id);
-                Ok(event)
+                println!("hostile plugin: transform prints {}", envelope.id);
+                eprintln!("hostile plugin: transform warns about {}", envelope.id);
+                Ok(Edits::new())
             }
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
-                Ok(event)
+                Ok(Edits::new())
             }
             "hoard" => {
                 let mut hoard = HOARD.lock().unwrap_or_else(|e| e.into_inner());
                 hoard.push(vec![1u8; 4 << 20]);
-                Ok(event)
+                Ok(Edits::new())
             }
-            other => Err(format!("unknown behavior `{other}`")),
+            other => Err(format!("unknown behavior `{other}`").into()),
         }
     }
 }
 
-export!(Hostile);
+logbridge_plugin::export!(Hostile: Transformer);

@@ -1,8 +1,8 @@
 //! Test fixture: a filter that imports `wasi:http/outgoing-handler` (a stand-in of it,
-//! see `wit/world.wit`) and calls it for events whose id starts with `call-out`, so the
+//! see `wit/world.wit`) and calls it for events whose detail mentions `call-out`, so the
 //! import stays in the component. logbridge refuses it at load time, naming the import.
 
-use exports::logbridge::plugin::filter::{Event, Guest as Filter};
+use exports::logbridge::plugin::filter::{Event, Guest as Filter, Manifest};
 
 wit_bindgen::generate!({
     path: ["../../../wit", "wit"],
@@ -14,11 +14,18 @@ wit_bindgen::generate!({
 struct RefusedImport;
 
 impl Filter for RefusedImport {
-    fn filter(event: Event) -> bool {
-        if event.id.starts_with("call-out") {
-            return wasi::http::outgoing_handler::handle(&event.id) == 200;
+    fn init(_: Vec<(String, String)>) -> Result<Manifest, String> {
+        Ok(Manifest {
+            fields: Vec::new(),
+            envelope: false,
+        })
+    }
+
+    fn filter(event: Event) -> Result<bool, String> {
+        if event.detail.contains("call-out") {
+            return Ok(wasi::http::outgoing_handler::handle(&event.detail) == 200);
         }
-        true
+        Ok(true)
     }
 }
 
