@@ -19,6 +19,7 @@ fn main() {
         "wit",
         "scripts/build-plugins.sh",
         "crates/event-pattern",
+        "crates/logbridge-plugin",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }

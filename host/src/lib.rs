@@ -51,5 +51,6 @@ pub use event::{Envelope, Event, EventError};
 pub use health::{FailureCode, HealthReport, Stage};
 pub use host::{DEFAULT_BUS, Host, HostBuilder, SUBSCRIBER_BACKLOG};
 pub use plugin::{
-    CompiledPlugin, PluginEngine, PluginError, PluginLimits, PluginSet, ReloadOutcome, Role,
+    CompiledPlugin, Compiler, PluginEngine, PluginError, PluginLimits, PluginSet, ReloadOutcome,
+    Role,
 };

@@ -218,6 +218,8 @@ hostile! {
         "huge-output" + "[limits]\ncall_timeout_ms = 5000\n" => "oversize-output", "at most 1048576 bytes";
     an_edit_that_is_not_json_is_refused:
         "not-json" + "[limits]\ncall_timeout_ms = 5000\n" => "malformed-output", "the new value of `data.type` is not JSON";
+    a_trap_carries_what_the_plugin_last_wrote_to_stderr:
+        "last-words" + "[limits]\ncall_timeout_ms = 5000\n" => "trap", "last lines on stderr: Traceback (most recent call last): | ValueError: no user in hostile-";
     an_err_from_transform_fails_the_event:
         "error" + "[limits]\ncall_timeout_ms = 5000\n" => "plugin-error", "refusing hostile-";
     a_plugin_cannot_read_the_hosts_files:

@@ -6,7 +6,7 @@
 /// The `filter-plugin` world, and the types and `log` every role shares.
 pub mod filter_world {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "filter-plugin",
         pub_export_macro: true,
         export_macro_name: "__logbridge_export_filter_world",
@@ -17,7 +17,7 @@ pub mod filter_world {
 /// The `transformer-plugin` world.
 pub mod transformer_world {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "transformer-plugin",
         pub_export_macro: true,
         export_macro_name: "__logbridge_export_transformer_world",
@@ -32,7 +32,7 @@ pub mod transformer_world {
 /// The `router-plugin` world.
 pub mod router_world {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "router-plugin",
         pub_export_macro: true,
         export_macro_name: "__logbridge_export_router_world",

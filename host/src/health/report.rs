@@ -275,9 +275,13 @@ pub struct PluginInfo {
     pub on_error: String,
     /// What it was granted beyond the default of nothing, e.g. `read-only /data = /srv/geo`.
     pub grants: Vec<String>,
-    /// The detail fields it is handed, when its sidecar declares a projection; empty when
-    /// it sees the whole detail.
+    /// The detail fields it is handed (those it declared, or the sidecar's narrowing);
+    /// empty when it sees the whole detail.
     pub projection: Vec<String>,
+    /// The compiler of the code it runs: `cranelift`, or `winch` for a large plugin's
+    /// first build until the optimized one is swapped in.
+    #[serde(default = "cranelift")]
+    pub compiler: String,
     /// What this version of the plugin has done since it was loaded.
     #[serde(flatten)]
     pub calls: PluginCalls,
@@ -296,4 +300,9 @@ pub struct PluginLoadError {
     pub kept_previous: bool,
     /// When (RFC 3339).
     pub at: String,
+}
+
+/// The compiler a plugin listed by an older health file ran on.
+fn cranelift() -> String {
+    "cranelift".to_string()
 }

@@ -263,9 +263,16 @@ impl HostBuilder {
                 None => engine,
             })
         };
+        let mut optimized_builds = None;
         let (set, plugins_dir) = match self.plugins {
             PluginSource::Set(set) => (set, None),
-            PluginSource::Dir(dir) => (PluginSet::load_dir(&engine()?, &dir)?, Some(dir)),
+            PluginSource::Dir(dir) => {
+                // A host with a folder can reload it, so it can swap in the optimized
+                // build of a large plugin first compiled by the baseline compiler.
+                let engine = engine()?;
+                optimized_builds = Some(engine.tiering().listen());
+                (PluginSet::load_dir(&engine, &dir)?, Some(dir))
+            }
             PluginSource::None => (PluginSet::empty(&engine()?), None),
         };
         for plugin in set.plugins() {
@@ -338,9 +345,36 @@ impl HostBuilder {
                 delivery: tokio::sync::Mutex::new(Some(delivery)),
             }),
         };
+        if let Some(ready) = optimized_builds {
+            swap_in_optimized_builds(&host, ready, &runtime);
+        }
         if self.watch {
             crate::watch::start(&host, runtime)?;
         }
         Ok(host)
     }
+}
+
+/// Reloads `host`'s plugins folder each time optimized builds of plugins running on
+/// their baseline build are ready (several ready at once make one reload). Ends when the
+/// host is gone.
+fn swap_in_optimized_builds(
+    host: &Host,
+    mut ready: tokio::sync::mpsc::UnboundedReceiver<String>,
+    runtime: &tokio::runtime::Handle,
+) {
+    let weak = host.weak();
+    runtime.spawn(async move {
+        while ready.recv().await.is_some() {
+            while ready.try_recv().is_ok() {}
+            let Some(host) = weak.upgrade() else { break };
+            match host.reload().await {
+                Ok(outcome) if !outcome.optimized.is_empty() => {
+                    tracing::info!(plugins = ?outcome.optimized, "optimized builds swapped in");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!("swapping in optimized plugin builds failed: {e}"),
+            }
+        }
+    });
 }

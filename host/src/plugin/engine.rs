@@ -14,7 +14,7 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{
     CacheStore, Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
-    ProfilingStrategy, ResourceLimiter, Store, UpdateDeadline,
+    ProfilingStrategy, ResourceLimiter, Store, Strategy, UpdateDeadline,
 };
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
@@ -25,6 +25,7 @@ use super::cache::ModuleCache;
 use super::function_cache::FunctionCache;
 use super::loader::CompiledPlugin;
 use super::stdio::{PluginOutput, StderrTail, Stdio};
+use super::tiering::{Compiler, Tiering};
 
 /// How often the epoch advances; plugin-call deadlines are counted in these ticks.
 pub(super) const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -60,6 +61,11 @@ pub struct PluginLimits {
     /// only to measure what it costs: without it, a plugin that never returns holds its
     /// worker forever.
     pub deadlines: bool,
+    /// A host that reloads its plugins folder compiles a plugin at least this large that
+    /// is not in the compiled-plugin cache with the baseline compiler first, so it serves
+    /// events within a moment, and swaps in the optimized build when that is ready
+    /// (`None`: always the optimizing compiler). See `plugin::tiering`.
+    pub fast_first_compile_bytes: Option<usize>,
 }
 
 impl Default for PluginLimits {
@@ -74,6 +80,7 @@ impl Default for PluginLimits {
             max_instances: 256,
             function_cache_bytes: 128 << 20,
             deadlines: true,
+            fast_first_compile_bytes: Some(1 << 20),
         }
     }
 }
@@ -176,6 +183,8 @@ pub struct PluginEngine {
     limits: PluginLimits,
     cache: Option<Arc<ModuleCache>>,
     functions: Option<Arc<FunctionCache>>,
+    compiler: Compiler,
+    tiering: Arc<Tiering>,
 }
 
 impl std::fmt::Debug for PluginEngine {
@@ -190,6 +199,22 @@ impl PluginEngine {
     /// Builds the engine (pooling allocator, epoch interruption) and the linker that
     /// offers plugins WASI without any grants plus the `log` interface.
     pub fn new(limits: PluginLimits) -> Result<Self, PluginError> {
+        Self::build(limits, Compiler::Cranelift)
+    }
+
+    /// An engine like [`PluginEngine::new`]'s that compiles with Winch, the baseline
+    /// compiler, for the first build of large plugins.
+    pub(crate) fn baseline_for(limits: PluginLimits) -> Result<Self, PluginError> {
+        Self::build(
+            PluginLimits {
+                function_cache_bytes: 0,
+                ..limits
+            },
+            Compiler::Winch,
+        )
+    }
+
+    fn build(limits: PluginLimits, compiler: Compiler) -> Result<Self, PluginError> {
         let instances = limits.max_instances.max(1);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(instances)
@@ -204,6 +229,9 @@ impl PluginEngine {
             .epoch_interruption(limits.deadlines)
             .cranelift_opt_level(OptLevel::Speed)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if compiler == Compiler::Winch {
+            config.strategy(Strategy::Winch);
+        }
         if std::env::var_os(PERFMAP_VAR).is_some_and(|v| v == "1") {
             // `perf` then names plugin functions: /tmp/perf-PID.map.
             config.profiler(ProfilingStrategy::PerfMap);
@@ -232,7 +260,36 @@ impl PluginEngine {
             limits,
             cache: None,
             functions,
+            compiler,
+            tiering: Arc::default(),
         })
+    }
+
+    /// Which compiler this engine compiles with.
+    pub(crate) fn compiler(&self) -> Compiler {
+        self.compiler
+    }
+
+    /// What the engines of one host share about tiering.
+    pub(crate) fn tiering(&self) -> &Arc<Tiering> {
+        &self.tiering
+    }
+
+    /// This engine, sharing `other`'s tiering (a larger engine made for a reload).
+    pub(crate) fn with_tiering_of(mut self, other: &PluginEngine) -> Self {
+        self.tiering = Arc::clone(&other.tiering);
+        self
+    }
+
+    /// Whether a component of `bytes` bytes is to be compiled by the baseline compiler
+    /// first: tiering is on and the component is large enough.
+    pub(crate) fn wants_fast_first_compile(&self, bytes: usize) -> bool {
+        self.compiler == Compiler::Cranelift
+            && self
+                .limits
+                .fast_first_compile_bytes
+                .is_some_and(|min| bytes >= min)
+            && self.tiering.on()
     }
 
     /// Functions served from the in-memory function cache, and functions compiled, since

@@ -109,6 +109,15 @@ pub struct PluginReport {
     /// How long compiling it took, without any cache; `None` when it was not compiled.
     #[serde(rename = "compile_ms", serialize_with = "millis")]
     pub compile_time: Option<Duration>,
+    /// How long compiling it with the baseline compiler (Winch) took, uncached: what a
+    /// host takes to start serving a large plugin (see `PluginLimits::
+    /// fast_first_compile_bytes`). `None` when it was not compiled, or the baseline
+    /// compiler cannot compile it (then `baseline_error` says why).
+    #[serde(rename = "baseline_compile_ms", serialize_with = "millis")]
+    pub baseline_compile_time: Option<Duration>,
+    /// Why the baseline compiler cannot compile it, if it cannot: a large plugin is then
+    /// compiled by Cranelift on its first load.
+    pub baseline_error: Option<String>,
     /// Whether the data folder's compiled-plugin cache holds it (`None`: no data folder
     /// given, or not compiled).
     pub cached: Option<bool>,
@@ -187,6 +196,8 @@ pub fn inspect(file: &Path, options: &InspectOptions) -> Result<PluginReport, Pl
         settings: None,
         reads: None,
         compile_time: None,
+        baseline_compile_time: None,
+        baseline_error: None,
         cached: None,
         role: None,
         world: None,
@@ -227,6 +238,16 @@ pub fn inspect(file: &Path, options: &InspectOptions) -> Result<PluginReport, Pl
             return Ok(report);
         }
     };
+    match PluginEngine::baseline_for(engine.limits()) {
+        Ok(baseline) => {
+            let started = Instant::now();
+            match compile(&baseline, file, &bytes) {
+                Ok(_) => report.baseline_compile_time = Some(started.elapsed()),
+                Err(e) => report.baseline_error = Some(format!("{e:#}")),
+            }
+        }
+        Err(e) => report.baseline_error = Some(e.to_string()),
+    }
     report.cached = options
         .data_dir
         .as_ref()

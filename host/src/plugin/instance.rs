@@ -308,11 +308,32 @@ fn classify(error: &wasmtime::Error, store: &Store<PluginState>) -> (FailureCode
     } else if let Some(message) = panic_message(store) {
         (FailureCode::Panic, message)
     } else {
-        (
-            FailureCode::Trap,
-            trap.map_or_else(|| format!("{error:#}"), Trap::to_string),
-        )
+        let what = trap.map_or_else(|| format!("{error:#}"), Trap::to_string);
+        match last_words(store) {
+            // An interpreter's uncaught exception: the traceback's end says what it was.
+            Some(words) => (
+                FailureCode::Trap,
+                format!("{what}; the plugin's last lines on stderr: {words}"),
+            ),
+            None => (FailureCode::Trap, what),
+        }
     }
+}
+
+/// The last few lines the instance wrote to stderr, joined, if it wrote any.
+fn last_words(store: &Store<PluginState>) -> Option<String> {
+    let stderr = store
+        .data()
+        .stderr
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let lines: Vec<&str> = stderr
+        .iter()
+        .map(|line| line.trim())
+        .filter(|line| !line.is_empty())
+        .collect();
+    let from = lines.len().saturating_sub(3);
+    (!lines.is_empty()).then(|| lines[from..].join(" | "))
 }
 
 /// What a Rust `panic!` printed to stderr before the trap, if it did.

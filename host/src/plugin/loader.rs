@@ -83,6 +83,29 @@ impl CompiledPlugin {
         check_settings(engine, &file.with_extension("toml"), &sidecar.settings)?;
         check_header(file, bytes)?;
         let hash = sha256_hex(bytes);
+        if let Some(component) = engine.tiering().take_ready(engine, &hash) {
+            return Self::from_component(engine, file, &component, hash, sidecar);
+        }
+        if engine.wants_fast_first_compile(bytes.len())
+            && !engine
+                .cache()
+                .is_some_and(|cache| cache.has_entry(engine.engine(), &hash))
+            && let Ok(baseline) = engine.tiering().baseline(engine)
+        {
+            match compile(&baseline, file, bytes) {
+                Ok(component) => {
+                    let plugin =
+                        Self::from_component(&baseline, file, &component, hash.clone(), sidecar)?;
+                    let tiering = engine.tiering();
+                    tiering.optimize_in_background(engine, file, bytes.to_vec(), hash);
+                    return Ok(plugin);
+                }
+                Err(e) => tracing::warn!(
+                    file = %file.display(),
+                    "the baseline compiler could not compile the plugin; compiling it optimized: {e:#}"
+                ),
+            }
+        }
         let component = match engine.cache() {
             Some(cache) => {
                 cache.load_or_compile(engine.engine(), &hash, || compile(engine, file, bytes))
@@ -197,6 +220,12 @@ impl CompiledPlugin {
     /// The file it was loaded from.
     pub fn file(&self) -> &Path {
         &self.file
+    }
+
+    /// Which compiler made the code it runs: Winch for a large plugin's first build,
+    /// until the optimized one is swapped in (see [`Compiler`](super::Compiler)).
+    pub fn compiler(&self) -> super::Compiler {
+        self.engine.compiler()
     }
 
     /// What the plugin reads: the fields its `init` declared, the operator's narrowing
@@ -365,13 +394,22 @@ pub(crate) fn compile(
         || file.display().to_string(),
         |s| s.to_string_lossy().into_owned(),
     );
-    tracing::info!(plugin, bytes = bytes.len(), "compiling plugin");
+    let compiler = engine.compiler().to_string();
+    tracing::info!(plugin, bytes = bytes.len(), compiler, "compiling plugin");
     let started = Instant::now();
     let compiled = Component::new(engine.engine(), bytes);
     let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match &compiled {
-        Ok(_) => tracing::info!(plugin, bytes = bytes.len(), ms, "plugin compiled"),
-        Err(_) => tracing::info!(plugin, bytes = bytes.len(), ms, "plugin did not compile"),
+        Ok(_) => tracing::info!(plugin, bytes = bytes.len(), compiler, ms, "plugin compiled"),
+        Err(_) => {
+            tracing::info!(
+                plugin,
+                bytes = bytes.len(),
+                compiler,
+                ms,
+                "plugin did not compile"
+            );
+        }
     }
     compiled
 }

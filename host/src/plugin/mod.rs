@@ -21,6 +21,7 @@ mod reads;
 mod reload;
 mod sidecar;
 mod stdio;
+mod tiering;
 
 use std::path::PathBuf;
 
@@ -39,6 +40,7 @@ pub(crate) use reload::reload_dir_for;
 pub use reload::{PluginLoadFailure, ReloadOutcome};
 pub use sidecar::{DirGrant, OnError, PluginSettings};
 pub use stdio::{LINE_BURST, LINES_PER_SECOND};
+pub use tiering::Compiler;
 
 /// The role a plugin plays, from the interface it exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -47,7 +47,8 @@ pub(crate) fn engine_holding(
         to = instances,
         "the plugins no longer fit the instance pool; moving them to a larger one"
     );
-    let grown = PluginEngine::new(limits_holding(engine.limits(), instances))?;
+    let grown =
+        PluginEngine::new(limits_holding(engine.limits(), instances))?.with_tiering_of(engine);
     Ok(match engine.cache() {
         Some(cache) => grown.with_cache(cache.dir()),
         None => grown,

@@ -10,6 +10,7 @@ use super::cache::sha256_hex;
 use super::engine::PluginEngine;
 use super::loader::{CompiledPlugin, PluginSet, wasm_files};
 use super::pool::{engine_holding, instances_for};
+use super::tiering::Compiler;
 use super::{PluginError, sidecar};
 
 /// A plugin file that could not be loaded by a reload.
@@ -38,6 +39,9 @@ pub struct ReloadOutcome {
     pub removed: Vec<String>,
     /// Plugins left as they were.
     pub unchanged: Vec<String>,
+    /// Plugins running on their baseline build whose optimized build replaced it (same
+    /// bytes, same sidecar).
+    pub optimized: Vec<String>,
     /// Plugin files that failed to load.
     pub failed: Vec<PluginLoadFailure>,
 }
@@ -45,7 +49,10 @@ pub struct ReloadOutcome {
 impl ReloadOutcome {
     /// Whether the running set changes.
     pub fn changed(&self) -> bool {
-        !(self.added.is_empty() && self.replaced.is_empty() && self.removed.is_empty())
+        !(self.added.is_empty()
+            && self.replaced.is_empty()
+            && self.removed.is_empty()
+            && self.optimized.is_empty())
     }
 }
 
@@ -103,6 +110,20 @@ fn reload_files(
             && old.config() == sidecar.config.as_slice()
             && *old.settings() == sidecar.settings
         {
+            if old.compiler() == Compiler::Winch && engine.tiering().is_ready(&hash) {
+                // Its optimized build is ready: swapped in, counters and all.
+                match old.for_engine(engine, &bytes, sidecar) {
+                    Ok(plugin) => {
+                        outcome.optimized.push(name);
+                        plugins.push(plugin);
+                    }
+                    Err(e) => {
+                        let old = Some(Arc::clone(old));
+                        fail(&mut outcome, &mut plugins, name, file, Some(hash), e, old);
+                    }
+                }
+                continue;
+            }
             if !moved {
                 outcome.unchanged.push(name);
                 plugins.push(Arc::clone(old));

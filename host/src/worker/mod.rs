@@ -78,6 +78,7 @@ pub(crate) fn plugin_infos(set: &PluginSet) -> Vec<(PluginInfo, Arc<PluginCounte
                     .projection()
                     .map(|p| p.fields().to_vec())
                     .unwrap_or_default(),
+                compiler: p.compiler().to_string(),
                 calls: PluginCalls::default(),
             };
             (info, Arc::clone(p.counters()))

@@ -3,7 +3,7 @@
 //!
 //! - `pipeline`: the three example plugins (filter, redact, route) against the very same
 //!   rules (`auth0-rules`) called natively, one thread, best of several alternating rounds;
-//!   also with the entry check natively, without call deadlines and without projection.
+//!   also with the entry check natively and without call deadlines.
 //! - `scaling`: the whole host (queue, workers, plugins, batching, delivery to a sink that
 //!   only counts) with 1 and with 2 workers.
 //! - `delivery`: the whole host delivering with `PutEvents` to an in-process

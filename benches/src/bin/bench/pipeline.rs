@@ -1,16 +1,15 @@
 //! The `pipeline` group: the three example plugins against the same rules natively,
 //! one thread.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use auth0_rules::Category;
 use logbridge::pipeline::{Outcome, Pipeline};
 use logbridge::{Event, PluginEngine, PluginLimits, PluginSet};
 
-use crate::host::tempdir;
 use crate::{ROUNDS, per_event, rate};
 
 /// The example pipeline's three steps, natively: what the plugins do, without the
@@ -78,33 +77,6 @@ pub(crate) fn plugin_round(set: &Arc<PluginSet>, events: &[Event]) -> Result<(Du
     Ok((started.elapsed(), routed))
 }
 
-/// A copy of the plugins folder with the `[projection]` tables cut from the sidecars:
-/// every plugin handed the whole detail.
-pub(crate) fn without_projection(plugins: &Path) -> Result<PathBuf> {
-    let dir = tempdir("whole-detail")?;
-    for entry in std::fs::read_dir(plugins)? {
-        let path = entry?.path();
-        let to = dir.join(path.file_name().context("a file")?);
-        if path.extension().is_some_and(|x| x == "toml") {
-            let mut keep = true;
-            let text: String = std::fs::read_to_string(&path)?
-                .lines()
-                .filter(|line| {
-                    if line.starts_with('[') {
-                        keep = line.trim() != "[projection]";
-                    }
-                    keep
-                })
-                .map(|line| format!("{line}\n"))
-                .collect();
-            std::fs::write(to, text)?;
-        } else {
-            std::fs::copy(&path, to)?;
-        }
-    }
-    Ok(dir)
-}
-
 pub(crate) fn clone_round(events: &[Event]) -> Duration {
     let started = Instant::now();
     for event in events {
@@ -123,25 +95,19 @@ pub(crate) fn pipeline(plugins: &Path, events: &[Event]) -> Result<()> {
     };
     let with = set(true)?;
     let without = set(false)?;
-    let whole = {
-        let engine = PluginEngine::new(PluginLimits::default())?;
-        Arc::new(PluginSet::load_dir(&engine, &without_projection(plugins)?)?)
-    };
-    let mut best = [Duration::MAX; 6];
-    let mut routed = [0; 5];
+    let mut best = [Duration::MAX; 5];
+    let mut routed = [0; 4];
     for _ in 0..ROUNDS + 1 {
         let (native, n) = native_round(events, false)?;
         let (checked, c) = native_round(events, true)?;
         let (plugins, p) = plugin_round(&with, events)?;
         let (unguarded, u) = plugin_round(&without, events)?;
-        let (unprojected, w) = plugin_round(&whole, events)?;
         best[0] = best[0].min(native);
         best[1] = best[1].min(checked);
         best[2] = best[2].min(plugins);
         best[3] = best[3].min(unguarded);
         best[4] = best[4].min(clone_round(events));
-        best[5] = best[5].min(unprojected);
-        routed = [n, c, p, u, w];
+        routed = [n, c, p, u];
     }
     if routed.iter().any(|&r| r != routed[0]) {
         bail!("native and plugin pipelines disagree: routed {routed:?}");
@@ -162,7 +128,6 @@ pub(crate) fn pipeline(plugins: &Path, events: &[Event]) -> Result<()> {
         ("native rules + entry check    ", best[1]),
         ("3 plugins                     ", best[2]),
         ("3 plugins, no call deadline   ", best[3]),
-        ("3 plugins, no projection      ", best[5]),
     ] {
         println!(
             "  {label}{:>6.2} µs/event {:>8.0} events/s  ratio {:.2}",

@@ -316,6 +316,12 @@ fn stored(args: &HealthArgs, rule: &StatusRule, note: &str) -> anyhow::Result<Ex
                         .map(|g| format!("  grant {g}"))
                         .collect::<String>(),
                 )?;
+                if plugin.compiler == "winch" {
+                    writeln!(
+                        out,
+                        "         running its baseline build; the optimized one is compiling"
+                    )?;
+                }
             }
             for error in &report.plugin_load_errors {
                 writeln!(

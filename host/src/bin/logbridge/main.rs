@@ -5,6 +5,7 @@ mod args;
 mod config;
 mod failures;
 mod health;
+mod new;
 mod pattern;
 mod plugin;
 mod run;
@@ -57,6 +58,8 @@ enum Command {
     Test(testing::TestArgs),
     /// Check a plugin component before deploying it: role, imports, `init`, fields, cost.
     Plugin(plugin::PluginArgs),
+    /// Start a plugin project: source, sidecar, a case file, a one-command build.
+    New(new::NewArgs),
 }
 
 /// The command line: `run`, `serve` and `replay` take the settings of their scope, each
@@ -123,6 +126,7 @@ fn main() -> ExitCode {
             Command::Pattern(args) => pattern::pattern(args),
             Command::Test(args) => testing::test(args).await,
             Command::Plugin(args) => plugin::plugin(args),
+            Command::New(args) => new::new(args),
         }
     });
     // Everything accepted has been settled by now. A read of stdin may still be blocked

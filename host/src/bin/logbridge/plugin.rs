@@ -105,6 +105,19 @@ fn text(report: &PluginReport) -> String {
             time.as_secs_f64() * 1000.0
         );
     }
+    match (report.baseline_compile_time, &report.baseline_error) {
+        (Some(time), _) => {
+            let _ = writeln!(
+                out,
+                "  baseline  {:.0} ms with Winch (a large plugin's first load)",
+                time.as_secs_f64() * 1000.0
+            );
+        }
+        (None, Some(error)) => {
+            let _ = writeln!(out, "  baseline  Winch cannot compile it: {error}");
+        }
+        (None, None) => {}
+    }
     match report.role {
         Some(role) => {
             let world = report.world.unwrap_or("none");

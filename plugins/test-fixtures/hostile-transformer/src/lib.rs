@@ -2,14 +2,14 @@
 //! `hostile` get the behaviour named by the sidecar key `behavior`; every other event
 //! passes through unchanged, so the plugins around it can be checked for side effects.
 //!
-//! Behaviours: `spin` (never returns), `memory-bomb` (allocates until refused),
-//! `recursion` (overflows the stack), `panic`, `huge-output` (a 10 MiB field),
-//! `not-json` (an edit whose value is not JSON), `read-file` (reads the sidecar's `path`),
-//! `env` (reads the environment), `socket` (connects to the sidecar's `address`),
-//! `error` (returns `Err`), `sleep` (an hour), `hoard` (keeps 4 MiB more on every call,
-//! and passes the event), `print` (writes a line to stdout and one to stderr, and passes
-//! the event). What it can read or reach it puts into the detail, so a test sees a leak;
-//! what fails it returns as an `Err` naming the error.
+//! Behaviours: `spin` (never returns), `memory-bomb` (allocates until refused), `recursion`
+//! (overflows the stack), `panic`, `huge-output` (a 10 MiB field), `not-json` (an edit
+//! whose value is not JSON), `read-file` (reads the sidecar's `path`), `env` (reads the
+//! environment), `socket` (connects to the sidecar's `address`), `error` (returns `Err`),
+//! `last-words` (prints a traceback to stderr, then traps), `sleep` (an hour), `hoard`
+//! (keeps 4 MiB more on every call, and passes the event), `print` (writes a line to stdout
+//! and one to stderr, and passes the event). What it can read or reach it puts into the
+//! detail, so a test sees a leak; what fails it returns as an `Err` naming the error.
 //!
 //! The sidecar key `on_init` makes `init` misbehave too: `print` (writes to stdout and
 //! stderr, then succeeds), `panic`, `trap` (an `unreachable` instruction), `spin` (never
@@ -133,6 +133,12 @@ impl Transformer for Hostile {
                 Err(e) => Err(format!("cannot connect to {}: {e}", self.address).into()),
             },
             "error" => Err(format!("refusing {}", envelope.id).into()),
+            "last-words" => {
+                // As an interpreter does with an uncaught exception: a traceback, then a trap.
+                eprintln!("Traceback (most recent call last):");
+                eprintln!("ValueError: no user in {}", envelope.id);
+                std::process::abort()
+            }
             "print" => {
                 println!("hostile plugin: transform prints {}", envelope.id);
                 eprintln!("hostile plugin: transform warns about {}", envelope.id);

@@ -1,0 +1,381 @@
+//! `logbridge new`: a plugin project to start from — the source of a working plugin of
+//! the role asked for, its sidecar, a case file that passes, a one-command build into a
+//! plugins folder, and the SDK vendored in, so it builds with nothing else checked out.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+/// Start a plugin project: `logbridge new 40-my-router --role router`.
+#[derive(clap::Args)]
+pub(crate) struct NewArgs {
+    /// The plugin's name: its file will be `NAME.wasm` (letters, digits, `-` and `_`;
+    /// a number in front sets its place among the plugins, e.g. `40-my-router`).
+    name: String,
+    /// The language to write it in.
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: Lang,
+    /// Its role.
+    #[arg(long, value_enum)]
+    role: RoleArg,
+    /// Where to create the project; default `./NAME`. It must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Lang {
+    Rust,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RoleArg {
+    Filter,
+    Transformer,
+    Router,
+}
+
+/// The Rust SDK, vendored into every Rust project.
+const SDK: &[(&str, &str)] = &[
+    (
+        "src/lib.rs",
+        include_str!("../../../../crates/logbridge-plugin/src/lib.rs"),
+    ),
+    (
+        "src/bindings.rs",
+        include_str!("../../../../crates/logbridge-plugin/src/bindings.rs"),
+    ),
+    (
+        "src/config.rs",
+        include_str!("../../../../crates/logbridge-plugin/src/config.rs"),
+    ),
+    (
+        "src/event.rs",
+        include_str!("../../../../crates/logbridge-plugin/src/event.rs"),
+    ),
+    (
+        "wit/plugin.wit",
+        include_str!("../../../../crates/logbridge-plugin/wit/plugin.wit"),
+    ),
+];
+
+const SDK_MANIFEST: &str = r#"[package]
+name = "logbridge-plugin"
+description = "Write logbridge plugins in Rust (vendored by `logbridge new`)."
+version = "{version}"
+edition = "2024"
+license = "Apache-2.0"
+publish = false
+
+[dependencies]
+serde = { version = "1", features = ["derive"] }
+serde_json = { version = "1", features = ["raw_value"] }
+wit-bindgen = { version = "0.61", default-features = false, features = ["macros", "realloc", "std"] }
+"#;
+
+const MANIFEST: &str = r#"[package]
+name = "{crate}"
+description = "logbridge {role}: {name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+logbridge-plugin = { path = "logbridge-plugin" }
+
+# Small, fast components: what the host compiles and runs.
+[profile.release]
+opt-level = 3
+lto = true
+codegen-units = 1
+strip = "debuginfo"
+panic = "abort"
+
+[workspace]
+"#;
+
+const BUILD: &str = r#"#!/usr/bin/env bash
+# Builds {name}.wasm into dist/, beside its sidecar: a plugins folder for
+# `logbridge test --plugins dist --cases cases` and `logbridge run --plugins dist`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    echo "adding the wasm32-wasip2 target (rustup target add wasm32-wasip2)" >&2
+    rustup target add wasm32-wasip2 >&2
+fi
+cargo build --release --target wasm32-wasip2
+mkdir -p dist
+cp "${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release/{artifact}.wasm" dist/{name}.wasm
+cp {name}.toml dist/{name}.toml
+echo "built dist/{name}.wasm; check it with: logbridge test --plugins dist --cases cases"
+"#;
+
+const README: &str = r#"# {name}
+
+A logbridge {role} plugin, written in Rust on the logbridge SDK (vendored in
+`logbridge-plugin/`).
+
+```sh
+./build.sh                                        # dist/{name}.wasm + dist/{name}.toml
+logbridge test --plugins dist --cases cases       # the cases in cases/ must pass
+logbridge plugin check dist/{name}.wasm           # what the host makes of it
+logbridge sample -n 20 | logbridge test --plugins dist    # each event's decision trace
+```
+
+Deploy: copy `dist/{name}.wasm` and `dist/{name}.toml` into the host's plugins folder;
+a host started with `--watch` picks them up without a restart.
+
+- `src/lib.rs`: the plugin. `FIELDS` lists the detail fields it reads (the host hands
+  over only these); its `init` reads the sidecar's `[config]`.
+- `{name}.toml`: the sidecar (configuration, limits, failure policy).
+- `cases/{name}.toml`: input logs and the outcome each must have.
+"#;
+
+const FILTER_SIDECAR: &str = r#"# Sidecar for {name}.wasm: its configuration, passed to `init`.
+[config]
+# Auth0 log type codes to drop, comma-separated.
+drop_types = "seacft,seccft"
+"#;
+
+const FILTER_CASES: &str = r#"# Cases for {name}: run with `logbridge test --plugins dist --cases cases`.
+
+[[case]]
+name = "a token exchange is dropped"
+input = '{"type": "seacft"}'
+expect = { dropped = true, by = "{name}" }
+
+[[case]]
+name = "a successful login is kept"
+input = '{"type": "s"}'
+expect = { dropped = false, buses = ["default"] }
+"#;
+
+const TRANSFORMER_SIDECAR: &str = r#"# Sidecar for {name}.wasm. The plugin takes no configuration; `[limits]` and
+# `[failures]` may go here (see PLUGINS.md).
+"#;
+
+const TRANSFORMER_CASES: &str = r#"# Cases for {name}: run with `logbridge test --plugins dist --cases cases`.
+
+[[case]]
+name = "an e-mail user name is masked"
+input = '{"type": "s", "user_name": "jane@example.com"}'
+[case.expect.fields]
+"data.user_name" = "***@example.com"
+
+[[case]]
+name = "a user name that is not an e-mail stays"
+input = '{"type": "s", "user_name": "jane"}'
+[case.expect.fields]
+"data.user_name" = "jane"
+"#;
+
+const ROUTER_SIDECAR: &str = r#"# Sidecar for {name}.wasm: its configuration, passed to `init`.
+[config]
+# The bus security events go to.
+bus = "security"
+# The Auth0 log type codes that go there, comma-separated.
+types = "f,fp,pwd_leak"
+"#;
+
+const ROUTER_CASES: &str = r#"# Cases for {name}: run with `logbridge test --plugins dist --cases cases`.
+
+[[case]]
+name = "a failed login goes to the security bus"
+input = '{"type": "f"}'
+expect = { buses = ["security"] }
+
+[[case]]
+name = "a successful login goes to the default bus"
+input = '{"type": "s"}'
+expect = { buses = ["default"] }
+"#;
+
+/// Checks a plugin name: what a file stem and a package name can both hold.
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        bail!(
+            "`{name}` cannot be a plugin name: use letters, digits, `-` and `_`, starting with \
+             a letter or digit (e.g. `40-my-router`)"
+        );
+    }
+    Ok(())
+}
+
+/// The package name for plugin `name`: a crate name cannot start with a digit.
+fn crate_name(name: &str) -> String {
+    let name = name.to_ascii_lowercase().replace('_', "-");
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("plugin-{name}")
+    } else {
+        name
+    }
+}
+
+/// The files of a project for plugin `name`, by path within it.
+fn project(name: &str, lang: Lang, role: RoleArg) -> Vec<(String, String)> {
+    let Lang::Rust = lang;
+    let crate_name = crate_name(name);
+    let role_name = match role {
+        RoleArg::Filter => "filter",
+        RoleArg::Transformer => "transformer",
+        RoleArg::Router => "router",
+    };
+    let fill = |text: &str| {
+        text.replace("{name}", name)
+            .replace("{crate}", &crate_name)
+            .replace("{artifact}", &crate_name.replace('-', "_"))
+            .replace("{role}", role_name)
+            .replace("{version}", env!("CARGO_PKG_VERSION"))
+    };
+    let (source, sidecar, cases) = match role {
+        RoleArg::Filter => (
+            include_str!("new/rust_filter.rs.txt"),
+            FILTER_SIDECAR,
+            FILTER_CASES,
+        ),
+        RoleArg::Transformer => (
+            include_str!("new/rust_transformer.rs.txt"),
+            TRANSFORMER_SIDECAR,
+            TRANSFORMER_CASES,
+        ),
+        RoleArg::Router => (
+            include_str!("new/rust_router.rs.txt"),
+            ROUTER_SIDECAR,
+            ROUTER_CASES,
+        ),
+    };
+    let mut files = vec![
+        ("Cargo.toml".to_string(), fill(MANIFEST)),
+        ("src/lib.rs".to_string(), fill(source)),
+        (format!("{name}.toml"), fill(sidecar)),
+        (format!("cases/{name}.toml"), fill(cases)),
+        ("build.sh".to_string(), fill(BUILD)),
+        ("README.md".to_string(), fill(README)),
+        (".gitignore".to_string(), "/target\n/dist\n".to_string()),
+        (
+            "logbridge-plugin/Cargo.toml".to_string(),
+            fill(SDK_MANIFEST),
+        ),
+    ];
+    for (path, text) in SDK {
+        files.push((format!("logbridge-plugin/{path}"), (*text).to_string()));
+    }
+    files
+}
+
+/// Writes `files` under `dir`, which must not exist or be empty.
+fn write(dir: &Path, files: &[(String, String)]) -> Result<()> {
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{} already exists and is not empty; choose another name or --dir",
+            dir.display()
+        );
+    }
+    for (path, text) in files {
+        let file = dir.join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    set_executable(&dir.join("build.sh"))
+}
+
+#[cfg(unix)]
+fn set_executable(file: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} executable", file.display()))
+}
+
+#[cfg(not(unix))]
+fn set_executable(_: &Path) -> Result<()> {
+    Ok(())
+}
+
+pub(crate) fn new(args: NewArgs) -> Result<ExitCode> {
+    check_name(&args.name)?;
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
+    write(&dir, &project(&args.name, args.lang, args.role))?;
+    println!(
+        "created {dir}: build it with `{dir}/build.sh`, then `logbridge test --plugins {dir}/dist \
+         --cases {dir}/cases`",
+        dir = dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_fit_a_file_and_a_package() {
+        for good in ["40-my-router", "redact", "a_b"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-x", "my plugin", "../x", "ünïcode"] {
+            let err = check_name(bad).unwrap_err().to_string();
+            assert!(err.contains("cannot be a plugin name"), "{bad}: {err}");
+        }
+        assert_eq!(crate_name("40-My_Router"), "plugin-40-my-router");
+        assert_eq!(crate_name("redact"), "redact");
+    }
+
+    #[test]
+    fn every_placeholder_is_filled_and_the_sdk_is_vendored() {
+        for role in [RoleArg::Filter, RoleArg::Transformer, RoleArg::Router] {
+            let files = project("40-x", Lang::Rust, role);
+            for (path, text) in &files {
+                // `{name}` and the like; the WIT's and the code's own braces stay.
+                for hole in ["{name}", "{crate}", "{artifact}", "{role}", "{version}"] {
+                    assert!(!text.contains(hole), "{path} still has {hole}");
+                }
+            }
+            let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+            for wanted in [
+                "Cargo.toml",
+                "src/lib.rs",
+                "40-x.toml",
+                "cases/40-x.toml",
+                "build.sh",
+                "logbridge-plugin/wit/plugin.wit",
+                "logbridge-plugin/src/lib.rs",
+            ] {
+                assert!(paths.contains(&wanted), "{wanted} in {paths:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_folder_with_something_in_it_is_not_overwritten() {
+        let dir = std::env::temp_dir().join(format!("logbridge-new-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("keep.txt"), "mine").unwrap();
+        let err = write(&dir, &project("x", Lang::Rust, RoleArg::Filter)).unwrap_err();
+        assert!(
+            err.to_string().contains("already exists and is not empty"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("keep.txt")).unwrap(),
+            "mine"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,162 @@
+//! Fast first loads of large plugins: a component of at least
+//! [`PluginLimits::fast_first_compile_bytes`](super::PluginLimits) that is not in the
+//! compiled-plugin cache is compiled first by Winch, wasmtime's baseline compiler (one
+//! pass, no optimization: several times faster to compile, slower to run), and serves
+//! events at once. Cranelift's optimized build is compiled meanwhile on a thread of its
+//! own, stored in the cache, and swapped in by the host's reload machinery: the plugin's
+//! events never wait for it and none is lost.
+//!
+//! Tiering is on only for a host that listens for optimized builds (one with a plugins
+//! folder, which it can reload); everything else compiles with Cranelift, as before.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use wasmtime::component::Component;
+
+use super::engine::PluginEngine;
+
+/// Which compiler made a loaded plugin's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Compiler {
+    /// Cranelift, the optimizing compiler: what every plugin runs on in the end.
+    Cranelift,
+    /// Winch, the baseline compiler: a large plugin's first build, until Cranelift's is
+    /// ready.
+    Winch,
+}
+
+impl std::fmt::Display for Compiler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Compiler::Cranelift => "cranelift",
+            Compiler::Winch => "winch",
+        })
+    }
+}
+
+/// What the engines of one host share about tiering.
+#[derive(Default)]
+pub(crate) struct Tiering {
+    /// The baseline engine, built on first use and again when the host's pool grew
+    /// (`Err`: Winch cannot run these plugins' settings here, and everything is compiled
+    /// by Cranelift). Plugins built on an earlier one keep it.
+    baseline: Mutex<Option<Result<PluginEngine, String>>>,
+    /// Optimized builds finished in the background, by content hash.
+    ready: Mutex<HashMap<String, Component>>,
+    /// Content hashes being compiled in the background.
+    compiling: Mutex<HashSet<String>>,
+    /// Told the content hash of each optimized build that is ready; tiering is on while
+    /// it is set.
+    listener: Mutex<Option<UnboundedSender<String>>>,
+}
+
+impl std::fmt::Debug for Tiering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tiering").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Tiering {
+    /// Turns tiering on: the receiver is told the content hash of each optimized build
+    /// as it becomes ready, for the host to reload.
+    pub(crate) fn listen(&self) -> UnboundedReceiver<String> {
+        let (tx, rx) = unbounded_channel();
+        *lock(&self.listener) = Some(tx);
+        rx
+    }
+
+    /// Whether tiering is on.
+    pub(crate) fn on(&self) -> bool {
+        lock(&self.listener)
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed())
+    }
+
+    /// The baseline engine like `engine`, with a pool at least as large.
+    pub(crate) fn baseline(&self, engine: &PluginEngine) -> Result<PluginEngine, String> {
+        let mut baseline = lock(&self.baseline);
+        let fits = match baseline.as_ref() {
+            Some(Ok(built)) => built.limits().max_instances >= engine.limits().max_instances,
+            Some(Err(_)) => true,
+            None => false,
+        };
+        if !fits {
+            *baseline = Some(PluginEngine::baseline_for(engine.limits()).map_err(|e| {
+                tracing::warn!(
+                    "the baseline compiler is not available; large plugins are compiled by \
+                     Cranelift: {e}"
+                );
+                e.to_string()
+            }));
+        }
+        baseline.clone().expect("set above")
+    }
+
+    /// The optimized build of the component whose bytes hash to `hash`, for `engine`,
+    /// when one finished in the background (taken: the caller holds it from now on).
+    pub(crate) fn take_ready(&self, engine: &PluginEngine, hash: &str) -> Option<Component> {
+        let mut ready = lock(&self.ready);
+        let same = ready
+            .get(hash)
+            .is_some_and(|c| wasmtime::Engine::same(c.engine(), engine.engine()));
+        if same { ready.remove(hash) } else { None }
+    }
+
+    /// Whether an optimized build of `hash` is ready.
+    pub(crate) fn is_ready(&self, hash: &str) -> bool {
+        lock(&self.ready).contains_key(hash)
+    }
+
+    /// Compiles `bytes` (plugin `file`, content hash `hash`) with `engine`'s optimizing
+    /// compiler on a thread of its own, into the compiled-plugin cache when there is one,
+    /// then tells the listener. Once per hash at a time.
+    pub(crate) fn optimize_in_background(
+        self: &Arc<Self>,
+        engine: &PluginEngine,
+        file: &Path,
+        bytes: Vec<u8>,
+        hash: String,
+    ) {
+        if !lock(&self.compiling).insert(hash.clone()) {
+            return;
+        }
+        let marked = hash.clone();
+        let (tiering, engine, file) = (Arc::clone(self), engine.clone(), PathBuf::from(file));
+        let spawned = std::thread::Builder::new()
+            .name("logbridge-optimize".into())
+            .spawn(move || {
+                let compile = || super::loader::compile(&engine, &file, &bytes);
+                let compiled = match engine.cache() {
+                    Some(cache) => cache.load_or_compile(engine.engine(), &hash, compile),
+                    None => compile(),
+                };
+                lock(&tiering.compiling).remove(&hash);
+                match compiled {
+                    Ok(component) => {
+                        lock(&tiering.ready).insert(hash.clone(), component);
+                        if let Some(tx) = lock(&tiering.listener).as_ref() {
+                            let _ = tx.send(hash);
+                        }
+                    }
+                    Err(e) => tracing::warn!(
+                        file = %file.display(),
+                        "the optimized build of a plugin failed; it keeps running on its baseline build: {e:#}"
+                    ),
+                }
+            });
+        if let Err(e) = spawned {
+            lock(&self.compiling).remove(&marked);
+            tracing::warn!(
+                "could not start compiling an optimized build; the plugin keeps its baseline build: {e}"
+            );
+        }
+    }
+}

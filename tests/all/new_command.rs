@@ -1,0 +1,93 @@
+//! `logbridge new`: for each role, the project it writes builds with its one command, and
+//! the case file it ships passes against the plugin built, which the host loads.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, ensure};
+use logbridge_tests::{logbridge_bin, workspace_root};
+
+/// Runs `command`, failing with its output when it does not succeed.
+fn run(command: &mut Command, what: &str) -> Result<String> {
+    let out = command
+        .output()
+        .with_context(|| format!("cannot run {what}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(
+        out.status.success(),
+        "{what} failed ({}):\n{text}",
+        out.status
+    );
+    Ok(text)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("new-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    dir
+}
+
+#[test]
+fn a_new_project_of_each_role_builds_with_one_command_and_its_cases_pass() -> Result<()> {
+    let root = workspace_root();
+    // The plugins' own target folder: the SDK's dependencies are built there already.
+    let target = std::env::var_os("LOGBRIDGE_PLUGINS_TARGET_DIR")
+        .map_or_else(|| root.join("target/plugins"), PathBuf::from);
+    for role in ["filter", "transformer", "router"] {
+        let name = format!("40-my-{role}");
+        let dir = scratch(role).join(&name);
+        let said = run(
+            Command::new(logbridge_bin()?)
+                .args(["new", &name, "--role", role, "--dir"])
+                .arg(&dir),
+            "logbridge new",
+        )?;
+        assert!(said.contains("build.sh"), "{said}");
+        // The versions the plugins here are built with, so nothing new is fetched.
+        std::fs::copy(root.join("plugins/Cargo.lock"), dir.join("Cargo.lock"))?;
+        let mut build = Command::new(dir.join("build.sh"));
+        for var in [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_BUILD_TARGET",
+            "RUSTC_WRAPPER",
+        ] {
+            build.env_remove(var);
+        }
+        run(build.env("CARGO_TARGET_DIR", &target), "build.sh")?;
+        let dist = dir.join("dist");
+        assert!(dist.join(format!("{name}.wasm")).is_file());
+        assert!(dist.join(format!("{name}.toml")).is_file());
+        let passed = run(
+            Command::new(logbridge_bin()?)
+                .args(["test", "--plugins"])
+                .arg(&dist)
+                .arg("--cases")
+                .arg(dir.join("cases")),
+            "logbridge test --cases",
+        )?;
+        assert!(
+            passed.contains("ok") && !passed.contains("FAIL"),
+            "{passed}"
+        );
+        let checked = run(
+            Command::new(logbridge_bin()?)
+                .args(["plugin", "check"])
+                .arg(dist.join(format!("{name}.wasm"))),
+            "logbridge plugin check",
+        )?;
+        assert!(checked.contains(&format!("role      {role}")), "{checked}");
+    }
+    // A name that cannot be a file, and a folder already in use, are refused.
+    let out = Command::new(logbridge_bin()?)
+        .args(["new", "my plugin", "--role", "filter"])
+        .output()?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be a plugin name"));
+    Ok(())
+}
