@@ -4,24 +4,27 @@
 # them out as two plugins folders:
 #   OUT/python/NN-name.wasm (+ NN-name.toml)   from plugins/python/NN-name/app.py
 #   OUT/js/NN-name.wasm (+ NN-name.toml)       from plugins/js/NN-name/plugin.js
+# With --fixtures, also the test fixtures plugins/{python,js}/fixtures/NAME, as
+# OUT/python-fixtures/50-NAME.wasm and OUT/js-fixtures/50-NAME.wasm (filters, all of them).
 # Prints the build time and size of each component.
-# Usage: scripts/build-py-js-plugins.sh OUT
+# Usage: scripts/build-py-js-plugins.sh OUT [--fixtures]
 set -euo pipefail
 
-out=${1:?usage: scripts/build-py-js-plugins.sh OUT_DIR}
+out=${1:?usage: scripts/build-py-js-plugins.sh OUT_DIR [--fixtures]}
+fixtures=${2:-}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 componentize_py="$root/target/tools/python/bin/componentize-py"
 componentize_js="$root/target/tools/node/node_modules/.bin/componentize-js"
 
 "$root/scripts/install-plugin-tools.sh" >&2
 
-# The contract world of each example: NN-name -> world.
+# The contract world of a plugin, from its folder name.
 world() {
     case $1 in
         *-drop-noise) echo filter-plugin ;;
         *-redact) echo transformer-plugin ;;
         *-route-by-category) echo router-plugin ;;
-        *) echo "error: no world known for plugin $1" >&2; exit 1 ;;
+        *) echo filter-plugin ;;
     esac
 }
 
@@ -29,37 +32,50 @@ world() {
 timed() {
     local name=$1 file=$2
     shift 2
-    local start end
+    local start end log
     start=$(date +%s.%N)
-    local log
     if ! log=$("$@" 2>&1); then
         echo "$log" >&2
         echo "error: building $name failed (above)" >&2
         exit 1
     fi
     end=$(date +%s.%N)
-    printf '%-32s %6.1f s %10d bytes\n' "$name" "$(echo "$end - $start" | bc)" "$(stat -c %s "$file")"
+    awk -v n="$name" -v s="$start" -v e="$end" -v b="$(stat -c %s "$file")" \
+        'BEGIN { printf "%-32s %6.1f s %10d bytes\n", n, e - s, b }'
+}
+
+# Builds the Python plugin in folder $1 as $2 (a .wasm path).
+build_python() {
+    # The app module and the helper module; componentize-py bundles the interpreter and
+    # the standard library, and links WASI interfaces the host offers as stubs.
+    timed "${2#"$out"/}" "$2" \
+        "$componentize_py" -d "$root/wit" -w "$(world "$(basename "$1")")" componentize app \
+        -p "$1" -p "$root/sdk/python" -o "$2"
+}
+
+# Builds the JavaScript plugin in folder $1 as $2.
+build_js() {
+    # -d http -d fetch-event: no wasi:http imports (the host offers none); stdio, random
+    # and clocks stay, the engine needs them.
+    timed "${2#"$out"/}" "$2" \
+        "$componentize_js" "$1/plugin.js" --wit "$root/wit" -n "$(world "$(basename "$1")")" \
+        -d http -d fetch-event -o "$2"
 }
 
 mkdir -p "$out/python" "$out/js"
 echo "component                          build       size"
-
-for dir in "$root"/plugins/python/[0-9]*/; do
-    name=$(basename "$dir")
-    # The app module and the helper module; componentize-py bundles the interpreter and
-    # the standard library, and links WASI interfaces the host offers as stubs.
-    timed "python/$name.wasm" "$out/python/$name.wasm" \
-        "$componentize_py" -d "$root/wit" -w "$(world "$name")" componentize app \
-        -p "$dir" -p "$root/sdk/python" -o "$out/python/$name.wasm"
-    cp "$dir/$name.toml" "$out/python/"
-done
-
-for dir in "$root"/plugins/js/[0-9]*/; do
-    name=$(basename "$dir")
-    # -d http -d fetch-event: no wasi:http imports (the host offers none); stdio, random
-    # and clocks stay, the engine needs them.
-    timed "js/$name.wasm" "$out/js/$name.wasm" \
-        "$componentize_js" "$dir/plugin.js" --wit "$root/wit" -n "$(world "$name")" \
-        -d http -d fetch-event -o "$out/js/$name.wasm"
-    cp "$dir/$name.toml" "$out/js/"
+for lang in python js; do
+    for dir in "$root/plugins/$lang"/[0-9]*/; do
+        dir=${dir%/}
+        name=$(basename "$dir")
+        "build_$lang" "$dir" "$out/$lang/$name.wasm"
+        cp "$dir/$name.toml" "$out/$lang/"
+    done
+    if [[ $fixtures == --fixtures ]]; then
+        mkdir -p "$out/$lang-fixtures"
+        for dir in "$root/plugins/$lang/fixtures"/*/; do
+            dir=${dir%/}
+            "build_$lang" "$dir" "$out/$lang-fixtures/50-$(basename "$dir").wasm"
+        done
+    fi
 done
