@@ -56,13 +56,15 @@ build_python() {
 # Builds the JavaScript plugin in folder $1 as $2.
 build_js() {
     # -d http -d fetch-event: no wasi:http imports (the host offers none); stdio, random
-    # and clocks stay, the engine needs them.
-    timed "${2#"$out"/}" "$2" \
+    # and clocks stay, the engine needs them. It runs in the checkout's root: the engine
+    # reads imported modules (the helper, ../../../sdk/js) only below the current folder.
+    timed "${2#"$out"/}" "$2" env -C "$root" \
         "$componentize_js" "$1/plugin.js" --wit "$root/wit" -n "$(world "$(basename "$1")")" \
         -d http -d fetch-event -o "$2"
 }
 
 mkdir -p "$out/python" "$out/js"
+out=$(cd "$out" && pwd)
 echo "component                          build       size"
 for lang in python js; do
     for dir in "$root/plugins/$lang"/[0-9]*/; do
