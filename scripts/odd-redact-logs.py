@@ -50,13 +50,23 @@ def log(i):
 
 def text(record):
     """The record as JSON, non-ASCII written raw or escaped at random; lone surrogates
-    always escaped (raw, they are no UTF-8)."""
-    line = json.dumps(record, ensure_ascii=rng.random() < 0.5)
+    always escaped (raw, they are no UTF-8). Now and then a key of `data` comes twice (the
+    first one counts, for the host and the Rust SDK)."""
+    ascii_only = rng.random() < 0.5
     try:
-        line.encode("utf-8")
-        return line
+        json.dumps(record, ensure_ascii=ascii_only).encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(record)
+        ascii_only = True
+    if rng.random() < 0.08:
+        key = rng.choice(["ip", "user_name", "type"])
+        again = rng.choice(IPS if key == "ip" else NAMES if key == "user_name" else TYPES)
+        pairs = list(record["data"].items())
+        pairs.insert(rng.randrange(len(pairs) + 1), (key, again))
+        data = "{" + ", ".join(
+            json.dumps(k) + ": " + json.dumps(v, ensure_ascii=True) for k, v in pairs
+        ) + "}"
+        return json.dumps({"log_id": record["log_id"]})[:-1] + ', "data": ' + data + "}"
+    return json.dumps(record, ensure_ascii=ascii_only)
 
 
 out = []

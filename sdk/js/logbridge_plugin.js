@@ -154,6 +154,96 @@ export class Config {
 const ABSENT = Symbol("absent");
 const hasOwn = Object.prototype.hasOwnProperty;
 
+// JSON text to values, as JSON.parse does, except that a repeated key keeps its first
+// value (JSON.parse keeps the last), as the host's own reading of the detail does.
+// Strings and numbers are decoded by JSON.parse; throws a SyntaxError on bad JSON.
+const SPACE_RE = /[ \t\n\r]*/y;
+const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+const STRING_RE = /"[^"\\]*(?:\\.[^"\\]*)*"/y;
+
+export function parseJson(text) {
+  let at = 0;
+  const space = () => {
+    SPACE_RE.lastIndex = at;
+    SPACE_RE.exec(text);
+    at = SPACE_RE.lastIndex;
+  };
+  const token = (re) => {
+    re.lastIndex = at;
+    const m = re.exec(text);
+    if (m === null) throw new SyntaxError(`bad JSON at ${at}`);
+    at = re.lastIndex;
+    return m[0];
+  };
+  const literal = (word, value) => {
+    if (!text.startsWith(word, at)) throw new SyntaxError(`bad JSON at ${at}`);
+    at += word.length;
+    return value;
+  };
+  const expect = (c) => {
+    space();
+    if (text[at] !== c) throw new SyntaxError(`bad JSON at ${at}: expected ${c}`);
+    at += 1;
+  };
+  const value = () => {
+    space();
+    const c = text[at];
+    if (c === "{") {
+      at += 1;
+      const obj = {};
+      space();
+      if (text[at] === "}") {
+        at += 1;
+        return obj;
+      }
+      for (;;) {
+        space();
+        const key = JSON.parse(token(STRING_RE));
+        expect(":");
+        const v = value();
+        if (!hasOwn.call(obj, key)) {
+          Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true });
+        }
+        space();
+        if (text[at] === ",") {
+          at += 1;
+          continue;
+        }
+        expect("}");
+        return obj;
+      }
+    }
+    if (c === "[") {
+      at += 1;
+      const arr = [];
+      space();
+      if (text[at] === "]") {
+        at += 1;
+        return arr;
+      }
+      for (;;) {
+        arr.push(value());
+        space();
+        if (text[at] === ",") {
+          at += 1;
+          continue;
+        }
+        expect("]");
+        return arr;
+      }
+    }
+    if (c === '"') return JSON.parse(token(STRING_RE));
+    if (c === "t") return literal("true", true);
+    if (c === "f") return literal("false", false);
+    if (c === "n") return literal("null", null);
+    return JSON.parse(token(NUMBER_RE));
+  };
+  const result = value();
+  space();
+  if (at !== text.length) throw new SyntaxError(`bad JSON at ${at}: trailing text`);
+  return result;
+}
+
 /** One event: its detail (only the declared fields, on their paths, when the plugin
  * declared any) and its envelope (when the plugin asked for it). */
 export class Event {
@@ -182,7 +272,7 @@ export class Event {
   parsed() {
     if (this._parsed === ABSENT) {
       try {
-        this._parsed = JSON.parse(this.detail);
+        this._parsed = parseJson(this.detail);
       } catch {
         this._parsed = null;
       }
