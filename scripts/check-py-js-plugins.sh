@@ -6,7 +6,8 @@
 #     10,000 generated logs (seed 7), 300 odd ones (`sample --edge-cases`, seed 5), and
 #     2,000 with the values a redactor gets wrong (scripts/odd-redact-logs.py, seed 11);
 #  2. the Rust plugins' case files (plugins/cases/*.toml) pass against every folder;
-#  3. an exception in a Python or JavaScript plugin reaches the failure log's row, named.
+#  3. an exception in a Python or JavaScript plugin reaches the failure log's row, named;
+# after the helper modules' unit tests (sdk/python, sdk/js), which need no component.
 # Exits non-zero at the first difference, showing it.
 #
 # Environment:
@@ -35,6 +36,12 @@ fi
 
 rm -rf "$work"
 mkdir -p "$work"
+
+echo "unit tests of the helper modules"
+PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s "$root/sdk/python" ||
+    fail "the Python helper's unit tests (sdk/python/test_logbridge_plugin.py)"
+node --test "$root/sdk/js/" >"$work/node-test.log" 2>&1 ||
+    { cat "$work/node-test.log" >&2; fail "the JavaScript helper's unit tests (sdk/js/logbridge_plugin.test.mjs)"; }
 
 if [[ -n ${RUST_PLUGINS:-} ]]; then
     rust=$RUST_PLUGINS
