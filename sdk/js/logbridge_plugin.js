@@ -161,6 +161,30 @@ const SPACE_RE = /[ \t\n\r]*/y;
 const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 const STRING_RE = /"[^"\\]*(?:\\.[^"\\]*)*"/y;
 
+// At least as many as the object members in JSON text, repeated keys counted each time:
+// every `"` followed by a colon (every key ends so; a string holding `\":` adds one more).
+function keysAtMost(text) {
+  let keys = 0;
+  for (let at = text.indexOf('"'); at !== -1; at = text.indexOf('"', at + 1)) {
+    let next = at + 1;
+    while (next < text.length && " \t\n\r".includes(text[next])) next += 1;
+    if (text[next] === ":") keys += 1;
+  }
+  return keys;
+}
+
+// How many object members a parsed value has.
+function keysInValue(value) {
+  if (value === null || typeof value !== "object") return 0;
+  let keys = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) keys += keysInValue(item);
+    return keys;
+  }
+  for (const key in value) keys += 1 + keysInValue(value[key]);
+  return keys;
+}
+
 export function parseJson(text) {
   let at = 0;
   const space = () => {
@@ -272,7 +296,12 @@ export class Event {
   parsed() {
     if (this._parsed === ABSENT) {
       try {
-        this._parsed = parseJson(this.detail);
+        this._parsed = JSON.parse(this.detail);
+        // JSON.parse keeps the last of repeated keys; the rare detail that has some is
+        // read again, keeping the first.
+        if (keysAtMost(this.detail) !== keysInValue(this._parsed)) {
+          this._parsed = parseJson(this.detail);
+        }
       } catch {
         this._parsed = null;
       }
