@@ -7,6 +7,7 @@
 #     2,000 with the values a redactor gets wrong (scripts/odd-redact-logs.py, seed 11);
 #  2. the Rust plugins' case files (plugins/cases/*.toml) pass against every folder;
 #  3. an exception in a Python or JavaScript plugin reaches the failure log's row, named;
+#  4. every component loads (`logbridge plugin check`) importing only what the host offers;
 # after the helper modules' unit tests (sdk/python, sdk/js), which need no component.
 # Exits non-zero at the first difference, showing it.
 #
@@ -58,6 +59,20 @@ echo "building the Python and JavaScript plugins"
 "$root/scripts/build-py-js-plugins.sh" "$work/built" --fixtures
 
 declare -A folder=([rust]=$rust [python]=$work/built/python [js]=$work/built/js)
+
+# Every component loads, with every import one the host offers; its first-load compile time.
+for lang in python js; do
+    for wasm in "${folder[$lang]}"/*.wasm; do
+        "$logbridge" plugin check "$wasm" --json 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+bad = [i["name"] + ": " + (i["reason"] or i["status"]) for i in d["imports"] if i["status"] != "offered"]
+if not d["loads"] or bad:
+    sys.exit(f"{sys.argv[1]}: " + "; ".join(bad or [d["refusal"] or "does not load"]))
+print("%-32s loads, %d imports all offered, compile %.0f ms" % (sys.argv[1], len(d["imports"]), d["compile_ms"]))
+' "$lang/$(basename "$wasm")" || fail "$lang/$(basename "$wasm") imports something the host does not offer, or does not load"
+    done
+done
 
 "$logbridge" sample --count 10000 --seed 7 >"$work/generated.ndjson"
 "$logbridge" sample --count 300 --seed 5 --edge-cases >"$work/edge.ndjson"
