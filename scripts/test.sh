@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this): formatting, the plugins' and
-# the host's tests (against a real moto server the tests start and stop), clippy, docs.
+# the host's tests (against a real moto server the tests start and stop), the Python and
+# JavaScript plugins against the Rust ones, clippy, docs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,6 +14,9 @@ tests() { "$@" 2>&1 | tee -a "$results"; }
 
 step "test environment (wasm32-wasip2 target, moto in .venv)"
 scripts/setup-test-env.sh
+
+step "plugin tools (componentize-py, componentize-js; pinned, under target/tools)"
+scripts/install-plugin-tools.sh
 
 step "formatting"
 cargo fmt --all --check
@@ -35,6 +39,9 @@ step "examples"
 scripts/build-plugins.sh target/example
 cargo run --quiet -p logbridge-examples --example embed -- target/example/plugins
 cargo run --quiet -p logbridge-examples --example axum_app -- target/example/plugins target/example/axum-out
+
+step "the Python and JavaScript plugins against the Rust ones, byte for byte"
+LOGBRIDGE=target/debug/logbridge RUST_PLUGINS=target/example/plugins scripts/check-py-js-plugins.sh
 
 step "the demo in a fresh clone, with nothing beside it"
 clone=$(mktemp -d)

@@ -1,5 +1,7 @@
-//! `logbridge new`: for each role, the project it writes builds with its one command, and
-//! the case file it ships passes against the plugin built, which the host loads.
+//! `logbridge new`: for each role (in Rust) and each language, the project it writes
+//! builds with its one command, and the case file it ships passes against the plugin
+//! built, which the host loads. The Python and JavaScript builds use the pinned tools
+//! `scripts/install-plugin-tools.sh` put under `target/tools` (as `scripts/test.sh` does).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,28 +40,45 @@ fn a_new_project_of_each_role_builds_with_one_command_and_its_cases_pass() -> Re
     // The plugins' own target folder: the SDK's dependencies are built there already.
     let target = std::env::var_os("LOGBRIDGE_PLUGINS_TARGET_DIR")
         .map_or_else(|| root.join("target/plugins"), PathBuf::from);
-    for role in ["filter", "transformer", "router"] {
-        let name = format!("40-my-{role}");
-        let dir = scratch(role).join(&name);
+    let tools = root.join("target/tools");
+    for (lang, role) in [
+        ("rust", "filter"),
+        ("rust", "transformer"),
+        ("rust", "router"),
+        ("python", "router"),
+        ("js", "transformer"),
+    ] {
+        let name = format!("40-my-{lang}-{role}");
+        let dir = scratch(&format!("{lang}-{role}")).join(&name);
         let said = run(
             Command::new(logbridge_bin()?)
-                .args(["new", &name, "--role", role, "--dir"])
+                .args(["new", &name, "--lang", lang, "--role", role, "--dir"])
                 .arg(&dir),
             "logbridge new",
         )?;
         assert!(said.contains("build.sh"), "{said}");
-        // The versions the plugins here are built with, so nothing new is fetched.
-        std::fs::copy(root.join("plugins/Cargo.lock"), dir.join("Cargo.lock"))?;
         let mut build = Command::new(dir.join("build.sh"));
-        for var in [
-            "RUSTFLAGS",
-            "CARGO_ENCODED_RUSTFLAGS",
-            "CARGO_BUILD_TARGET",
-            "RUSTC_WRAPPER",
-        ] {
-            build.env_remove(var);
+        if lang == "rust" {
+            // The versions the plugins here are built with, so nothing new is fetched.
+            std::fs::copy(root.join("plugins/Cargo.lock"), dir.join("Cargo.lock"))?;
+            for var in [
+                "RUSTFLAGS",
+                "CARGO_ENCODED_RUSTFLAGS",
+                "CARGO_BUILD_TARGET",
+                "RUSTC_WRAPPER",
+            ] {
+                build.env_remove(var);
+            }
+            build.env("CARGO_TARGET_DIR", &target);
+        } else {
+            ensure!(
+                tools.is_dir(),
+                "{} is missing: run scripts/install-plugin-tools.sh",
+                tools.display()
+            );
+            build.env("LOGBRIDGE_TOOLS", &tools);
         }
-        run(build.env("CARGO_TARGET_DIR", &target), "build.sh")?;
+        run(&mut build, "build.sh")?;
         let dist = dir.join("dist");
         assert!(dist.join(format!("{name}.wasm")).is_file());
         assert!(dist.join(format!("{name}.toml")).is_file());

@@ -24,9 +24,11 @@ pub(crate) struct NewArgs {
     dir: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Lang {
     Rust,
+    Python,
+    Js,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,6 +37,13 @@ enum RoleArg {
     Transformer,
     Router,
 }
+
+/// The contract, for componentize-py and componentize-js.
+const WIT: &str = include_str!("../../../../wit/plugin.wit");
+/// The Python helper module, vendored into every Python project.
+const PY_HELPER: &str = include_str!("../../../../sdk/python/logbridge_plugin.py");
+/// The JavaScript helper module, vendored into every JavaScript project.
+const JS_HELPER: &str = include_str!("../../../../sdk/js/logbridge_plugin.js");
 
 /// The Rust SDK, vendored into every Rust project.
 const SDK: &[(&str, &str)] = &[
@@ -114,10 +123,60 @@ cp {name}.toml dist/{name}.toml
 echo "built dist/{name}.wasm; check it with: logbridge test --plugins dist --cases cases"
 "#;
 
+const PY_BUILD: &str = r#"#!/usr/bin/env bash
+# Builds {name}.wasm into dist/, beside its sidecar: a plugins folder for
+# `logbridge test --plugins dist --cases cases` and `logbridge run --plugins dist`.
+# componentize-py (pinned) is installed on first use into a venv under .tools/
+# (LOGBRIDGE_TOOLS=DIR uses DIR/python instead); nothing is installed globally.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+COMPONENTIZE_PY_VERSION=0.25.1
+tools=${LOGBRIDGE_TOOLS:-.tools}
+have=$("$tools/python/bin/python" -c \
+    'import importlib.metadata as m; print(m.version("componentize-py"))' 2>/dev/null || true)
+if [[ $have != "$COMPONENTIZE_PY_VERSION" ]]; then
+    echo "installing componentize-py $COMPONENTIZE_PY_VERSION into $tools/python" >&2
+    python3 -m venv "$tools/python"
+    "$tools/python/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "componentize-py==$COMPONENTIZE_PY_VERSION"
+fi
+mkdir -p dist
+"$tools/python/bin/componentize-py" -d wit -w {role}-plugin componentize app -p . \
+    -o dist/{name}.wasm
+cp {name}.toml dist/{name}.toml
+echo "built dist/{name}.wasm; check it with: logbridge test --plugins dist --cases cases"
+"#;
+
+const JS_BUILD: &str = r#"#!/usr/bin/env bash
+# Builds {name}.wasm into dist/, beside its sidecar: a plugins folder for
+# `logbridge test --plugins dist --cases cases` and `logbridge run --plugins dist`.
+# componentize-js (pinned) is installed on first use under .tools/node
+# (LOGBRIDGE_TOOLS=DIR uses DIR/node instead); nothing is installed globally.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+COMPONENTIZE_JS_VERSION=0.23.0
+tools=${LOGBRIDGE_TOOLS:-.tools}
+package="$tools/node/node_modules/@bytecodealliance/componentize-js/package.json"
+have=$(node -e 'console.log(require(require("path").resolve(process.argv[1])).version)' \
+    "$package" 2>/dev/null || true)
+if [[ $have != "$COMPONENTIZE_JS_VERSION" ]]; then
+    echo "installing componentize-js $COMPONENTIZE_JS_VERSION into $tools/node" >&2
+    mkdir -p "$tools/node"
+    [[ -f $tools/node/package.json ]] || echo '{"private": true}' >"$tools/node/package.json"
+    npm install --prefix "$tools/node" --no-audit --no-fund --save-exact --loglevel=error \
+        "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION"
+fi
+mkdir -p dist
+# -d http -d fetch-event: no wasi:http imports, which the host does not offer.
+"$tools/node/node_modules/.bin/componentize-js" plugin.js --wit wit -n {role}-plugin \
+    -d http -d fetch-event -o dist/{name}.wasm
+cp {name}.toml dist/{name}.toml
+echo "built dist/{name}.wasm; check it with: logbridge test --plugins dist --cases cases"
+"#;
+
 const README: &str = r#"# {name}
 
-A logbridge {role} plugin, written in Rust on the logbridge SDK (vendored in
-`logbridge-plugin/`).
+A logbridge {role} plugin, written in {lang} on the logbridge {sdk}.
 
 ```sh
 ./build.sh                                        # dist/{name}.wasm + dist/{name}.toml
@@ -129,7 +188,7 @@ logbridge sample -n 20 | logbridge test --plugins dist    # each event's decisio
 Deploy: copy `dist/{name}.wasm` and `dist/{name}.toml` into the host's plugins folder;
 a host started with `--watch` picks them up without a restart.
 
-- `src/lib.rs`: the plugin. `FIELDS` lists the detail fields it reads (the host hands
+- `{source}`: the plugin. Its fields list the detail fields it reads (the host hands
   over only these); its `init` reads the sidecar's `[config]`.
 - `{name}.toml`: the sidecar (configuration, limits, failure policy).
 - `cases/{name}.toml`: input logs and the outcome each must have.
@@ -194,6 +253,32 @@ input = '{"type": "s"}'
 expect = { buses = ["default"] }
 "#;
 
+impl Lang {
+    fn name(self) -> &'static str {
+        match self {
+            Lang::Rust => "Rust",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+        }
+    }
+
+    fn sdk(self) -> &'static str {
+        match self {
+            Lang::Rust => "SDK (vendored in `logbridge-plugin/`)",
+            Lang::Python => "helper module (vendored: `logbridge_plugin.py`)",
+            Lang::Js => "helper module (vendored: `logbridge_plugin.js`)",
+        }
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            Lang::Rust => "src/lib.rs",
+            Lang::Python => "app.py",
+            Lang::Js => "plugin.js",
+        }
+    }
+}
+
 /// Checks a plugin name: what a file stem and a package name can both hold.
 fn check_name(name: &str) -> Result<()> {
     if name.is_empty()
@@ -222,7 +307,6 @@ fn crate_name(name: &str) -> String {
 
 /// The files of a project for plugin `name`, by path within it.
 fn project(name: &str, lang: Lang, role: RoleArg) -> Vec<(String, String)> {
-    let Lang::Rust = lang;
     let crate_name = crate_name(name);
     let role_name = match role {
         RoleArg::Filter => "filter",
@@ -235,39 +319,59 @@ fn project(name: &str, lang: Lang, role: RoleArg) -> Vec<(String, String)> {
             .replace("{artifact}", &crate_name.replace('-', "_"))
             .replace("{role}", role_name)
             .replace("{version}", env!("CARGO_PKG_VERSION"))
+            .replace("{lang}", lang.name())
+            .replace("{sdk}", lang.sdk())
+            .replace("{source}", lang.source())
     };
-    let (source, sidecar, cases) = match role {
-        RoleArg::Filter => (
-            include_str!("new/rust_filter.rs.txt"),
-            FILTER_SIDECAR,
-            FILTER_CASES,
-        ),
-        RoleArg::Transformer => (
-            include_str!("new/rust_transformer.rs.txt"),
-            TRANSFORMER_SIDECAR,
-            TRANSFORMER_CASES,
-        ),
-        RoleArg::Router => (
-            include_str!("new/rust_router.rs.txt"),
-            ROUTER_SIDECAR,
-            ROUTER_CASES,
-        ),
+    let (sidecar, cases) = match role {
+        RoleArg::Filter => (FILTER_SIDECAR, FILTER_CASES),
+        RoleArg::Transformer => (TRANSFORMER_SIDECAR, TRANSFORMER_CASES),
+        RoleArg::Router => (ROUTER_SIDECAR, ROUTER_CASES),
+    };
+    let source = match (lang, role) {
+        (Lang::Rust, RoleArg::Filter) => include_str!("new/rust_filter.rs.txt"),
+        (Lang::Rust, RoleArg::Transformer) => include_str!("new/rust_transformer.rs.txt"),
+        (Lang::Rust, RoleArg::Router) => include_str!("new/rust_router.rs.txt"),
+        (Lang::Python, RoleArg::Filter) => include_str!("new/python_filter.py.txt"),
+        (Lang::Python, RoleArg::Transformer) => include_str!("new/python_transformer.py.txt"),
+        (Lang::Python, RoleArg::Router) => include_str!("new/python_router.py.txt"),
+        (Lang::Js, RoleArg::Filter) => include_str!("new/js_filter.js.txt"),
+        (Lang::Js, RoleArg::Transformer) => include_str!("new/js_transformer.js.txt"),
+        (Lang::Js, RoleArg::Router) => include_str!("new/js_router.js.txt"),
     };
     let mut files = vec![
-        ("Cargo.toml".to_string(), fill(MANIFEST)),
-        ("src/lib.rs".to_string(), fill(source)),
         (format!("{name}.toml"), fill(sidecar)),
         (format!("cases/{name}.toml"), fill(cases)),
-        ("build.sh".to_string(), fill(BUILD)),
         ("README.md".to_string(), fill(README)),
-        (".gitignore".to_string(), "/target\n/dist\n".to_string()),
-        (
-            "logbridge-plugin/Cargo.toml".to_string(),
-            fill(SDK_MANIFEST),
-        ),
     ];
-    for (path, text) in SDK {
-        files.push((format!("logbridge-plugin/{path}"), (*text).to_string()));
+    let own = |path: &str, text: &str| (path.to_string(), text.to_string());
+    match lang {
+        Lang::Rust => {
+            files.extend([
+                own("Cargo.toml", &fill(MANIFEST)),
+                own("src/lib.rs", &fill(source)),
+                own("build.sh", &fill(BUILD)),
+                own(".gitignore", "/target\n/dist\n"),
+                own("logbridge-plugin/Cargo.toml", &fill(SDK_MANIFEST)),
+            ]);
+            for (path, text) in SDK {
+                files.push(own(&format!("logbridge-plugin/{path}"), text));
+            }
+        }
+        Lang::Python => files.extend([
+            own("app.py", &fill(source)),
+            own("logbridge_plugin.py", PY_HELPER),
+            own("build.sh", &fill(PY_BUILD)),
+            own(".gitignore", "/dist\n/.tools\n__pycache__/\n"),
+            own("wit/plugin.wit", WIT),
+        ]),
+        Lang::Js => files.extend([
+            own("plugin.js", &fill(source)),
+            own("logbridge_plugin.js", JS_HELPER),
+            own("build.sh", &fill(JS_BUILD)),
+            own(".gitignore", "/dist\n/.tools\n"),
+            own("wit/plugin.wit", WIT),
+        ]),
     }
     files
 }
@@ -338,26 +442,49 @@ mod tests {
     }
 
     #[test]
-    fn every_placeholder_is_filled_and_the_sdk_is_vendored() {
-        for role in [RoleArg::Filter, RoleArg::Transformer, RoleArg::Router] {
-            let files = project("40-x", Lang::Rust, role);
-            for (path, text) in &files {
-                // `{name}` and the like; the WIT's and the code's own braces stay.
-                for hole in ["{name}", "{crate}", "{artifact}", "{role}", "{version}"] {
-                    assert!(!text.contains(hole), "{path} still has {hole}");
+    fn every_placeholder_is_filled_and_the_helpers_are_vendored() {
+        let wanted: [(Lang, &[&str]); 3] = [
+            (
+                Lang::Rust,
+                &[
+                    "Cargo.toml",
+                    "src/lib.rs",
+                    "logbridge-plugin/wit/plugin.wit",
+                ],
+            ),
+            (
+                Lang::Python,
+                &["app.py", "logbridge_plugin.py", "wit/plugin.wit"],
+            ),
+            (
+                Lang::Js,
+                &["plugin.js", "logbridge_plugin.js", "wit/plugin.wit"],
+            ),
+        ];
+        let holes = [
+            "{name}",
+            "{crate}",
+            "{artifact}",
+            "{role}",
+            "{version}",
+            "{lang}",
+            "{sdk}",
+            "{source}",
+        ];
+        for (lang, own) in wanted {
+            for role in [RoleArg::Filter, RoleArg::Transformer, RoleArg::Router] {
+                let files = project("40-x", lang, role);
+                for (path, text) in &files {
+                    // The WIT's and the code's own braces stay.
+                    for hole in holes {
+                        assert!(!text.contains(hole), "{path} still has {hole}");
+                    }
                 }
-            }
-            let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
-            for wanted in [
-                "Cargo.toml",
-                "src/lib.rs",
-                "40-x.toml",
-                "cases/40-x.toml",
-                "build.sh",
-                "logbridge-plugin/wit/plugin.wit",
-                "logbridge-plugin/src/lib.rs",
-            ] {
-                assert!(paths.contains(&wanted), "{wanted} in {paths:?}");
+                let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+                let common = ["40-x.toml", "cases/40-x.toml", "build.sh", "README.md"];
+                for wanted in own.iter().chain(&common) {
+                    assert!(paths.contains(wanted), "{wanted} in {paths:?}");
+                }
             }
         }
     }
