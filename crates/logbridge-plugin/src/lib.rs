@@ -37,7 +37,7 @@ mod event;
 
 use std::fmt;
 
-pub use bindings::types::{Destination, Envelope};
+pub use bindings::types::{Destination, Edit, Envelope};
 pub use config::{Config, ConfigError};
 pub use event::{Edits, Event, FieldError};
 pub use serde_json::value::RawValue;
@@ -265,7 +265,7 @@ pub mod __private {
     use std::cell::OnceCell;
 
     pub use crate::bindings;
-    pub use crate::bindings::types::{Edit, Event as WireEvent, Manifest, Transformed};
+    pub use crate::bindings::types::{Event as WireEvent, Manifest, Transformed};
 
     use crate::{Config, Edits, Event, Reads, Result};
 
@@ -329,11 +329,7 @@ pub mod __private {
     /// `edits` as they cross.
     pub fn transformed(edits: Edits) -> Transformed {
         Transformed {
-            edits: edits
-                .edits
-                .into_iter()
-                .map(|(field, value)| Edit { field, value })
-                .collect(),
+            edits: edits.edits,
             envelope: edits.envelope,
         }
     }
