@@ -197,64 +197,48 @@ pub mod log {
 #[macro_export]
 macro_rules! export {
     ($plugin:ty: Filter) => {
-        const _: () = {
-            use $crate::__private::bindings::filter_world::exports::logbridge::plugin::filter::Guest;
-            use $crate::__private::{WireConfig, WireEvent, Manifest, State};
-            ::std::thread_local! {
-                static STATE: State<$plugin> = const { State::new() };
-            }
-            struct Glue;
-            impl Guest for Glue {
-                fn init(config: WireConfig) -> ::std::result::Result<Manifest, ::std::string::String> {
-                    STATE.with(|state| state.init(config, <$plugin as $crate::Filter>::init))
-                }
-                fn filter(event: WireEvent) -> ::std::result::Result<bool, ::std::string::String> {
-                    STATE.with(|state| state.call(event, <$plugin as $crate::Filter>::filter))
-                }
-            }
-            $crate::__private::bindings::filter_world::__logbridge_export_filter_world!(Glue with_types_in $crate::__private::bindings::filter_world);
-        };
+        $crate::__export_role!($plugin, Filter, filter_world, filter,
+            __logbridge_export_filter_world, filter -> bool, $crate::__private::same);
     };
     ($plugin:ty: Transformer) => {
+        $crate::__export_role!($plugin, Transformer, transformer_world, transformer,
+            __logbridge_export_transformer_world,
+            transform -> $crate::__private::Transformed, $crate::__private::transformed);
+    };
+    ($plugin:ty: Router) => {
+        $crate::__export_role!($plugin, Router, router_world, router,
+            __logbridge_export_router_world,
+            route -> ::std::vec::Vec<$crate::Destination>, $crate::__private::same);
+    };
+}
+
+/// One role's export for [`export!`]: the contract's interface implemented by a glue
+/// type that keeps the plugin made by `init` for the instance's life.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_role {
+    ($plugin:ty, $role:ident, $world:ident, $interface:ident, $export:ident,
+     $function:ident -> $answer:ty, $map:path) => {
         const _: () = {
-            use $crate::__private::bindings::transformer_world::exports::logbridge::plugin::transformer::Guest;
-            use $crate::__private::{WireConfig, WireEvent, Manifest, State, Transformed};
+            use $crate::__private::bindings::$world::exports::logbridge::plugin::$interface::Guest;
+            use $crate::__private::{Manifest, State, WireConfig, WireEvent};
             ::std::thread_local! {
                 static STATE: State<$plugin> = const { State::new() };
             }
             struct Glue;
             impl Guest for Glue {
                 fn init(config: WireConfig) -> ::std::result::Result<Manifest, ::std::string::String> {
-                    STATE.with(|state| state.init(config, <$plugin as $crate::Transformer>::init))
+                    STATE.with(|state| state.init(config, <$plugin as $crate::$role>::init))
                 }
-                fn transform(event: WireEvent) -> ::std::result::Result<Transformed, ::std::string::String> {
+                fn $function(event: WireEvent) -> ::std::result::Result<$answer, ::std::string::String> {
                     STATE.with(|state| {
                         state
-                            .call(event, <$plugin as $crate::Transformer>::transform)
-                            .map($crate::__private::transformed)
+                            .call(event, <$plugin as $crate::$role>::$function)
+                            .map($map)
                     })
                 }
             }
-            $crate::__private::bindings::transformer_world::__logbridge_export_transformer_world!(Glue with_types_in $crate::__private::bindings::transformer_world);
-        };
-    };
-    ($plugin:ty: Router) => {
-        const _: () = {
-            use $crate::__private::bindings::router_world::exports::logbridge::plugin::router::Guest;
-            use $crate::__private::{WireConfig, WireEvent, Manifest, State};
-            ::std::thread_local! {
-                static STATE: State<$plugin> = const { State::new() };
-            }
-            struct Glue;
-            impl Guest for Glue {
-                fn init(config: WireConfig) -> ::std::result::Result<Manifest, ::std::string::String> {
-                    STATE.with(|state| state.init(config, <$plugin as $crate::Router>::init))
-                }
-                fn route(event: WireEvent) -> ::std::result::Result<::std::vec::Vec<$crate::Destination>, ::std::string::String> {
-                    STATE.with(|state| state.call(event, <$plugin as $crate::Router>::route))
-                }
-            }
-            $crate::__private::bindings::router_world::__logbridge_export_router_world!(Glue with_types_in $crate::__private::bindings::router_world);
+            $crate::__private::bindings::$world::$export!(Glue with_types_in $crate::__private::bindings::$world);
         };
     };
 }
@@ -324,6 +308,11 @@ pub mod __private {
         fn default() -> Self {
             Self::new()
         }
+    }
+
+    /// An answer that crosses as it is.
+    pub fn same<T>(answer: T) -> T {
+        answer
     }
 
     /// `edits` as they cross.

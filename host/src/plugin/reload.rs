@@ -110,28 +110,21 @@ fn reload_files(
             && old.config() == sidecar.config.as_slice()
             && *old.settings() == sidecar.settings
         {
-            if old.compiler() == Compiler::Winch && engine.tiering().is_ready(&hash) {
-                // Its optimized build is ready: swapped in, counters and all.
-                match old.for_engine(engine, &bytes, sidecar) {
-                    Ok(plugin) => {
-                        outcome.optimized.push(name);
-                        plugins.push(plugin);
-                    }
-                    Err(e) => {
-                        let old = Some(Arc::clone(old));
-                        fail(&mut outcome, &mut plugins, name, file, Some(hash), e, old);
-                    }
-                }
-                continue;
-            }
-            if !moved {
+            let optimized = old.compiler() == Compiler::Winch && engine.tiering().is_ready(&hash);
+            if !moved && !optimized {
                 outcome.unchanged.push(name);
                 plugins.push(Arc::clone(old));
                 continue;
             }
+            // Compiled again for the new engine, or its optimized build swapped in: the
+            // same plugin, counters and all.
             match old.for_engine(engine, &bytes, sidecar) {
                 Ok(plugin) => {
-                    outcome.unchanged.push(name);
+                    if optimized {
+                        outcome.optimized.push(name);
+                    } else {
+                        outcome.unchanged.push(name);
+                    }
                     plugins.push(plugin);
                 }
                 Err(e) => {
