@@ -93,9 +93,38 @@ pub(crate) fn resolve(
     Ok(Config::resolve(file, &overrides(matches, scope))?)
 }
 
+/// Asserts that `command`'s subcommand `name` takes exactly the settings `wanted` picks,
+/// each with its flag and its `LOGBRIDGE_*` variable.
+#[cfg(test)]
+pub(crate) fn assert_takes_settings(
+    command: &clap::Command,
+    name: &str,
+    wanted: impl Fn(&Setting) -> bool,
+) {
+    let sub = command
+        .find_subcommand(name)
+        .unwrap_or_else(|| panic!("a `{name}` subcommand"));
+    let ids: std::collections::BTreeSet<&str> =
+        sub.get_arguments().map(|a| a.get_id().as_str()).collect();
+    for setting in SETTINGS {
+        assert_eq!(
+            ids.contains(setting.key),
+            wanted(setting),
+            "`{name}` and `{}`",
+            setting.key
+        );
+        if let Some(arg) = sub.get_arguments().find(|a| a.get_id() == setting.key) {
+            assert_eq!(arg.get_long(), Some(setting.flag));
+            assert_eq!(
+                arg.get_env().and_then(|e| e.to_str()),
+                Some(setting.env_var().as_str())
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
     use std::time::Duration;
 
     use super::*;
@@ -113,23 +142,7 @@ mod tests {
             ("serve", Scope::Serve),
             ("replay", Scope::Delivery),
         ] {
-            let sub = command.find_subcommand(name).unwrap();
-            let ids: BTreeSet<&str> = sub.get_arguments().map(|a| a.get_id().as_str()).collect();
-            for setting in SETTINGS {
-                assert_eq!(
-                    ids.contains(setting.key),
-                    setting.in_scope(scope),
-                    "`{name}` and `{}`",
-                    setting.key
-                );
-                if let Some(arg) = sub.get_arguments().find(|a| a.get_id() == setting.key) {
-                    assert_eq!(arg.get_long(), Some(setting.flag));
-                    assert_eq!(
-                        arg.get_env().and_then(|e| e.to_str()),
-                        Some(setting.env_var().as_str())
-                    );
-                }
-            }
+            assert_takes_settings(&command, name, |setting| setting.in_scope(scope));
         }
     }
 

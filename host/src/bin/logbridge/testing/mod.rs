@@ -251,34 +251,13 @@ fn run_cases(args: &TestArgs) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
-    use logbridge::config::SETTINGS as ALL;
-
     use super::*;
 
     #[test]
     fn test_takes_the_pipeline_settings_each_with_its_variable_and_no_other() {
-        let command = crate::command();
-        let sub = command
-            .find_subcommand("test")
-            .expect("a `test` subcommand");
-        let ids: BTreeSet<&str> = sub.get_arguments().map(|a| a.get_id().as_str()).collect();
-        for setting in ALL {
-            assert_eq!(
-                ids.contains(setting.key),
-                SETTINGS.contains(&setting.key),
-                "`{}`",
-                setting.key
-            );
-            if let Some(arg) = sub.get_arguments().find(|a| a.get_id() == setting.key) {
-                assert_eq!(arg.get_long(), Some(setting.flag));
-                assert_eq!(
-                    arg.get_env().and_then(|e| e.to_str()),
-                    Some(setting.env_var().as_str())
-                );
-            }
-        }
+        crate::config::assert_takes_settings(&crate::command(), "test", |setting| {
+            SETTINGS.contains(&setting.key)
+        });
     }
 
     #[test]
