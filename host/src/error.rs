@@ -24,6 +24,10 @@ pub enum Error {
     /// The failure log could not be opened or written.
     #[error(transparent)]
     FailureLog(#[from] FailureLogError),
+    /// The write-ahead log could not be opened or written (a full disk, say): nothing
+    /// was taken.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
     /// A reload or watch was asked of a host built without a plugins folder.
     #[error("this host has no plugins folder to reload; build it with `.plugins_dir(...)`")]
     NoPluginsDir,

@@ -33,6 +33,7 @@ pub mod event;
 pub mod health;
 mod host;
 pub mod ingest;
+mod journal;
 mod json_scan;
 // For the benchmarks: the one-thread pipeline they measure. Not part of the API.
 #[doc(hidden)]
@@ -50,6 +51,7 @@ pub use error::{Error, Result};
 pub use event::{Envelope, Event, EventError};
 pub use health::{FailureCode, HealthReport, Stage};
 pub use host::{DEFAULT_BUS, Host, HostBuilder, SUBSCRIBER_BACKLOG};
+pub use journal::{Durability, InputPosition, JOURNAL_FILE, JournalError, JournalReport};
 pub use plugin::{
     CompiledPlugin, Compiler, PluginEngine, PluginError, PluginLimits, PluginSet, ReloadOutcome,
     Role,

@@ -2,7 +2,9 @@
 //! are posted over loopback to the receiver by 4 concurrent senders, into a host with no
 //! plugins (the receiver and queue alone) and with the three example plugins; the rate at
 //! which records are accepted and delivered is reported beside the same host fed through
-//! `Host::send` in-process, as the baseline.
+//! `Host::send` in-process, as the baseline. Then the same HTTP ingest with the
+//! write-ahead log (`durability = "disk"`: every record on disk before its 200) against
+//! memory, in the same run: the rate, `fsync`s per second and the log's size.
 //!
 //! Run: `scripts/build-plugins.sh target/example && target/debug/logbridge sample
 //! --count 20000 --seed 7 > target/example/logs.ndjson && cargo run -p logbridge-benches
@@ -10,22 +12,30 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use logbridge::serve::ServeConfig;
-use logbridge::{ChannelSink, Host};
+use logbridge::{ChannelSink, Durability, Host};
 use logbridge_benches::{LocalServer, post};
 use serde_json::Value;
 
 const BATCH: usize = 100;
 const SENDERS: usize = 4;
 
-fn host(plugins: Option<&Path>) -> Result<(Host, tokio::task::JoinHandle<usize>)> {
+fn host(
+    plugins: Option<&Path>,
+    disk: Option<&Path>,
+) -> Result<(Host, tokio::task::JoinHandle<usize>)> {
     let (sink, mut rx) = ChannelSink::new(4096);
     let mut builder = Host::builder().sink(sink).workers(2);
     if let Some(dir) = plugins {
         builder = builder.plugins_dir(dir);
+    }
+    if let Some(dir) = disk {
+        let _ = std::fs::remove_dir_all(dir);
+        builder = builder.data_dir(dir).durability(Durability::Disk);
     }
     let host = builder.build()?;
     let drain = tokio::spawn(async move {
@@ -40,7 +50,7 @@ fn host(plugins: Option<&Path>) -> Result<(Host, tokio::task::JoinHandle<usize>)
 
 /// Events through `Host::send_auth0`, in-process: the baseline.
 async fn in_process(plugins: Option<&Path>, records: &[String]) -> Result<f64> {
-    let (host, drain) = host(plugins)?;
+    let (host, drain) = host(plugins, None)?;
     let started = Instant::now();
     for record in records {
         host.send_auth0(record, "bench").await?;
@@ -52,9 +62,24 @@ async fn in_process(plugins: Option<&Path>, records: &[String]) -> Result<f64> {
     Ok(records.len() as f64 / elapsed.as_secs_f64())
 }
 
-/// The same records posted over HTTP in batches.
-async fn over_http(plugins: Option<&Path>, records: &[String]) -> Result<f64> {
-    let (host, drain) = host(plugins)?;
+/// What one HTTP run measured.
+struct Served {
+    /// Events per second, from the first post until all were delivered.
+    rate: f64,
+    /// With the write-ahead log: `fsync`s per second, and its largest size seen (bytes)
+    /// and pending events.
+    fsyncs_per_s: f64,
+    max_bytes: u64,
+    max_pending: u64,
+}
+
+/// The same records posted over HTTP in batches; with `disk`, a write-ahead log there.
+async fn over_http(
+    plugins: Option<&Path>,
+    disk: Option<&Path>,
+    records: &[String],
+) -> Result<Served> {
+    let (host, drain) = host(plugins, disk)?;
     let config = ServeConfig {
         queue_wait: Duration::from_secs(30),
         ..ServeConfig::default()
@@ -67,6 +92,19 @@ async fn over_http(plugins: Option<&Path>, records: &[String]) -> Result<f64> {
         .collect();
     let bodies = Arc::new(bodies);
     let started = Instant::now();
+    // The log's size, sampled while the load lasts.
+    let watched = host.clone();
+    let largest = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let seen = Arc::clone(&largest);
+    let sampler = tokio::spawn(async move {
+        loop {
+            if let Some(journal) = watched.health().journal {
+                seen[0].fetch_max(journal.bytes, Ordering::Relaxed);
+                seen[1].fetch_max(journal.pending, Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
     let mut senders = Vec::new();
     for s in 0..SENDERS {
         let bodies = Arc::clone(&bodies);
@@ -84,12 +122,26 @@ async fn over_http(plugins: Option<&Path>, records: &[String]) -> Result<f64> {
     server.stop().await?;
     let report = host.shutdown().await?;
     let elapsed = started.elapsed();
+    sampler.abort();
+    let (max_bytes, max_pending) = (
+        largest[0].load(Ordering::Relaxed),
+        largest[1].load(Ordering::Relaxed),
+    );
     drain.await?;
     ensure!(
         report.settled() && report.accepted == records.len() as u64,
         "{report:?}"
     );
-    Ok(records.len() as f64 / elapsed.as_secs_f64())
+    let seconds = elapsed.as_secs_f64();
+    Ok(Served {
+        rate: records.len() as f64 / seconds,
+        fsyncs_per_s: report
+            .journal
+            .as_ref()
+            .map_or(0.0, |j| j.fsyncs as f64 / seconds),
+        max_bytes,
+        max_pending,
+    })
 }
 
 #[tokio::main]
@@ -113,7 +165,7 @@ async fn main() -> Result<()> {
         ("example plugins", Some(plugins.as_path())),
     ] {
         let baseline = in_process(dir, &records).await?;
-        let served = over_http(dir, &records).await?;
+        let served = over_http(dir, None, &records).await?.rate;
         println!(
             "{what}: {} records in batches of {BATCH}, {SENDERS} senders: HTTP {served:.0} \
              events/s, in-process {baseline:.0} events/s (HTTP/in-process {:.2})",
@@ -121,5 +173,32 @@ async fn main() -> Result<()> {
             served / baseline
         );
     }
+    let journal = std::env::temp_dir().join(format!("bench-http-journal-{}", std::process::id()));
+    for (what, dir) in [
+        ("no plugins", None),
+        ("example plugins", Some(plugins.as_path())),
+    ] {
+        // Alternated, twice, so neither gets the quieter moments of the machine.
+        let mut memory = Vec::new();
+        let mut disk = Vec::new();
+        for _ in 0..2 {
+            memory.push(over_http(dir, None, &records).await?);
+            disk.push(over_http(dir, Some(&journal), &records).await?);
+        }
+        let best = |runs: &[Served]| runs.iter().map(|r| r.rate).fold(0.0, f64::max);
+        let (memory_rate, disk_rate) = (best(&memory), best(&disk));
+        let fsyncs = disk.iter().map(|r| r.fsyncs_per_s).fold(0.0, f64::max);
+        let bytes = disk.iter().map(|r| r.max_bytes).max().unwrap_or(0);
+        let pending = disk.iter().map(|r| r.max_pending).max().unwrap_or(0);
+        println!(
+            "{what}, durability: disk {disk_rate:.0} events/s, memory {memory_rate:.0} \
+             events/s (disk/memory {:.2}; goal >= 0.70); {fsyncs:.0} fsyncs/s ({:.0} events \
+             per fsync); write-ahead log at most {:.1} MiB, {pending} events pending",
+            disk_rate / memory_rate,
+            disk_rate / fsyncs.max(1.0),
+            bytes as f64 / f64::from(1 << 20)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&journal);
     Ok(())
 }

@@ -121,6 +121,9 @@ pub struct Config {
     pub buses: Vec<String>,
     /// `workers`: pipeline worker threads; `None` is one per core.
     pub workers: Option<usize>,
+    /// `durability`: where accepted events wait until they are settled; `disk` (a
+    /// write-ahead log in the data folder) unless set.
+    pub durability: crate::Durability,
     /// `watch`: reload plugins when the folder changes (needs `plugins`).
     pub watch: bool,
     /// `[sink]`.
@@ -222,6 +225,7 @@ impl Default for Config {
             default_bus: crate::DEFAULT_BUS.to_string(),
             buses: Vec::new(),
             workers: None,
+            durability: crate::Durability::Disk,
             watch: false,
             sink: SinkConfig {
                 output: None,

@@ -80,6 +80,7 @@ pub(super) struct RawConfig {
     pub(super) buses: Option<Vec<String>>,
     pub(super) workers: Option<Num<usize>>,
     pub(super) watch: Option<Switch>,
+    pub(super) durability: Option<String>,
     #[serde(default)]
     pub(super) sink: RawSink,
     #[serde(default)]

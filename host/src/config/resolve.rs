@@ -211,6 +211,10 @@ impl Config {
         if workers == Some(0) {
             return Err(value("workers", "must be at least 1"));
         }
+        let durability = match raw.durability.as_deref() {
+            None => d.durability,
+            Some(text) => text.parse().map_err(|e: String| value("durability", e))?,
+        };
         let limits = &raw.plugin_limits;
         if limits.timeout_ms == Some(Num(0)) {
             return Err(value("plugin_limits.timeout_ms", "must be at least 1"));
@@ -288,6 +292,7 @@ impl Config {
             buses: raw.buses.unwrap_or(d.buses),
             workers: workers.or(d.workers),
             watch: on(raw.watch, d.watch),
+            durability,
             sink: super::SinkConfig {
                 output: sink.output.clone().or(d.sink.output),
                 truncate_output: on(sink.truncate_output, d.sink.truncate_output),

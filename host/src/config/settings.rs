@@ -173,6 +173,17 @@ pub const SETTINGS: &[Setting] = &[
         |c| c.workers.map(|n| n.to_string())
     ),
     setting!(
+        "durability",
+        "durability",
+        Some("disk|memory"),
+        Text,
+        Host,
+        "Where accepted events wait until they are settled: `disk` (default; a write-ahead \
+         log in the data folder: acknowledged once on disk, resumed after a crash) or \
+         `memory` (faster; a crash loses what was not yet delivered)",
+        |c| Some(c.durability.to_string())
+    ),
+    setting!(
         "watch",
         "watch",
         None,

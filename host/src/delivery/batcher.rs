@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::event::Event;
+use crate::journal::Ticket;
 
 /// The most entries EventBridge takes in one `PutEvents` call.
 pub const MAX_ENTRIES: usize = 10;
@@ -42,23 +43,27 @@ impl Default for BatchLimits {
 }
 
 /// A batch of entries for one bus.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Batch {
     /// The bus name or ARN.
     pub bus: String,
     /// The entries, in arrival order.
     pub entries: Vec<Event>,
+    /// Each entry's hold on its event's write-ahead log row, in the same order.
+    pub tickets: Vec<Ticket>,
     /// Their summed EventBridge size.
     pub bytes: usize,
 }
 
 /// An entry that can never be sent: alone it exceeds the request-size limit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) struct Oversize {
     /// The bus it was bound for.
     pub bus: String,
     /// The entry.
     pub event: Event,
+    /// Its hold on its event's write-ahead log row.
+    pub ticket: Ticket,
     /// Its EventBridge size.
     pub bytes: usize,
     /// The limit it exceeds.
@@ -92,6 +97,7 @@ impl Batcher {
         &mut self,
         bus: &str,
         event: Event,
+        ticket: Ticket,
         now: Instant,
     ) -> Result<Vec<Batch>, Box<Oversize>> {
         let bytes = event.entry_size();
@@ -99,6 +105,7 @@ impl Batcher {
             return Err(Box::new(Oversize {
                 bus: bus.to_string(),
                 event,
+                ticket,
                 bytes,
                 limit: self.limits.max_bytes,
             }));
@@ -116,11 +123,13 @@ impl Batcher {
                 batch: Batch {
                     bus: bus.to_string(),
                     entries: Vec::with_capacity(self.limits.max_entries),
+                    tickets: Vec::with_capacity(self.limits.max_entries),
                     bytes: 0,
                 },
                 since: now,
             });
         pending.batch.entries.push(event);
+        pending.batch.tickets.push(ticket);
         pending.batch.bytes += bytes;
         if pending.batch.entries.len() >= self.limits.max_entries {
             ready.extend(self.pending.remove(bus).map(|p| p.batch));
@@ -176,9 +185,13 @@ mod tests {
         let mut b = Batcher::new(BatchLimits::default());
         let now = Instant::now();
         for _ in 0..9 {
-            assert!(b.push("bus", event(10), now).unwrap().is_empty());
+            assert!(
+                b.push("bus", event(10), Ticket::default(), now)
+                    .unwrap()
+                    .is_empty()
+            );
         }
-        let ready = b.push("bus", event(10), now).unwrap();
+        let ready = b.push("bus", event(10), Ticket::default(), now).unwrap();
         assert_eq!(ready.len(), 1);
         assert_eq!(ready[0].entries.len(), 10);
         assert!(b.drain().is_empty());
@@ -193,9 +206,17 @@ mod tests {
         let mut b = Batcher::new(limits);
         let now = Instant::now();
         // Each entry is 2 + 40 = 42 bytes: two fit in 100, the third starts a new batch.
-        assert!(b.push("bus", event(40), now).unwrap().is_empty());
-        assert!(b.push("bus", event(40), now).unwrap().is_empty());
-        let ready = b.push("bus", event(40), now).unwrap();
+        assert!(
+            b.push("bus", event(40), Ticket::default(), now)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            b.push("bus", event(40), Ticket::default(), now)
+                .unwrap()
+                .is_empty()
+        );
+        let ready = b.push("bus", event(40), Ticket::default(), now).unwrap();
         assert_eq!(ready.len(), 1);
         assert_eq!(ready[0].entries.len(), 2);
         assert_eq!(ready[0].bytes, 84);
@@ -210,8 +231,10 @@ mod tests {
         };
         let mut b = Batcher::new(limits);
         let now = Instant::now();
-        b.push("bus", event(10), now).unwrap();
-        let err = b.push("bus", event(99), now).unwrap_err();
+        b.push("bus", event(10), Ticket::default(), now).unwrap();
+        let err = b
+            .push("bus", event(99), Ticket::default(), now)
+            .unwrap_err();
         assert_eq!((err.bytes, err.limit), (101, 100));
         assert_eq!(
             b.drain()[0].entries.len(),
@@ -224,9 +247,14 @@ mod tests {
     fn buses_batch_separately_and_linger_expires() {
         let mut b = Batcher::new(BatchLimits::default());
         let t0 = Instant::now();
-        b.push("a", event(1), t0).unwrap();
-        b.push("b", event(1), t0 + Duration::from_millis(3))
-            .unwrap();
+        b.push("a", event(1), Ticket::default(), t0).unwrap();
+        b.push(
+            "b",
+            event(1),
+            Ticket::default(),
+            t0 + Duration::from_millis(3),
+        )
+        .unwrap();
         assert_eq!(b.next_due(), Some(t0 + Duration::from_millis(5)));
         let due = b.take_due(t0 + Duration::from_millis(5));
         assert_eq!(due.len(), 1);
@@ -259,7 +287,7 @@ mod tests {
                 let bus = ["a", "b", "c"][(rng.next_u64() % 3) as usize];
                 let mut e = event(len);
                 e.id = i.to_string();
-                match b.push(bus, e, now) {
+                match b.push(bus, e, Ticket::default(), now) {
                     Ok(ready) => out.extend(ready),
                     Err(o) => oversize.push(o.event.id),
                 }

@@ -15,6 +15,7 @@ use super::sink::Sink;
 use super::validate::validate;
 use crate::health::FailureCode;
 use crate::health::{FailureFilter, FailureLogError, FailureStore, Stage};
+use crate::journal::Ticket;
 
 /// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -79,7 +80,7 @@ pub async fn replay(
             report.failed += 1;
             continue;
         }
-        match batcher.push(&row.origin, event, Instant::now()) {
+        match batcher.push(&row.origin, event, Ticket::default(), Instant::now()) {
             Ok(ready) => {
                 report.sent += 1;
                 batches.extend(ready);
@@ -117,7 +118,11 @@ pub async fn replay(
             }
             report.delivered += 1;
         }
-        for failure in outcome.failed {
+        for ticket in outcome.delivered_tickets {
+            ticket.finish();
+        }
+        for (failure, ticket) in outcome.failed {
+            ticket.finish();
             let event_id = failure.event_id.clone().unwrap_or_default();
             for &id in rows_of.get(&(bus.clone(), event_id)).into_iter().flatten() {
                 log.record_retry(id, failure.attempts, &failure.code, &failure.message, now)?;

@@ -15,6 +15,7 @@ use super::sink::{EntryResult, Sink};
 use crate::event::Event;
 use crate::health::FailureCode;
 use crate::health::{Failure, Health, Stage};
+use crate::journal::{Journal, Ticket};
 
 /// An event bound for one bus.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +80,10 @@ pub(crate) fn delivery_failure(
 pub(crate) struct BatchOutcome {
     /// Entries the bus accepted.
     pub delivered: Vec<Event>,
-    /// Entries that failed for good.
-    pub failed: Vec<Failure>,
+    /// Their holds on their events' write-ahead log rows.
+    pub delivered_tickets: Vec<Ticket>,
+    /// Entries that failed for good, each with its hold.
+    pub failed: Vec<(Failure, Ticket)>,
     /// Entry re-sends made.
     pub retried: u64,
     /// `PutEvents` requests made, retries included.
@@ -105,8 +108,11 @@ impl BatchOutcome {
         if self.retried > 0 {
             health.record_retried(bus, self.retried);
         }
-        for failure in self.failed {
-            health.record_failure(failure);
+        for ticket in self.delivered_tickets {
+            ticket.finish();
+        }
+        for (failure, ticket) in self.failed {
+            health.record_failure_of(failure, ticket);
         }
     }
 }
@@ -146,7 +152,8 @@ pub(crate) async fn aborted_signal(mut abort: tokio::sync::watch::Receiver<bool>
 /// entry not yet delivered — in flight, batched, or still arriving until `routed`
 /// closes — fails with code [`ABORTED`].
 pub(crate) async fn run(
-    routed: async_channel::Receiver<Vec<Routed>>,
+    routed: async_channel::Receiver<Vec<(Routed, Ticket)>>,
+    journal: Option<Arc<Journal>>,
     sink: Arc<dyn Sink>,
     config: DeliveryConfig,
     health: Arc<Health>,
@@ -160,10 +167,12 @@ pub(crate) async fn run(
         let (sink, health) = (Arc::clone(&sink), Arc::clone(&health));
         let (deadline, subscribers) = (Arc::clone(&deadline), subscribers.clone());
         let abort = abort.clone();
+        let journal = journal.clone();
         in_flight.spawn(async move {
             let bus = batch.bus.clone();
             let rng = SplitMix64::from_entropy();
             let mut progress = Progress::new(batch);
+            progress.journal = journal;
             let cut_off = tokio::select! {
                 () = progress.send(&*sink, config.retry, rng, &deadline) => false,
                 () = aborted_signal(abort) => true,
@@ -174,10 +183,10 @@ pub(crate) async fn run(
             progress.outcome.record(&bus, &health, &subscribers);
         });
     };
-    let fail_all = |bus: &str, events: Vec<Event>| {
+    let fail_all = |bus: &str, events: Vec<Event>, tickets: Vec<Ticket>| {
         let now = SystemTime::now();
-        for event in events {
-            health.record_failure(aborted(bus, event, 0, now));
+        for (event, ticket) in events.into_iter().zip(tickets) {
+            health.record_failure_of(aborted(bus, event, 0, now), ticket);
         }
     };
     let mut aborting = std::pin::pin!(aborted_signal(abort.clone()));
@@ -191,11 +200,11 @@ pub(crate) async fn run(
                 // Calls under way see the abort themselves; fail what waits here and
                 // what is still coming, until the workers are done.
                 for batch in batcher.drain() {
-                    fail_all(&batch.bus, batch.entries);
+                    fail_all(&batch.bus, batch.entries, batch.tickets);
                 }
                 while let Ok(chunk) = routed.recv().await {
-                    for Routed { bus, event } in chunk {
-                        fail_all(&bus, vec![event]);
+                    for (Routed { bus, event }, ticket) in chunk {
+                        fail_all(&bus, vec![event], vec![ticket]);
                     }
                 }
                 while in_flight.join_next().await.is_some() {}
@@ -204,8 +213,8 @@ pub(crate) async fn run(
             next = routed.recv() => match next {
                 Ok(chunk) => {
                     let now = Instant::now();
-                    for Routed { bus, event } in chunk {
-                        match batcher.push(&bus, event, now) {
+                    for (Routed { bus, event }, ticket) in chunk {
+                        match batcher.push(&bus, event, ticket, now) {
                             Ok(ready) => {
                                 for batch in ready {
                                     // A chunk may fill several batches: still no more
@@ -222,7 +231,8 @@ pub(crate) async fn run(
                                      PutEvents request may carry at most {} bytes",
                                     oversize.bytes, oversize.limit
                                 );
-                                health.record_failure(delivery_failure(&oversize.bus, oversize.event, FailureCode::EntryTooLarge, message, 0, SystemTime::now()));
+                                let failure = delivery_failure(&oversize.bus, oversize.event, FailureCode::EntryTooLarge, message, 0, SystemTime::now());
+                                health.record_failure_of(failure, oversize.ticket);
                             }
                         }
                     }
@@ -276,6 +286,10 @@ struct Progress {
     bus: String,
     /// Entries not yet settled: sent next, or being sent.
     pending: Vec<Event>,
+    /// Their holds on their events' write-ahead log rows, in the same order.
+    tickets: Vec<Ticket>,
+    /// Where a call about to carry entries is noted first, when the host keeps one.
+    journal: Option<Arc<Journal>>,
     outcome: BatchOutcome,
     attempt: u32,
     first_attempt: SystemTime,
@@ -286,6 +300,8 @@ impl Progress {
         Progress {
             bus: batch.bus,
             pending: batch.entries,
+            tickets: batch.tickets,
+            journal: None,
             outcome: BatchOutcome::default(),
             attempt: 0,
             first_attempt: SystemTime::now(),
@@ -294,9 +310,10 @@ impl Progress {
 
     /// Fails every entry not yet settled: the sending was cut off.
     fn abort(&mut self) {
-        for event in std::mem::take(&mut self.pending) {
+        let tickets = std::mem::take(&mut self.tickets);
+        for (event, ticket) in std::mem::take(&mut self.pending).into_iter().zip(tickets) {
             let failure = aborted(&self.bus, event, self.attempt + 1, self.first_attempt);
-            self.outcome.failed.push(failure);
+            self.outcome.failed.push((failure, ticket));
         }
     }
 
@@ -314,8 +331,14 @@ impl Progress {
         let (bus, first_attempt) = (self.bus.clone(), self.first_attempt);
         loop {
             let attempt = self.attempt;
+            if let Some(journal) = &self.journal {
+                // Noted before the call: after a crash, these may be on the bus already.
+                let seqs = self.tickets.iter().filter_map(Ticket::to_mark).collect();
+                journal.note_sent(seqs).await;
+            }
             let mut results = sink.put(&bus, &self.pending).await;
             let entries = std::mem::take(&mut self.pending);
+            let tickets = std::mem::take(&mut self.tickets);
             let outcome = &mut self.outcome;
             outcome.requests += 1;
             outcome.sent_entries += entries.len() as u64;
@@ -340,12 +363,19 @@ impl Progress {
                     RetryAction::Retry | RetryAction::RetryPartial
                 );
             let mut retry = Vec::new();
-            for (event, result) in entries.into_iter().zip(results) {
+            let mut retry_tickets = Vec::new();
+            for ((event, ticket), result) in entries.into_iter().zip(tickets).zip(results) {
                 match result {
-                    EntryResult::Delivered => outcome.delivered.push(event),
+                    EntryResult::Delivered => {
+                        outcome.delivered.push(event);
+                        outcome.delivered_tickets.push(ticket);
+                    }
                     EntryResult::Failed {
                         retryable: true, ..
-                    } if retrying => retry.push(event),
+                    } if retrying => {
+                        retry.push(event);
+                        retry_tickets.push(ticket);
+                    }
                     EntryResult::Failed {
                         code,
                         mut message,
@@ -354,14 +384,15 @@ impl Progress {
                         if retryable && past_deadline {
                             message = format!("not retried: the host was shutting down; {message}");
                         }
-                        outcome.failed.push(delivery_failure(
+                        let failure = delivery_failure(
                             &bus,
                             event,
                             FailureCode::parse(&code),
                             message,
                             attempt + 1,
                             first_attempt,
-                        ));
+                        );
+                        outcome.failed.push((failure, ticket));
                     }
                 }
             }
@@ -371,6 +402,7 @@ impl Progress {
             outcome.retried += retry.len() as u64;
             tracing::warn!(bus = %bus, entries = retry.len(), attempt = attempt + 1, "retrying failed entries");
             self.pending = retry;
+            self.tickets = retry_tickets;
             self.attempt += 1;
             tokio::time::sleep(delay).await;
         }

@@ -63,6 +63,7 @@ fn batch(ids: &[&str]) -> Batch {
     Batch {
         bus: "bus".into(),
         entries: ids.iter().map(|id| event(id)).collect(),
+        tickets: ids.iter().map(|_| Ticket::default()).collect(),
         bytes: 0,
     }
 }
@@ -162,10 +163,13 @@ async fn an_abort_fails_what_is_in_flight_batched_and_still_coming() {
             Box::pin(std::future::pending())
         }
     }
-    let routed = |bus: &str, ids: std::ops::Range<u32>| -> Vec<Routed> {
-        ids.map(|n| Routed {
-            bus: bus.into(),
-            event: event(&format!("{bus}-{n}")),
+    let routed = |bus: &str, ids: std::ops::Range<u32>| -> Vec<(Routed, Ticket)> {
+        ids.map(|n| {
+            let routed = Routed {
+                bus: bus.into(),
+                event: event(&format!("{bus}-{n}")),
+            };
+            (routed, Ticket::default())
         })
         .collect()
     };
@@ -181,6 +185,7 @@ async fn an_abort_fails_what_is_in_flight_batched_and_still_coming() {
     };
     let task = tokio::spawn(run(
         rx,
+        None,
         Arc::new(Hanging),
         config,
         Arc::clone(&health),

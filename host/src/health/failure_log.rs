@@ -89,7 +89,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFailure> {
 
 const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
-    PRAGMA synchronous = NORMAL;
+    PRAGMA synchronous = FULL;
     CREATE TABLE IF NOT EXISTS failures (
         id            INTEGER PRIMARY KEY,
         stage         TEXT NOT NULL,

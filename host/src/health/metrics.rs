@@ -141,6 +141,8 @@ pub(crate) struct Metrics {
     pub(crate) routed_events: AtomicU64,
     pub(crate) routed_entries: AtomicU64,
     pub(crate) failure_log_errors: AtomicU64,
+    /// Why failures cannot be written to the failure log now, while they cannot.
+    pub(crate) failure_log_blocked: std::sync::Mutex<Option<String>>,
     pub(crate) reloads: AtomicU64,
     pub(crate) last_ingest_failure: AtomicTime,
     pub(crate) last_plugin_failure: AtomicTime,
@@ -160,6 +162,7 @@ impl Default for Metrics {
             routed_events: AtomicU64::default(),
             routed_entries: AtomicU64::default(),
             failure_log_errors: AtomicU64::default(),
+            failure_log_blocked: std::sync::Mutex::default(),
             reloads: AtomicU64::default(),
             last_ingest_failure: AtomicTime::default(),
             last_plugin_failure: AtomicTime::default(),
@@ -180,6 +183,14 @@ impl Metrics {
         }
         self.routed_entries.fetch_add(entries, Ordering::AcqRel);
         self.routed_events.fetch_add(events, Ordering::AcqRel);
+    }
+
+    /// Why failures cannot be written to the failure log now, if they cannot.
+    pub(crate) fn blocked(&self) -> Option<String> {
+        self.failure_log_blocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A plugin failed on an event.
@@ -206,6 +217,7 @@ impl Metrics {
         report.duplicates = self.duplicates.load(Ordering::Acquire);
         report.accepted = self.accepted.load(Ordering::Acquire);
         report.failure_log_errors = self.failure_log_errors.load(Ordering::Acquire);
+        report.failure_log_blocked = self.blocked();
         report.reloads = self.reloads.load(Ordering::Acquire);
         report.last_ingest_failure = self.last_ingest_failure.get();
         report.last_plugin_failure = self.last_plugin_failure.get();

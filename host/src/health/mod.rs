@@ -26,6 +26,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, SystemTime};
 
+use crate::journal::Ticket;
+
 pub use code::FailureCode;
 pub use failure_log::{FAILURE_LOG_FILE, FailureLog};
 pub use plugin_counters::{PluginCalls, PluginStatus, STATUS_WINDOW};
@@ -175,6 +177,11 @@ impl Health {
         recent.push_back(RecentFailure { at, failure });
     }
 
+    /// Why failures cannot be written to the failure log now, if they cannot.
+    pub(crate) fn failure_log_blocked(&self) -> Option<String> {
+        self.metrics.blocked()
+    }
+
     /// A record arrived.
     pub(crate) fn record_accepted(&self) {
         self.metrics.accepted.fetch_add(1, Ordering::AcqRel);
@@ -257,14 +264,21 @@ impl Health {
     /// is one; waiting while its queue is full) before it is counted and the event
     /// released; [`Host::shutdown`](crate::Host::shutdown) waits until it is written.
     pub(crate) fn record_failure(&self, failure: Failure) {
+        self.record_failure_of(failure, Ticket::default());
+    }
+
+    /// [`record_failure`](Self::record_failure) of an event that holds a write-ahead log
+    /// row: the row goes once the failure is written.
+    pub(crate) fn record_failure_of(&self, failure: Failure, ticket: Ticket) {
         let now = SystemTime::now();
         if failure.stage == Stage::Delivery {
             // A delivery held back before this failure must not be written after it:
             // it would clear the bus's `failing since`.
             self.metrics.buses.get(&failure.origin).pending.set(None);
         }
-        if let Some(writer) = &self.writer {
-            writer.record(failure.clone());
+        match &self.writer {
+            Some(writer) => writer.record(failure.clone(), ticket),
+            None => ticket.finish(),
         }
         let m = &self.metrics;
         match failure.stage {

@@ -167,8 +167,16 @@ pub struct HealthReport {
     pub routed_entries: u64,
     /// Per-bus delivery counters.
     pub buses: BTreeMap<String, BusCounts>,
-    /// Failures that could not be written to the failure log (data at risk).
+    /// Failures that could not be written to the failure log and whose events are lost
+    /// (without a write-ahead log to keep them).
     pub failure_log_errors: u64,
+    /// Why failures cannot be written to the failure log right now (a full disk, say),
+    /// while they cannot: they are held in memory and retried, and intake stops.
+    #[serde(default)]
+    pub failure_log_blocked: Option<String>,
+    /// The write-ahead log, for a host that keeps one (`durability = "disk"`).
+    #[serde(default)]
+    pub journal: Option<crate::journal::JournalReport>,
     /// The running plugins, in order.
     pub plugins: Vec<PluginInfo>,
     /// Plugin reloads so far.

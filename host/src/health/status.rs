@@ -133,6 +133,12 @@ impl StatusRule {
                 ),
             ));
         }
+        if let Some(why) = &report.failure_log_blocked {
+            found.push((Status::Failing, format!("intake stopped: {why}")));
+        }
+        if let Some(why) = report.journal.as_ref().and_then(|j| j.error.as_ref()) {
+            found.push((Status::Failing, format!("intake stopped: {why}")));
+        }
         for (bus, counts) in &report.buses {
             let status = self.bus(counts.failing_since, now);
             if let (Some(since), true) = (counts.failing_since, status != Status::Ok) {

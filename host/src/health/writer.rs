@@ -1,9 +1,10 @@
 //! The failure log's one writer: failures and bus deliveries go through a bounded
 //! channel to a thread of its own, off the async runtime, which writes them in batched
-//! transactions. A full channel makes the sender wait; nothing is dropped.
+//! transactions. A full channel makes the sender wait; nothing is dropped. Failures that
+//! cannot be written (a full disk) are held and retried, and health says why meanwhile.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::SystemTime;
@@ -11,6 +12,7 @@ use std::time::SystemTime;
 use super::Failure;
 use super::metrics::Metrics;
 use super::store::FailureStore;
+use crate::journal::Ticket;
 
 /// Failures (and delivery notes) that may wait for the writer before a sender waits.
 pub(crate) const FAILURE_QUEUE: usize = 1024;
@@ -20,7 +22,8 @@ pub(super) const FAILURE_BATCH: usize = 256;
 
 /// What the writer is handed.
 enum Write {
-    Failure(Box<Failure>),
+    /// A failure, and its event's hold on its write-ahead log row.
+    Failure(Box<Failure>, Ticket),
     /// A bus accepted entries at this time.
     Delivered(String, SystemTime),
     /// Answered once everything sent before it is written.
@@ -63,14 +66,15 @@ impl FailureWriter {
         }
     }
 
-    /// Hands `failure` to the writer, waiting while its queue is full.
-    pub(crate) fn record(&self, failure: Failure) {
-        if let Err(Write::Failure(failure)) = self.send(Write::Failure(Box::new(failure))) {
-            lost(
-                &self.metrics,
-                &[*failure],
-                "the failure log's writer is not running",
-            );
+    /// Hands `failure` to the writer, waiting while its queue is full; `ticket` is
+    /// finished once it is written.
+    pub(crate) fn record(&self, failure: Failure, ticket: Ticket) {
+        if let Err(Write::Failure(failure, ticket)) =
+            self.send(Write::Failure(Box::new(failure), ticket))
+        {
+            let mut held = Held::default();
+            held.push(*failure, ticket);
+            held.give_up(&self.metrics, "the failure log's writer is not running");
         }
     }
 
@@ -132,57 +136,139 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// How often failures that could not be written are tried again.
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Failures waiting to be written, with their tickets.
+#[derive(Default)]
+struct Held {
+    failures: Vec<Failure>,
+    tickets: Vec<Ticket>,
+}
+
+impl Held {
+    fn push(&mut self, failure: Failure, ticket: Ticket) {
+        self.failures.push(failure);
+        self.tickets.push(ticket);
+    }
+
+    fn len(&self) -> usize {
+        self.failures.len()
+    }
+
+    /// Writes what is held in one transaction. When that fails, everything stays held
+    /// (to be tried again) and health says why.
+    fn write(&mut self, store: &dyn FailureStore, metrics: &Metrics) {
+        if self.failures.is_empty() {
+            return;
+        }
+        let blocked = &metrics.failure_log_blocked;
+        match store.record_batch(&self.failures) {
+            Ok(()) => {
+                self.failures.clear();
+                for ticket in self.tickets.drain(..) {
+                    ticket.finish();
+                }
+                if blocked
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+                    .is_some()
+                {
+                    tracing::info!("the failure log can be written again; intake resumes");
+                }
+            }
+            Err(e) => {
+                let why = format!(
+                    "the failure log cannot be written: {e}; {} failure(s) are held in \
+                     memory and retried, and intake stops until they are written",
+                    self.failures.len()
+                );
+                let mut blocked = blocked.lock().unwrap_or_else(|e| e.into_inner());
+                if blocked.is_none() {
+                    tracing::error!("{why}");
+                }
+                *blocked = Some(why);
+            }
+        }
+    }
+
+    /// The writer stops with failures it could not write: the events of those that hold
+    /// a write-ahead log row are resumed at the next start; the others are lost.
+    fn give_up(&mut self, metrics: &Metrics, error: &str) {
+        let mut lost = 0;
+        for (failure, ticket) in self.failures.drain(..).zip(self.tickets.drain(..)) {
+            if ticket.is_durable() {
+                tracing::error!(
+                    event_id = failure.event_id.as_deref().unwrap_or("-"),
+                    "could not write a failure to the failure log; the event stays in the \
+                     write-ahead log and is taken again at the next start: {error}"
+                );
+            } else {
+                tracing::error!(
+                    event_id = failure.event_id.as_deref().unwrap_or("-"),
+                    "could not write a failure to the failure log; the event is lost: {error}"
+                );
+                lost += 1;
+            }
+            // Dropped unfinished: a durable row stays.
+            drop(ticket);
+        }
+        metrics.failure_log_errors.fetch_add(lost, Ordering::AcqRel);
+    }
+}
+
 /// The writer: takes what is queued, up to [`FAILURE_BATCH`] failures at a time, and
-/// writes it in order until the channel closes and is empty.
+/// writes it in order until the channel closes and is empty. Failures it cannot write
+/// are held and tried again every [`RETRY_EVERY`]; a few last tries once the channel
+/// closes.
 fn run(store: &dyn FailureStore, metrics: &Metrics, rx: &Receiver<Write>) {
-    let mut failures = Vec::with_capacity(FAILURE_BATCH);
-    while let Ok(first) = rx.recv() {
+    let mut held = Held::default();
+    loop {
+        let first = if held.len() == 0 {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(RETRY_EVERY)
+        };
+        let first = match first {
+            Ok(write) => write,
+            Err(RecvTimeoutError::Timeout) => {
+                held.write(store, metrics);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         let mut next = Some(first);
         while let Some(write) = next.take() {
             match write {
-                Write::Failure(failure) => {
-                    failures.push(*failure);
-                    if failures.len() == FAILURE_BATCH {
-                        write_failures(store, metrics, &mut failures);
+                Write::Failure(failure, ticket) => {
+                    held.push(*failure, ticket);
+                    if held.len() % FAILURE_BATCH == 0 {
+                        held.write(store, metrics);
                     }
                 }
                 Write::Delivered(bus, at) => {
-                    write_failures(store, metrics, &mut failures);
+                    held.write(store, metrics);
                     if let Err(e) = store.record_delivered(&bus, at) {
                         tracing::warn!(bus, "could not note a delivery in the failure log: {e}");
                     }
                 }
                 Write::Barrier(ack) => {
-                    write_failures(store, metrics, &mut failures);
+                    held.write(store, metrics);
                     let _ = ack.send(());
                 }
             }
             next = rx.try_recv().ok();
         }
-        write_failures(store, metrics, &mut failures);
+        held.write(store, metrics);
     }
-}
-
-/// Writes `failures` in one transaction and empties it; when that fails, each is
-/// counted as lost.
-fn write_failures(store: &dyn FailureStore, metrics: &Metrics, failures: &mut Vec<Failure>) {
-    if failures.is_empty() {
-        return;
+    for _ in 0..4 {
+        if held.len() == 0 {
+            return;
+        }
+        std::thread::sleep(RETRY_EVERY);
+        held.write(store, metrics);
     }
-    if let Err(e) = store.record_batch(failures) {
-        lost(metrics, failures, &e.to_string());
-    }
-    failures.clear();
-}
-
-fn lost(metrics: &Metrics, failures: &[Failure], error: &str) {
-    for failure in failures {
-        tracing::error!(
-            event_id = failure.event_id.as_deref().unwrap_or("-"),
-            "could not write a failure to the failure log; the event is lost: {error}"
-        );
-    }
-    metrics
-        .failure_log_errors
-        .fetch_add(failures.len() as u64, Ordering::AcqRel);
+    let why = metrics.blocked().unwrap_or_default();
+    held.give_up(metrics, &why);
 }

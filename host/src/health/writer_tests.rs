@@ -195,7 +195,7 @@ fn a_full_queue_makes_the_sender_wait_and_drops_nothing() {
 }
 
 #[test]
-fn a_write_error_is_counted_and_makes_the_stream_failing() {
+fn failures_that_cannot_be_written_are_held_and_written_once_they_can() {
     let fake = Arc::new(Fake::default());
     fake.fail.store(true, Ordering::SeqCst);
     let health = Health::with_store(Arc::clone(&fake) as Arc<dyn FailureStore>);
@@ -204,13 +204,44 @@ fn a_write_error_is_counted_and_makes_the_stream_failing() {
     }
     health.flush_failures();
     let report = health.report();
-    assert_eq!(report.failure_log_errors, 3);
+    assert_eq!(report.failure_log_errors, 0, "held, not lost");
+    let why = report.failure_log_blocked.clone().expect("health says why");
+    assert!(why.contains("3 failure(s) are held"), "{why}");
     assert_eq!(report.verdict().status, Status::Failing);
     assert!(
-        report.verdict().reasons[0].contains("could not be written to the failure log"),
+        report.verdict().reasons[0].starts_with("intake stopped: the failure log cannot"),
         "{:?}",
         report.verdict().reasons
     );
+    // Space returns: the writer tries again by itself.
+    fake.fail.store(false, Ordering::SeqCst);
+    wait_until("the held failures are written", || {
+        fake.written().len() == 3
+    });
+    assert_eq!(fake.written(), ids(0..3), "in order");
+    wait_until("health no longer says intake stopped", || {
+        health.report().failure_log_blocked.is_none()
+    });
+    let reasons = health.report().verdict().reasons;
+    assert!(
+        reasons.iter().all(|r| !r.starts_with("intake stopped")),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn failures_never_written_are_counted_lost_when_the_writer_stops() {
+    let fake = Arc::new(Fake::default());
+    fake.fail.store(true, Ordering::SeqCst);
+    let health = Health::with_store(Arc::clone(&fake) as Arc<dyn FailureStore>);
+    for n in 0..3 {
+        health.record_failure(failure(n));
+    }
+    health.flush_failures();
+    let metrics = Arc::clone(&health.metrics);
+    // The writer tries a few more times, then gives up on what has no write-ahead log.
+    drop(health);
+    assert_eq!(metrics.failure_log_errors.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

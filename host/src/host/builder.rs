@@ -4,13 +4,15 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{DEFAULT_BUS, Host, Inner, SUBSCRIBER_BACKLOG};
+use super::{DEFAULT_BUS, Host, Inner, Queued, SUBSCRIBER_BACKLOG};
 use crate::delivery::{BatchLimits, DeliveryConfig, RetryPolicy, Routed, Sink};
 use crate::error::{Error, Result};
-use crate::event::{Envelope, Event};
+use crate::event::Envelope;
 use crate::health::{FailureLog, FailureStore, Health};
+use crate::journal::{Durability, Journal, Recovered, Ticket};
 use crate::pipeline::OutputRules;
 use crate::plugin::{
     PluginEngine, PluginLimits, PluginSet, instances_for, limits_holding, wasm_files,
@@ -38,6 +40,7 @@ pub struct HostBuilder {
     data_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     watch: bool,
+    durability: Durability,
     /// The setters called, so two that exclude each other are refused by `build`
     /// instead of the later silently undoing the earlier.
     given: Vec<&'static str>,
@@ -110,6 +113,7 @@ impl HostBuilder {
             data_dir: None,
             cache_dir: None,
             watch: false,
+            durability: Durability::Memory,
             given: Vec::new(),
         }
     }
@@ -195,6 +199,16 @@ impl HostBuilder {
     pub fn sink_arc(mut self, sink: Arc<dyn Sink>) -> Self {
         self.sink = Some(sink);
         self.given("sink_arc")
+    }
+
+    /// Where accepted events wait until they are settled: [`Durability::Memory`] (the
+    /// default for an embedded host) or [`Durability::Disk`], a write-ahead log in the
+    /// data folder (needs [`data_dir`](Self::data_dir)): `send*` return once the event is
+    /// on disk, and what a crash left unsettled is resumed by the next host built on the
+    /// same folder, before anything new.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self.given("durability")
     }
 
     /// Pipeline worker threads; default: one per core.
@@ -292,10 +306,24 @@ impl HostBuilder {
         health.keep_totals();
         health.set_plugins(plugin_infos(&slot.current().1));
 
-        let (ingress, work) = async_channel::bounded::<Event>(self.queue_capacity);
+        let (journal, recovered) = match (self.durability, &self.data_dir) {
+            (Durability::Memory, _) => (None, Recovered::default()),
+            (Durability::Disk, Some(dir)) => {
+                let (journal, recovered) = Journal::open(dir)?;
+                (Some(Arc::new(journal)), recovered)
+            }
+            (Durability::Disk, None) => {
+                return Err(Error::Conflict(
+                    "durability `disk` keeps its write-ahead log in the data folder; give one \
+                     with `data_dir`",
+                ));
+            }
+        };
+        let (ingress, work) = async_channel::bounded::<Queued>(self.queue_capacity);
         // Workers hand routed entries over in chunks of up to ROUTED_CHUNK.
-        let (routed_tx, routed_rx) =
-            async_channel::bounded::<Vec<Routed>>(self.queue_capacity.div_ceil(16).max(4));
+        let (routed_tx, routed_rx) = async_channel::bounded::<Vec<(Routed, Ticket)>>(
+            self.queue_capacity.div_ceil(16).max(4),
+        );
         let rules = OutputRules {
             buses: self.buses.map(|mut buses| {
                 buses.insert(self.default_bus.clone());
@@ -319,6 +347,7 @@ impl HostBuilder {
         let (abort, aborted) = tokio::sync::watch::channel(false);
         let delivery = runtime.spawn(crate::delivery::service::run(
             routed_rx,
+            journal.clone(),
             sink,
             self.delivery,
             Arc::clone(&health),
@@ -330,6 +359,11 @@ impl HostBuilder {
             inner: Arc::new(Inner {
                 ingress,
                 queued: work,
+                journal,
+                resumed: AtomicBool::new(recovered.events.is_empty()),
+                resumed_tx: tokio::sync::watch::channel(recovered.events.is_empty()).0,
+                seen_before: Mutex::new(recovered.seen),
+                inputs_before: recovered.inputs,
                 abort,
                 envelope: self.envelope,
                 slot,
@@ -345,6 +379,7 @@ impl HostBuilder {
                 delivery: tokio::sync::Mutex::new(Some(delivery)),
             }),
         };
+        resume(&host, recovered.events, recovered.in_flight, &runtime);
         if let Some(ready) = optimized_builds {
             swap_in_optimized_builds(&host, ready, &runtime);
         }
@@ -353,6 +388,32 @@ impl HostBuilder {
         }
         Ok(host)
     }
+}
+
+/// Queues what an earlier process accepted and did not settle, before anything new: new
+/// input waits until it is all queued.
+fn resume(host: &Host, events: Vec<Queued>, in_flight: u64, runtime: &tokio::runtime::Handle) {
+    if events.is_empty() {
+        return;
+    }
+    tracing::warn!(
+        events = events.len(),
+        possible_duplicates = in_flight,
+        "resuming events an earlier process accepted and did not finish (it stopped \
+         without a shutdown); those a call had already carried may reach their bus twice"
+    );
+    let inner = Arc::clone(&host.inner);
+    runtime.spawn(async move {
+        for item in events {
+            // Closed: the host is shutting down; the rest stay in the log for next time.
+            if inner.ingress.send(item).await.is_err() {
+                break;
+            }
+            inner.health.record_accepted();
+        }
+        inner.resumed.store(true, Ordering::Release);
+        inner.resumed_tx.send_replace(true);
+    });
 }
 
 /// Reloads `host`'s plugins folder each time optimized builds of plugins running on

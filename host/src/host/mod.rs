@@ -3,16 +3,21 @@
 //!
 //! Events flow through bounded queues: [`Host::send`] waits when the workers are behind
 //! (backpressure), workers wait when delivery is behind. Each worker thread owns its
-//! own plugin instances. [`Host::shutdown`] stops intake, lets every queued event finish,
-//! and returns the final [`HealthReport`]. [`HostBuilder`] (in `builder.rs`) makes one.
+//! own plugin instances. With a write-ahead log ([`Durability::Disk`]) an event is on
+//! disk before it is queued, and what an earlier process left unsettled is queued before
+//! anything new. [`Host::shutdown`] stops intake, lets every queued event finish, and
+//! returns the final [`HealthReport`]. [`HostBuilder`] (in `builder.rs`) makes one.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::delivery::Delivered;
 use crate::error::{Error, Result};
 use crate::event::{Envelope, Event, EventError};
 use crate::health::{Failure, FailureLog, Health, HealthReport, PluginLoadError, Stage, rfc3339};
+use crate::journal::{Durability, InputPosition, Journal, Ticket};
 use crate::plugin::{CompiledPlugin, ReloadOutcome, reload_dir_for};
 use crate::worker::{PluginSlot, plugin_infos};
 
@@ -26,10 +31,23 @@ pub const DEFAULT_BUS: &str = "default";
 /// Delivered entries a [`Host::subscribe`] receiver may fall behind before it misses some.
 pub const SUBSCRIBER_BACKLOG: usize = 4096;
 
+/// An event in the queue, with its hold on its write-ahead log row.
+pub(crate) type Queued = (Event, Ticket);
+
 struct Inner {
-    ingress: async_channel::Sender<Event>,
+    ingress: async_channel::Sender<Queued>,
     /// The workers' end of the queue, for [`Host::abort`] to empty.
-    queued: async_channel::Receiver<Event>,
+    queued: async_channel::Receiver<Queued>,
+    /// The write-ahead log, with [`Durability::Disk`].
+    journal: Option<Arc<Journal>>,
+    /// Whether what an earlier process left is all queued (new input waits until then).
+    resumed: AtomicBool,
+    resumed_tx: tokio::sync::watch::Sender<bool>,
+    /// `log_id`s taken before the last restart, newest first, with when (ms since the
+    /// Unix epoch), for the receiver to take once.
+    seen_before: Mutex<Vec<(String, u64)>>,
+    /// How far each input was read by an earlier process.
+    inputs_before: HashMap<String, InputPosition>,
     /// Tells delivery to send nothing more ([`Host::abort`]).
     abort: tokio::sync::watch::Sender<bool>,
     envelope: Envelope,
@@ -87,6 +105,7 @@ impl Host {
             .data_dir(&config.data_dir)
             .delivery_config(config.delivery_config())
             .plugin_limits(config.plugin_limits())
+            .durability(config.durability)
             .sink_arc(config.sink.open().await?);
         if let Some(dir) = &config.plugins {
             builder = builder
@@ -113,53 +132,250 @@ impl Host {
     /// EventBridge would refuse whatever the plugins do (an integer outside the signed
     /// 64-bit range, nesting deeper than [`MAX_DETAIL_DEPTH`](crate::event::MAX_DETAIL_DEPTH))
     /// is not queued: it is recorded as an ingest failure and its error returned.
+    ///
+    /// With a write-ahead log ([`Durability::Disk`]) the event is on disk when this
+    /// returns `Ok`; [`Error::Journal`] when it cannot be written (a full disk: nothing
+    /// was taken, retry later).
     pub async fn send(&self, event: Event) -> Result<()> {
         self.admit(&event)?;
-        self.enqueue(event).await
+        self.accept(vec![event], Vec::new(), None).await
     }
 
     /// Queues an event already checked (mapped by the envelope, which checks).
     async fn enqueue(&self, event: Event) -> Result<()> {
-        self.inner
-            .ingress
-            .send(event)
-            .await
-            .map_err(|_| Error::ShutDown)?;
-        self.inner.health.record_accepted();
+        self.accept(vec![event], Vec::new(), None).await
+    }
+
+    /// Takes `events`, already checked: with a write-ahead log, writes them first —
+    /// with the `log_id`s in `seen` and how far an input was read, in one `fsync` shared
+    /// with every other caller waiting — then queues them all, waiting for room. Once
+    /// the log has them they are the host's: if it shuts down before all are queued,
+    /// the rest are resumed at the next start.
+    pub(crate) async fn accept(
+        &self,
+        events: Vec<Event>,
+        seen: Vec<String>,
+        input: Option<InputPosition>,
+    ) -> Result<()> {
+        self.wait_resumed().await;
+        let queued = self.write_ahead(events, seen, input).await?;
+        for item in queued {
+            self.inner
+                .ingress
+                .send(item)
+                .await
+                .map_err(|_| Error::ShutDown)?;
+            self.inner.health.record_accepted();
+        }
         Ok(())
+    }
+
+    /// `events` on disk with their tickets, or with empty tickets without a log.
+    async fn write_ahead(
+        &self,
+        events: Vec<Event>,
+        seen: Vec<String>,
+        input: Option<InputPosition>,
+    ) -> Result<Vec<Queued>> {
+        match &self.inner.journal {
+            Some(journal) => journal
+                .append(events, seen, input)
+                .await
+                .map_err(|(error, _)| Error::Journal(error)),
+            None => Ok(events
+                .into_iter()
+                .map(|event| (event, Ticket::default()))
+                .collect()),
+        }
+    }
+
+    /// Waits until what an earlier process left is all queued.
+    async fn wait_resumed(&self) {
+        if self.inner.resumed.load(Ordering::Acquire) {
+            return;
+        }
+        let mut resumed = self.inner.resumed_tx.subscribe();
+        let _ = resumed.wait_for(|done| *done).await;
     }
 
     /// Queues `event` if the queue has room within `wait`; [`Error::Busy`] if it stays
     /// full that long (nothing was queued).
     pub async fn send_within(&self, event: Event, wait: std::time::Duration) -> Result<()> {
         self.admit(&event)?;
-        self.enqueue_within(event, wait).await
+        self.accept_within(vec![event], Vec::new(), wait)
+            .await
+            .map(drop)
+            .map_err(|(error, _)| error)
     }
 
-    /// [`send_within`](Self::send_within) for an event already checked (mapped by the
-    /// envelope, which checks).
-    pub(crate) async fn enqueue_within(
+    /// Takes `events`, already checked, if the queue has room within `wait`. Without a
+    /// write-ahead log each event gets up to `wait`; on an error, the number before it
+    /// that were queued comes back with it. With a log, the events (and the `log_id`s in
+    /// `seen`) are written together once the queue has room, and then all taken, or none.
+    pub(crate) async fn accept_within(
         &self,
-        event: Event,
+        events: Vec<Event>,
+        seen: Vec<String>,
         wait: std::time::Duration,
-    ) -> Result<()> {
-        match tokio::time::timeout(wait, self.inner.ingress.send(event)).await {
-            Ok(Ok(())) => {
-                self.inner.health.record_accepted();
-                Ok(())
+    ) -> std::result::Result<usize, (Error, usize)> {
+        let count = events.len();
+        if self.inner.journal.is_some() {
+            if !self.has_room_within(wait).await {
+                return Err((Error::Busy, 0));
             }
-            Ok(Err(_)) => Err(Error::ShutDown),
-            Err(_) => Err(Error::Busy),
+            return self
+                .accept(events, seen, None)
+                .await
+                .map(|()| count)
+                .map_err(|e| (e, 0));
+        }
+        tokio::time::timeout(wait, self.wait_resumed())
+            .await
+            .map_err(|_| (Error::Busy, 0))?;
+        for (n, event) in events.into_iter().enumerate() {
+            let queued = (event, Ticket::default());
+            match tokio::time::timeout(wait, self.inner.ingress.send(queued)).await {
+                Ok(Ok(())) => self.inner.health.record_accepted(),
+                Ok(Err(_)) => return Err((Error::ShutDown, n)),
+                Err(_) => return Err((Error::Busy, n)),
+            }
+        }
+        Ok(count)
+    }
+
+    /// Whether the queue has room (and what an earlier process left is queued) within
+    /// `wait`.
+    async fn has_room_within(&self, wait: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        if tokio::time::timeout_at(deadline, self.wait_resumed())
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        let capacity = self.inner.ingress.capacity().unwrap_or(usize::MAX);
+        loop {
+            if self.inner.ingress.len() < capacity {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
     }
 
     /// Queues every event in order, waiting while the queue is full. On an error the
-    /// events before it were queued and the rest were not.
+    /// events before it were queued and the rest were not. With a write-ahead log they
+    /// are written together, in one `fsync`.
     pub async fn send_batch(&self, events: impl IntoIterator<Item = Event>) -> Result<()> {
+        let mut admitted = Vec::new();
+        let mut refused = None;
         for event in events {
-            self.send(event).await?;
+            if let Err(error) = self.admit(&event) {
+                refused = Some(error);
+                break;
+            }
+            admitted.push(event);
         }
-        Ok(())
+        if !admitted.is_empty() {
+            self.accept(admitted, Vec::new(), None).await?;
+        }
+        refused.map_or(Ok(()), Err)
+    }
+
+    /// Queues `events` read from an input, with how far it has been read (for an input
+    /// that can be read again: a file): with a write-ahead log the position is written
+    /// with the events, so that [`input_position`](Self::input_position) gives it back
+    /// to a rerun after a crash, which can go on from there. Events refused by
+    /// [`send`](Self::send)'s checks are recorded as ingest failures, as there; their
+    /// error is not returned. While failures cannot be written to the failure log (a
+    /// full disk), this waits: reading stops.
+    pub async fn send_read(
+        &self,
+        events: Vec<Event>,
+        position: Option<InputPosition>,
+    ) -> Result<()> {
+        let mut admitted = Vec::with_capacity(events.len());
+        for event in events {
+            if self.admit(&event).is_ok() {
+                admitted.push(event);
+            }
+        }
+        // Ingest failures of this read are written before the position moves past them;
+        // while they cannot be, reading stops here.
+        let mut said = false;
+        loop {
+            self.flush_failures().await?;
+            let Some(why) = self.intake_blocked() else {
+                break;
+            };
+            if !std::mem::replace(&mut said, true) {
+                tracing::warn!("input paused: {why}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        if said {
+            tracing::info!("input resumed");
+        }
+        self.accept(admitted, Vec::new(), position).await
+    }
+
+    /// How far an earlier process read the input `key` (with a write-ahead log), if it
+    /// did not read it to the end: the events before it were accepted then.
+    pub fn input_position(&self, key: &str) -> Option<InputPosition> {
+        self.inner.inputs_before.get(key).cloned()
+    }
+
+    /// The input `key` was read to the end: a later run starts it from the beginning.
+    pub fn finish_input(&self, key: &str) {
+        if let Some(journal) = &self.inner.journal {
+            journal.forget_input(key);
+        }
+    }
+
+    /// Waits until every failure handed over so far is in the failure log.
+    pub async fn flush_failures(&self) -> Result<()> {
+        let health = Arc::clone(&self.inner.health);
+        tokio::task::spawn_blocking(move || health.flush_failures())
+            .await
+            .map_err(|_| Error::Panicked("failure log flush"))
+    }
+
+    /// Why intake must stop now, if it must: failures cannot be written to the failure
+    /// log (a full disk, say). Intake resumes once they can.
+    pub fn intake_blocked(&self) -> Option<String> {
+        self.inner.health.failure_log_blocked()
+    }
+
+    /// Where accepted events wait until they are settled.
+    pub fn durability(&self) -> Durability {
+        if self.inner.journal.is_some() {
+            Durability::Disk
+        } else {
+            Durability::Memory
+        }
+    }
+
+    /// The `log_id`s taken before the last restart (newest first, with when, in ms
+    /// since the Unix epoch), once; and from now on those within `window`, at most
+    /// `capacity` of them, are kept in the write-ahead log.
+    #[cfg(feature = "serve")]
+    pub(crate) fn seen_before(
+        &self,
+        window: std::time::Duration,
+        capacity: usize,
+    ) -> Vec<(String, u64)> {
+        if let Some(journal) = &self.inner.journal {
+            journal.keep_seen(window, capacity);
+        }
+        std::mem::take(
+            &mut *self
+                .inner
+                .seen_before
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     /// Checks `event`'s detail before it is queued; one that could never be delivered
@@ -313,7 +529,9 @@ impl Host {
 
     /// A snapshot of the stream's health.
     pub fn health(&self) -> HealthReport {
-        self.inner.health.report()
+        let mut report = self.inner.health.report();
+        report.journal = self.inner.journal.as_ref().map(|j| j.report());
+        report
     }
 
     /// Stops at once instead of draining: intake closes, nothing more is sent, and every
@@ -327,8 +545,8 @@ impl Host {
     pub fn abort(&self) {
         self.inner.ingress.close();
         let now = std::time::SystemTime::now();
-        while let Ok(event) = self.inner.queued.try_recv() {
-            self.inner.health.record_failure(Failure {
+        while let Ok((event, ticket)) = self.inner.queued.try_recv() {
+            let failure = Failure {
                 stage: Stage::Ingest,
                 event_id: Some(event.id.clone()),
                 origin: "queue".into(),
@@ -342,7 +560,8 @@ impl Host {
                 first_attempt: now,
                 event: None,
                 input: Some(event.detail),
-            });
+            };
+            self.inner.health.record_failure_of(failure, ticket);
         }
         // Only now, with the queue empty: a worker waiting to hand over to delivery would
         // otherwise go on taking queued events through the plugins. Delivery may already
@@ -385,9 +604,14 @@ impl Host {
         // The last deliveries and the totals to the failure log, after every failure
         // handed to its writer: blocking waits, off the runtime.
         let health = Arc::clone(&self.inner.health);
+        let journal = self.inner.journal.clone();
         tokio::task::spawn_blocking(move || {
             health.note_deliveries();
             health.flush_totals();
+            // Every settled row trimmed; what is left is resumed at the next start.
+            if let Some(journal) = journal {
+                journal.close();
+            }
         })
         .await
         .map_err(|_| Error::Panicked("health flush"))?;

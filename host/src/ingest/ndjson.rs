@@ -26,27 +26,47 @@ pub struct NdjsonReader<R> {
     reader: R,
     envelope: Envelope,
     line: u64,
+    offset: u64,
     buf: Vec<u8>,
 }
 
 impl<R: AsyncBufRead + Unpin> NdjsonReader<R> {
     /// A reader over `reader`, mapping logs with `envelope`.
     pub fn new(reader: R, envelope: Envelope) -> Self {
+        Self::starting_at(reader, envelope, 0, 0)
+    }
+
+    /// A reader over `reader` that starts `offset` bytes and `line` lines into its input
+    /// (the caller has skipped them), so offsets and line numbers count from the start.
+    pub fn starting_at(reader: R, envelope: Envelope, offset: u64, line: u64) -> Self {
         NdjsonReader {
             reader,
             envelope,
-            line: 0,
+            line,
+            offset,
             buf: Vec::new(),
         }
+    }
+
+    /// Bytes read so far: the end of the last line returned (or skipped as blank).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Lines read so far.
+    pub fn line(&self) -> u64 {
+        self.line
     }
 
     /// The next record, or `None` at end of input. `Err` only for I/O errors.
     pub async fn next(&mut self) -> std::io::Result<Option<Record>> {
         loop {
             self.buf.clear();
-            if self.reader.read_until(b'\n', &mut self.buf).await? == 0 {
+            let read = self.reader.read_until(b'\n', &mut self.buf).await?;
+            if read == 0 {
                 return Ok(None);
             }
+            self.offset += read as u64;
             self.line += 1;
             let record = match std::str::from_utf8(&self.buf) {
                 Ok(text) if text.trim().is_empty() => continue,

@@ -1,6 +1,7 @@
 //! De-duplication by `log_id` within a window: Auth0 delivers at least once, so a record
 //! whose id was taken recently is dropped, and a claim still pending tells a second
-//! request to retry later.
+//! request to retry later. With a write-ahead log the ids taken are kept with the records
+//! and remembered again after a restart.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -87,6 +88,34 @@ impl Dedupe {
         }
     }
 
+    /// Remembers ids taken before a restart: `(id, when in ms since the Unix epoch)`,
+    /// newest first. Those older than the window, or past the capacity, are not.
+    pub(crate) fn remember(&self, taken: Vec<(String, u64)>) {
+        if self.window.is_zero() || self.capacity == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut seen = self.lock();
+        let recent = taken
+            .into_iter()
+            .filter(|(id, _)| id.len() <= MAX_ID_BYTES)
+            .map_while(|(id, at)| {
+                let age = Duration::from_millis(now_ms.saturating_sub(at));
+                (age < self.window).then(|| (id, now.checked_sub(age).unwrap_or(now)))
+            })
+            .take(self.capacity)
+            .collect::<Vec<_>>();
+        // Oldest first, as claims are made.
+        for (id, at) in recent.into_iter().rev() {
+            if seen.at.insert(id.clone(), (at, true)).is_none() {
+                seen.order.push_back((at, id));
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.seen.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -163,6 +192,28 @@ mod tests {
         drop(first); // the request went away before the record was queued
         assert!(taken(dedupe.claim("a")), "free again");
         assert!(matches!(dedupe.claim("a"), Claim::Duplicate));
+    }
+
+    #[test]
+    fn ids_taken_before_a_restart_are_duplicates_within_the_window() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let dedupe = Dedupe::new(Duration::from_secs(60), 10);
+        dedupe.remember(vec![
+            ("new".into(), now_ms - 1_000),
+            ("old".into(), now_ms - 120_000),
+        ]);
+        assert!(matches!(dedupe.claim("new"), Claim::Duplicate));
+        assert!(taken(dedupe.claim("old")), "taken outside the window");
+        let small = Dedupe::new(Duration::from_secs(60), 1);
+        small.remember(vec![("b".into(), now_ms), ("a".into(), now_ms - 5)]);
+        assert!(matches!(small.claim("b"), Claim::Duplicate));
+        assert!(
+            taken(small.claim("a")),
+            "past the capacity: the newest are kept"
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! before it is read); 408 when the body does not arrive within the body timeout; 429
 //! with `Retry-After` when the queue stays full, 503 when the ingest slots are all taken
 //! or the host is shutting down — records taken before that are kept, and the sender's
-//! retry finds them as duplicates.
+//! retry finds them as duplicates. With a write-ahead log (`durability = "disk"`), 200
+//! means every record taken is on disk; 503 with `Retry-After` when it cannot be written
+//! (a full disk) or the failure log cannot (nothing of the body is taken then).
 
 use std::sync::Arc;
 
@@ -23,7 +25,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::dedupe::Claim;
+use super::dedupe::{Claim, ClaimGuard};
 use super::split::split_records;
 use crate::error::Error;
 use crate::event::EventError;
@@ -178,21 +180,20 @@ async fn stopped(mut stopping: tokio::sync::watch::Receiver<bool>) {
 
 /// Quarantines a record that can never become an event: one failure-log row (stage
 /// `ingest`, the text kept), counted once — a record already quarantined within the
-/// dedupe window (the same bytes, sent again) is a duplicate. Returns whether it was
-/// new.
-fn quarantine(state: &AppState, raw: &[u8], error: &EventError) -> bool {
+/// dedupe window (the same bytes, sent again) is a duplicate. Returns the claim on it
+/// when it was new, to commit once the row is written.
+fn quarantine<'a>(state: &'a AppState, raw: &[u8], error: &EventError) -> Option<ClaimGuard<'a>> {
     use sha2::Digest;
     let hash = sha2::Sha256::digest(raw);
     let key: String = std::iter::once("quarantined:".to_string())
         .chain(hash.iter().map(|b| format!("{b:02x}")))
         .collect();
     let Claim::New(claim) = state.dedupe.claim(&key) else {
-        return false;
+        return None;
     };
     let kept = String::from_utf8_lossy(&raw[..raw.len().min(KEPT_BODY)]);
     state.host.record_ingest_failure(ORIGIN, &kept, error);
-    claim.commit();
-    true
+    Some(claim)
 }
 
 pub(crate) async fn receive(
@@ -203,6 +204,36 @@ pub(crate) async fn receive(
         Ok(body) => body,
         Err(refused) => return refused,
     };
+    // Once the body is here, its records are taken whole or not at all even if the
+    // sender hangs up meanwhile: taken records stay taken, and a retry finds them.
+    tokio::spawn(take(state, body)).await.unwrap_or_else(|_| {
+        answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": "taking the records failed (a bug); retry the request"}),
+        )
+    })
+}
+
+/// The status and message of a request cut short by `error` from the host.
+fn refusal(error: &Error) -> (StatusCode, String) {
+    match error {
+        Error::Busy => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "the pipeline queue is full; retry the request".into(),
+        ),
+        Error::Journal(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{error}; retry the request"),
+        ),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "logbridge is shutting down; retry the request".into(),
+        ),
+    }
+}
+
+/// Splits, checks, de-duplicates and takes the records of `body`, and answers.
+async fn take(state: Arc<AppState>, body: Bytes) -> Response {
     // An ingest slot only once the body is here: a slow sender holds none.
     let Ok(_slot) = state.in_progress.try_acquire() else {
         return answer(
@@ -211,8 +242,19 @@ pub(crate) async fn receive(
         );
     };
     let host = &state.host;
+    // What cannot be kept is not taken: the sender retries later.
+    if let Some(why) = host.intake_blocked() {
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": format!("{why}; retry the request")}),
+        );
+    }
     let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
     let mut first_problem = None;
+    let mut cut: Option<(StatusCode, String)> = None;
+    let mut events = Vec::new();
+    let mut claims = Vec::new();
+    let mut quarantined = Vec::new();
     for raw in split_records(&body) {
         let parsed = std::str::from_utf8(raw)
             .map_err(|e| EventError::NotJson(format!("the record is not UTF-8: {e}")))
@@ -220,8 +262,9 @@ pub(crate) async fn receive(
         let event = match parsed {
             Ok(event) => event,
             Err(error) => {
-                if quarantine(&state, raw, &error) {
+                if let Some(claim) = quarantine(&state, raw, &error) {
                     first_problem.get_or_insert_with(|| error.to_string());
+                    quarantined.push(claim);
                     rejected += 1;
                 } else {
                     host.record_duplicate();
@@ -230,43 +273,60 @@ pub(crate) async fn receive(
                 continue;
             }
         };
-        let claim = match state.dedupe.claim(&event.id) {
-            Claim::New(claim) => claim,
+        match state.dedupe.claim(&event.id) {
+            Claim::New(claim) => {
+                events.push(event);
+                claims.push(claim);
+            }
             Claim::Duplicate => {
                 host.record_duplicate();
                 duplicates += 1;
-                continue;
             }
             Claim::Pending => {
-                return cut_short(
+                cut = Some((
                     StatusCode::TOO_MANY_REQUESTS,
-                    "a record of this batch is being taken by another request; retry",
-                    [accepted, duplicates, rejected],
-                );
-            }
-        };
-        // If the sender hangs up while this waits, the request is dropped here and the
-        // claim released with it.
-        // Mapped by the envelope, so already checked.
-        match host.enqueue_within(event, state.config.queue_wait).await {
-            Ok(()) => {
-                claim.commit();
-                accepted += 1;
-            }
-            Err(error) => {
-                let (status, message) = match error {
-                    Error::Busy => (
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "the pipeline queue is full; retry the request",
-                    ),
-                    _ => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "logbridge is shutting down; retry the request",
-                    ),
-                };
-                return cut_short(status, message, [accepted, duplicates, rejected]);
+                    "a record of this batch is being taken by another request; retry".into(),
+                ));
+                break;
             }
         }
+    }
+    // Mapped by the envelope, so already checked. With a write-ahead log the records
+    // and their ids are on disk before any is acknowledged.
+    let seen = events.iter().map(|e| e.id.clone()).collect();
+    let taken = match host
+        .accept_within(events, seen, state.config.queue_wait)
+        .await
+    {
+        Ok(n) => n,
+        Err((error, n)) => {
+            cut = Some(refusal(&error));
+            n
+        }
+    };
+    // Claims of records not taken are released (dropped): a retry must find them free.
+    for claim in claims.drain(..taken) {
+        claim.commit();
+    }
+    drop(claims);
+    accepted += taken as u64;
+    if rejected > 0 {
+        // Quarantined records are in the failure log before they are acknowledged; if
+        // they cannot be written, the sender is told to send them again.
+        let _ = host.flush_failures().await;
+        if let Some(why) = host.intake_blocked() {
+            cut.get_or_insert((
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{why}; retry the request"),
+            ));
+            quarantined.clear();
+        }
+    }
+    for claim in quarantined {
+        claim.commit();
+    }
+    if let Some((status, message)) = cut {
+        return cut_short(status, &message, [accepted, duplicates, rejected]);
     }
     let mut counts =
         serde_json::json!({"accepted": accepted, "duplicates": duplicates, "rejected": rejected});

@@ -34,8 +34,10 @@ fn router_stopping(
     config: ServeConfig,
     stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Router {
+    let dedupe = Dedupe::new(config.dedupe_window, config.dedupe_capacity);
+    dedupe.remember(host.seen_before(config.dedupe_window, config.dedupe_capacity));
     let state = Arc::new(AppState {
-        dedupe: Dedupe::new(config.dedupe_window, config.dedupe_capacity),
+        dedupe,
         in_progress: tokio::sync::Semaphore::new(config.max_requests.max(1)),
         host,
         config,

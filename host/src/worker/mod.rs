@@ -14,6 +14,7 @@ use crate::delivery::service::delivery_failure;
 use crate::delivery::{Routed, validate};
 use crate::event::Event;
 use crate::health::{Failure, Health, PluginCalls, PluginCounters, PluginInfo, Stage, rfc3339};
+use crate::journal::Ticket;
 use crate::pipeline::{FLUSH_EVERY, Outcome, OutputRules, Pipeline};
 use crate::plugin::{OnError, PluginSet};
 
@@ -104,8 +105,8 @@ pub(crate) fn run_worker(
     slot: &PluginSlot,
     default_bus: &str,
     rules: &OutputRules,
-    work: &async_channel::Receiver<Event>,
-    routed: &async_channel::Sender<Vec<Routed>>,
+    work: &async_channel::Receiver<(Event, Ticket)>,
+    routed: &async_channel::Sender<Vec<(Routed, Ticket)>>,
     health: &Health,
 ) {
     let (mut generation, set) = slot.current();
@@ -118,22 +119,23 @@ pub(crate) fn run_worker(
         INBOX,
         ROUTED_CHUNK,
         ROUTED_LINGER,
-        |lost: Vec<Routed>| {
-            for entry in lost {
-                health.record_failure(delivery_failure(
+        |lost: Vec<(Routed, Ticket)>| {
+            for (entry, ticket) in lost {
+                let failure = delivery_failure(
                     &entry.bus,
                     entry.event,
                     crate::health::FailureCode::DeliveryStopped,
                     "the delivery task stopped before this entry was sent".into(),
                     0,
                     std::time::SystemTime::now(),
-                ));
+                );
+                health.record_failure_of(failure, ticket);
             }
         },
     );
     // Before the worker waits for an event, the counters are made exact (and the
     // hand-off passes every routed entry on).
-    while let Some(event) = handoff.next(|| {
+    while let Some((event, ticket)) = handoff.next(|| {
         pipeline.flush_counters();
         tally.flush(health);
     }) {
@@ -143,10 +145,13 @@ pub(crate) fn run_worker(
             pipeline = Pipeline::with_rules(set, default_bus, rules.clone());
         }
         match pipeline.run(event) {
-            Outcome::Filtered { plugin } => tally.filtered(&plugin),
+            Outcome::Filtered { plugin } => {
+                tally.filtered(&plugin);
+                ticket.finish();
+            }
             Outcome::Failed(failure) => {
                 let failure = *failure;
-                health.record_failure(Failure {
+                let failure = Failure {
                     stage: Stage::Plugin,
                     event_id: Some(failure.event.id.clone()),
                     origin: failure.plugin,
@@ -157,7 +162,8 @@ pub(crate) fn run_worker(
                     first_attempt: std::time::SystemTime::now(),
                     event: Some(failure.event),
                     input: None,
-                })
+                };
+                health.record_failure_of(failure, ticket);
             }
             Outcome::Routed { entries, checked } => {
                 tally.routed(entries.len());
@@ -165,19 +171,23 @@ pub(crate) fn run_worker(
                     // Checked here, on the worker threads, rather than in the one
                     // delivery task: it parses the detail. What the pipeline checked
                     // (a transformer's output, a scanned detail) is not checked again.
+                    let share = ticket.share();
                     if !checked && let Err(problem) = validate(&entry.event) {
-                        health.record_failure(delivery_failure(
+                        let failure = delivery_failure(
                             &entry.bus,
                             entry.event,
                             problem.code(),
                             problem.to_string(),
                             0,
                             std::time::SystemTime::now(),
-                        ));
+                        );
+                        health.record_failure_of(failure, share);
                         continue;
                     }
-                    handoff.push(entry);
+                    handoff.push((entry, share));
                 }
+                // Every destination holds a share now.
+                ticket.finish();
             }
         }
         if tally.events >= FLUSH_EVERY {

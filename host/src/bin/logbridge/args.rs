@@ -25,6 +25,11 @@ pub(crate) struct RunArgs {
     /// NDJSON input: one Auth0 log or `{"log_id", "data"}` record per line; `-` is stdin.
     #[arg(long, value_name = "FILE", default_value = "-")]
     pub(crate) input: String,
+    /// With `durability = "disk"`, read FILE from its first line even when an earlier run
+    /// on the same data folder stopped part-way (by default a rerun goes on after the
+    /// last line that run took).
+    #[arg(long)]
+    pub(crate) from_start: bool,
     #[command(flatten)]
     pub(crate) config: ConfigFileArg,
 }

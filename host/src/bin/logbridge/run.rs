@@ -10,8 +10,8 @@ use anyhow::{Context, bail};
 use logbridge::config::Config;
 use logbridge::health::FailureLog;
 use logbridge::ingest::{NdjsonReader, Record};
-use logbridge::{HealthReport, Host};
-use tokio::io::{AsyncBufRead, BufReader};
+use logbridge::{Durability, HealthReport, Host, InputPosition, JournalError};
+use tokio::io::{AsyncBufRead, AsyncSeekExt, BufReader};
 
 use crate::args::RunArgs;
 
@@ -38,23 +38,86 @@ pub(crate) async fn run(args: RunArgs, config: Config) -> anyhow::Result<ExitCod
     let (host, log) = build_host(&config).await?;
     let envelope = host.envelope().clone();
     let started = Instant::now();
-    let input: Box<dyn AsyncBufRead + Unpin + Send> = if args.input == "-" {
-        Box::new(BufReader::new(tokio::io::stdin()))
+    let mut key = None;
+    let mut reader = if args.input == "-" {
+        let input = BufReader::new(tokio::io::stdin());
+        NdjsonReader::new(Box::new(input) as Input, envelope)
     } else {
-        let file = tokio::fs::File::open(&args.input)
+        let mut file = tokio::fs::File::open(&args.input)
             .await
             .with_context(|| format!("cannot open the input file {}", args.input))?;
-        Box::new(BufReader::with_capacity(1 << 16, file))
-    };
-    let mut reader = NdjsonReader::new(input, envelope);
-    let origin = |line: u64| format!("{}:{line}", args.input);
-    let read_all = async {
-        while let Some(record) = reader.next().await? {
-            match record {
-                Record::Event(event) => host.send(event).await?,
-                Record::Invalid { line, text, error } => {
-                    host.record_ingest_failure(&origin(line), &text, &error)
+        let mut start = (0, 0);
+        if host.durability() == Durability::Disk {
+            let name = input_key(&args.input, &file).await?;
+            if let Some(position) = host.input_position(&name) {
+                if args.from_start {
+                    eprintln!(
+                        "logbridge: reading {} from the start (--from-start); an earlier run \
+                         that did not finish took its first {} lines",
+                        args.input, position.line
+                    );
+                } else {
+                    eprintln!(
+                        "logbridge: resuming {} after line {}: an earlier run that did not \
+                         finish took the lines before (--from-start reads it all again)",
+                        args.input, position.line
+                    );
+                    start = (position.offset, position.line);
                 }
+            }
+            key = Some(name);
+        }
+        file.seek(std::io::SeekFrom::Start(start.0))
+            .await
+            .with_context(|| format!("cannot read the input file {}", args.input))?;
+        let input = BufReader::with_capacity(1 << 16, file);
+        NdjsonReader::starting_at(Box::new(input) as Input, envelope, start.0, start.1)
+    };
+    let origin = |line: u64| format!("{}:{line}", args.input);
+    // Lines are read ahead by a task of their own and taken in batches: with a
+    // write-ahead log, one `fsync` for each batch.
+    let (lines, mut read) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let reading = tokio::spawn(async move {
+        loop {
+            let next = reader.next().await;
+            let done = !matches!(next, Ok(Some(_)));
+            let position = (reader.offset(), reader.line());
+            if lines.send((next, position)).await.is_err() || done {
+                break;
+            }
+        }
+    });
+    let read_all = async {
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(first) = read.recv().await {
+            let mut next = Some(first);
+            let mut end = None;
+            let mut position = (0, 0);
+            while let Some((record, at)) = next.take() {
+                match record? {
+                    Some(Record::Event(event)) => batch.push(event),
+                    Some(Record::Invalid { line, text, error }) => {
+                        host.record_ingest_failure(&origin(line), &text, &error)
+                    }
+                    None => end = Some(()),
+                }
+                position = at;
+                if batch.len() < BATCH && end.is_none() {
+                    next = read.try_recv().ok();
+                }
+            }
+            let events = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            let position = key.as_ref().map(|key| InputPosition {
+                key: key.clone(),
+                offset: position.0,
+                line: position.1,
+            });
+            send_waiting(&host, events, position).await?;
+            if end.is_some() {
+                if let Some(key) = &key {
+                    host.finish_input(key);
+                }
+                break;
             }
         }
         anyhow::Ok(())
@@ -66,10 +129,63 @@ pub(crate) async fn run(args: RunArgs, config: Config) -> anyhow::Result<ExitCod
             Ok(())
         }
     };
+    reading.abort();
     // Whatever happened to the input, everything already accepted is drained.
     let code = finish(host, &log, started_at, started).await?;
     read_result.context("reading the input failed")?;
     Ok(code)
+}
+
+/// What `run` reads from.
+type Input = Box<dyn AsyncBufRead + Unpin + Send>;
+
+/// Lines read ahead of the pipeline.
+const READ_AHEAD: usize = 4096;
+
+/// Most events taken (and, with a write-ahead log, written) at once.
+const BATCH: usize = 512;
+
+/// Sends a batch read from an input with how far it was read; while the write-ahead log
+/// cannot be written (a full disk) reading stops, and goes on once it can.
+async fn send_waiting(
+    host: &Host,
+    events: Vec<logbridge::Event>,
+    position: Option<InputPosition>,
+) -> anyhow::Result<()> {
+    let mut said = false;
+    loop {
+        match host.send_read(events.clone(), position.clone()).await {
+            Err(logbridge::Error::Journal(error @ JournalError::Full { .. })) => {
+                if !std::mem::replace(&mut said, true) {
+                    eprintln!("logbridge: input paused: {error}");
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            other => {
+                if said {
+                    eprintln!("logbridge: input resumed");
+                }
+                return Ok(other?);
+            }
+        }
+    }
+}
+
+/// What names an input file in the write-ahead log: its path and its identity on disk,
+/// so a new file at the same path starts from the beginning.
+async fn input_key(path: &str, file: &tokio::fs::File) -> anyhow::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file
+        .metadata()
+        .await
+        .with_context(|| format!("cannot read the input file {path}"))?;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.into());
+    Ok(format!(
+        "{} (device {}, inode {})",
+        absolute.display(),
+        meta.dev(),
+        meta.ino()
+    ))
 }
 
 /// Drains `host`, records the run in the failure log, prints the summary — its time and
@@ -136,6 +252,14 @@ pub(crate) fn print_summary(report: &HealthReport, seconds: f64) -> std::io::Res
             .map(|(b, c)| (b.clone(), c.delivered))
             .collect())
     )?;
+    if let Some(journal) = report.journal.as_ref().filter(|j| j.recovered > 0) {
+        writeln!(
+            err,
+            "  resumed   {:>7}  (left unsettled by a process that did not finish; {} of them \
+             may reach their bus twice)",
+            journal.recovered, journal.possible_duplicates
+        )?;
+    }
     let retried: u64 = report.buses.values().map(|b| b.retried).sum();
     writeln!(
         err,
