@@ -267,6 +267,25 @@ impl Default for Config {
     }
 }
 
+/// Ends the last line of an output file appended to, if a process killed mid-write left
+/// it without its newline: the next event then starts a line of its own instead of
+/// being glued to the torn one (which a reader skips; its event was not acknowledged
+/// and is delivered again).
+fn end_torn_line(path: &std::path::Path, out: &mut std::fs::File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut last = [0u8; 1];
+    let mut reading = std::fs::File::open(path)?;
+    if reading.seek(SeekFrom::End(0))? == 0 {
+        return Ok(());
+    }
+    reading.seek(SeekFrom::End(-1))?;
+    reading.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
 impl SinkConfig {
     /// Opens the sink this section describes: EventBridge (credentials from the standard
     /// AWS chain), the output file (appended to unless `truncate_output`), or stdout.
@@ -281,16 +300,20 @@ impl SinkConfig {
             Arc::new(crate::EventBridgeSink::from_env(&options).await?)
         } else if let Some(path) = &self.output {
             let truncate = self.truncate_output;
-            let file = std::fs::File::options()
+            let output_error = |source| crate::Error::Output {
+                path: path.clone(),
+                source,
+            };
+            let mut file = std::fs::File::options()
                 .create(true)
                 .write(true)
                 .append(!truncate)
                 .truncate(truncate)
                 .open(path)
-                .map_err(|source| crate::Error::Output {
-                    path: path.clone(),
-                    source,
-                })?;
+                .map_err(output_error)?;
+            if !truncate {
+                end_torn_line(path, &mut file).map_err(output_error)?;
+            }
             Arc::new(crate::JsonLinesSink::new(std::io::BufWriter::new(file)))
         } else {
             Arc::new(crate::JsonLinesSink::new(std::io::stdout()))
@@ -353,5 +376,41 @@ impl Config {
     /// unset or when there is no such key.
     pub fn value_text(&self, key: &str) -> Option<String> {
         Setting::find(key).and_then(|setting| (setting.show)(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_output_file_torn_by_a_kill_gets_its_last_line_ended() {
+        let dir = std::env::temp_dir().join(format!("logbridge-torn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.ndjson");
+        std::fs::write(&path, "{\"id\":\"whole\"}\n{\"id\":\"to").unwrap();
+        let sink = SinkConfig {
+            output: Some(path.clone()),
+            ..Config::default().sink
+        }
+        .open()
+        .await
+        .unwrap();
+        let event = crate::Event {
+            id: "next".into(),
+            source: "s".into(),
+            detail_type: "d".into(),
+            time: String::new(),
+            resources: Vec::new(),
+            detail: "{}".into(),
+        };
+        sink.put("bus", std::slice::from_ref(&event)).await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let last: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+        assert_eq!(last["id"], "next");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
