@@ -194,8 +194,8 @@ fn a_full_queue_makes_the_sender_wait_and_drops_nothing() {
     assert_eq!(health.report().failure_log_errors, 0);
 }
 
-#[test]
-fn failures_that_cannot_be_written_are_held_and_written_once_they_can() {
+/// A health whose failure log cannot be written, handed three failures.
+fn three_failures_on_a_failing_store() -> (Arc<Fake>, Health) {
     let fake = Arc::new(Fake::default());
     fake.fail.store(true, Ordering::SeqCst);
     let health = Health::with_store(Arc::clone(&fake) as Arc<dyn FailureStore>);
@@ -203,6 +203,12 @@ fn failures_that_cannot_be_written_are_held_and_written_once_they_can() {
         health.record_failure(failure(n));
     }
     health.flush_failures();
+    (fake, health)
+}
+
+#[test]
+fn failures_that_cannot_be_written_are_held_and_written_once_they_can() {
+    let (fake, health) = three_failures_on_a_failing_store();
     let report = health.report();
     assert_eq!(report.failure_log_errors, 0, "held, not lost");
     let why = report.failure_log_blocked.clone().expect("health says why");
@@ -231,13 +237,7 @@ fn failures_that_cannot_be_written_are_held_and_written_once_they_can() {
 
 #[test]
 fn failures_never_written_are_counted_lost_when_the_writer_stops() {
-    let fake = Arc::new(Fake::default());
-    fake.fail.store(true, Ordering::SeqCst);
-    let health = Health::with_store(Arc::clone(&fake) as Arc<dyn FailureStore>);
-    for n in 0..3 {
-        health.record_failure(failure(n));
-    }
-    health.flush_failures();
+    let (_fake, health) = three_failures_on_a_failing_store();
     let metrics = Arc::clone(&health.metrics);
     // The writer tries a few more times, then gives up on what has no write-ahead log.
     drop(health);

@@ -194,48 +194,53 @@ pub(crate) fn render(report: &HealthReport, queue_depth: usize) -> String {
         &one(u64::from(report.failure_log_blocked.is_some())),
     );
     if let Some(journal) = &report.journal {
-        family(
-            "logbridge_journal_pending",
-            "gauge",
-            "Events accepted and not yet settled, kept in the write-ahead log.",
-            &one(journal.pending),
-        );
-        family(
-            "logbridge_journal_bytes",
-            "gauge",
-            "Size of the write-ahead log on disk (database and WAL file).",
-            &one(journal.bytes),
-        );
-        family(
-            "logbridge_journal_appended_total",
-            "counter",
-            "Events written to the write-ahead log.",
-            &one(journal.appended),
-        );
-        family(
-            "logbridge_journal_fsyncs_total",
-            "counter",
-            "Durable commits of the write-ahead log; each covers every append waiting.",
-            &one(journal.fsyncs),
-        );
-        family(
-            "logbridge_journal_recovered",
-            "gauge",
-            "Events an earlier process left unsettled, resumed at start.",
-            &one(journal.recovered),
-        );
-        family(
-            "logbridge_journal_possible_duplicates",
-            "gauge",
-            "Of those, events a PutEvents call had already carried (may be delivered twice).",
-            &one(journal.possible_duplicates),
-        );
-        family(
-            "logbridge_journal_blocked",
-            "gauge",
-            "1 while the write-ahead log cannot be written (intake stops).",
-            &one(u64::from(journal.error.is_some())),
-        );
+        let gauges: [(&str, &str, &str, u64); 7] = [
+            (
+                "logbridge_journal_pending",
+                "gauge",
+                "Events accepted and not yet settled, kept in the write-ahead log.",
+                journal.pending,
+            ),
+            (
+                "logbridge_journal_bytes",
+                "gauge",
+                "Size of the write-ahead log on disk (database and WAL file).",
+                journal.bytes,
+            ),
+            (
+                "logbridge_journal_appended_total",
+                "counter",
+                "Events written to the write-ahead log.",
+                journal.appended,
+            ),
+            (
+                "logbridge_journal_fsyncs_total",
+                "counter",
+                "Durable commits of the write-ahead log; each covers every append waiting.",
+                journal.fsyncs,
+            ),
+            (
+                "logbridge_journal_recovered",
+                "gauge",
+                "Events an earlier process left unsettled, resumed at start.",
+                journal.recovered,
+            ),
+            (
+                "logbridge_journal_possible_duplicates",
+                "gauge",
+                "Of those, events a PutEvents call had already carried (may be delivered twice).",
+                journal.possible_duplicates,
+            ),
+            (
+                "logbridge_journal_blocked",
+                "gauge",
+                "1 while the write-ahead log cannot be written (intake stops).",
+                u64::from(journal.error.is_some()),
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            family(name, kind, help, &one(value));
+        }
     }
     out
 }
