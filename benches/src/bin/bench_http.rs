@@ -71,6 +71,27 @@ struct Served {
     fsyncs_per_s: f64,
     max_bytes: u64,
     max_pending: u64,
+    /// Cores busy on average (process CPU time over wall time).
+    cores: f64,
+}
+
+/// This process's CPU time so far (user and system), in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// The same records posted over HTTP in batches; with `disk`, a write-ahead log there.
@@ -78,6 +99,7 @@ async fn over_http(
     plugins: Option<&Path>,
     disk: Option<&Path>,
     records: &[String],
+    senders_count: usize,
 ) -> Result<Served> {
     let (host, drain) = host(plugins, disk)?;
     let config = ServeConfig {
@@ -92,6 +114,7 @@ async fn over_http(
         .collect();
     let bodies = Arc::new(bodies);
     let started = Instant::now();
+    let cpu_started = cpu_seconds();
     // The log's size, sampled while the load lasts.
     let watched = host.clone();
     let largest = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
@@ -106,10 +129,10 @@ async fn over_http(
         }
     });
     let mut senders = Vec::new();
-    for s in 0..SENDERS {
+    for s in 0..senders_count {
         let bodies = Arc::clone(&bodies);
         senders.push(tokio::spawn(async move {
-            for body in bodies.iter().skip(s).step_by(SENDERS) {
+            for body in bodies.iter().skip(s).step_by(senders_count) {
                 let (status, answer) = post(addr, "/logs", body.as_bytes()).await?;
                 ensure!(status == 200, "{status} {answer}");
             }
@@ -133,7 +156,9 @@ async fn over_http(
         "{report:?}"
     );
     let seconds = elapsed.as_secs_f64();
+    let cores = (cpu_seconds() - cpu_started) / seconds;
     Ok(Served {
+        cores,
         rate: records.len() as f64 / seconds,
         fsyncs_per_s: report
             .journal
@@ -165,7 +190,7 @@ async fn main() -> Result<()> {
         ("example plugins", Some(plugins.as_path())),
     ] {
         let baseline = in_process(dir, &records).await?;
-        let served = over_http(dir, None, &records).await?.rate;
+        let served = over_http(dir, None, &records, SENDERS).await?.rate;
         println!(
             "{what}: {} records in batches of {BATCH}, {SENDERS} senders: HTTP {served:.0} \
              events/s, in-process {baseline:.0} events/s (HTTP/in-process {:.2})",
@@ -174,26 +199,30 @@ async fn main() -> Result<()> {
         );
     }
     let journal = std::env::temp_dir().join(format!("bench-http-journal-{}", std::process::id()));
-    for (what, dir) in [
-        ("no plugins", None),
-        ("example plugins", Some(plugins.as_path())),
+    for (what, dir, senders) in [
+        ("no plugins", None, SENDERS),
+        ("example plugins", Some(plugins.as_path()), SENDERS),
+        ("example plugins", Some(plugins.as_path()), 4 * SENDERS),
     ] {
-        // Alternated, twice, so neither gets the quieter moments of the machine.
+        // Alternated, three times, so neither gets the quieter moments of the machine.
         let mut memory = Vec::new();
         let mut disk = Vec::new();
-        for _ in 0..2 {
-            memory.push(over_http(dir, None, &records).await?);
-            disk.push(over_http(dir, Some(&journal), &records).await?);
+        for _ in 0..3 {
+            memory.push(over_http(dir, None, &records, senders).await?);
+            disk.push(over_http(dir, Some(&journal), &records, senders).await?);
         }
         let best = |runs: &[Served]| runs.iter().map(|r| r.rate).fold(0.0, f64::max);
         let (memory_rate, disk_rate) = (best(&memory), best(&disk));
         let fsyncs = disk.iter().map(|r| r.fsyncs_per_s).fold(0.0, f64::max);
         let bytes = disk.iter().map(|r| r.max_bytes).max().unwrap_or(0);
         let pending = disk.iter().map(|r| r.max_pending).max().unwrap_or(0);
+        let cores = |runs: &[Served]| runs.iter().map(|r| r.cores).sum::<f64>() / runs.len() as f64;
+        let (memory_cores, disk_cores) = (cores(&memory), cores(&disk));
         println!(
-            "{what}, durability: disk {disk_rate:.0} events/s, memory {memory_rate:.0} \
+            "{what}, {senders} senders, durability: disk {disk_rate:.0} events/s, memory {memory_rate:.0} \
              events/s (disk/memory {:.2}; goal >= 0.70); {fsyncs:.0} fsyncs/s ({:.0} events \
-             per fsync); write-ahead log at most {:.1} MiB, {pending} events pending",
+             per fsync); write-ahead log at most {:.1} MiB, {pending} events pending; cores \
+             busy: disk {disk_cores:.2}, memory {memory_cores:.2}",
             disk_rate / memory_rate,
             disk_rate / fsyncs.max(1.0),
             bytes as f64 / f64::from(1 << 20)

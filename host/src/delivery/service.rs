@@ -331,10 +331,11 @@ impl Progress {
         let (bus, first_attempt) = (self.bus.clone(), self.first_attempt);
         loop {
             let attempt = self.attempt;
-            if let Some(journal) = &self.journal {
+            if let Some(journal) = &self.journal
+                && let Some(last) = self.tickets.iter().filter_map(Ticket::seq).max()
+            {
                 // Noted before the call: after a crash, these may be on the bus already.
-                let seqs = self.tickets.iter().filter_map(Ticket::to_mark).collect();
-                journal.note_sent(seqs).await;
+                journal.note_sent(last).await;
             }
             let mut results = sink.put(&bus, &self.pending).await;
             let entries = std::mem::take(&mut self.pending);

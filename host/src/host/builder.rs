@@ -17,7 +17,7 @@ use crate::pipeline::OutputRules;
 use crate::plugin::{
     PluginEngine, PluginLimits, PluginSet, instances_for, limits_holding, wasm_files,
 };
-use crate::worker::{PluginSlot, plugin_infos, run_worker};
+use crate::worker::{PluginSlot, Queue, plugin_infos, run_worker};
 
 enum PluginSource {
     None,
@@ -332,13 +332,23 @@ impl HostBuilder {
             max_entry_bytes: self.delivery.batch.max_bytes,
         };
         let mut workers = Vec::with_capacity(self.workers);
+        let room = journal
+            .as_ref()
+            .map(|_| Arc::new(tokio::sync::Semaphore::new(self.queue_capacity)));
         for n in 0..self.workers {
             let (work, routed_tx, health) = (work.clone(), routed_tx.clone(), Arc::clone(&health));
+            let room = room.clone();
             let (slot, default_bus) = (Arc::clone(&slot), self.default_bus.clone());
             let rules = rules.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("logbridge-worker-{n}"))
-                .spawn(move || run_worker(&slot, &default_bus, &rules, &work, &routed_tx, &health))
+                .spawn(move || {
+                    let queue = Queue {
+                        work: &work,
+                        room: room.as_deref(),
+                    };
+                    run_worker(&slot, &default_bus, &rules, queue, &routed_tx, &health);
+                })
                 .map_err(Error::Worker)?;
             workers.push(handle);
         }
@@ -360,6 +370,7 @@ impl HostBuilder {
                 ingress,
                 queued: work,
                 journal,
+                room,
                 resumed: AtomicBool::new(recovered.events.is_empty()),
                 resumed_tx: tokio::sync::watch::channel(recovered.events.is_empty()).0,
                 seen_before: Mutex::new(recovered.seen),
@@ -405,6 +416,11 @@ fn resume(host: &Host, events: Vec<Queued>, in_flight: u64, runtime: &tokio::run
     let inner = Arc::clone(&host.inner);
     runtime.spawn(async move {
         for item in events {
+            if let Some(room) = &inner.room
+                && let Ok(permit) = room.acquire().await
+            {
+                permit.forget();
+            }
             // Closed: the host is shutting down; the rest stay in the log for next time.
             if inner.ingress.send(item).await.is_err() {
                 break;

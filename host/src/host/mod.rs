@@ -40,6 +40,10 @@ struct Inner {
     queued: async_channel::Receiver<Queued>,
     /// The write-ahead log, with [`Durability::Disk`].
     journal: Option<Arc<Journal>>,
+    /// With the write-ahead log: room in the queue, one permit per place, taken before
+    /// events are written (so they are written only when they can be queued) and given
+    /// back as the workers take them.
+    room: Option<Arc<tokio::sync::Semaphore>>,
     /// Whether what an earlier process left is all queued (new input waits until then).
     resumed: AtomicBool,
     resumed_tx: tokio::sync::watch::Sender<bool>,
@@ -158,8 +162,54 @@ impl Host {
         input: Option<InputPosition>,
     ) -> Result<()> {
         self.wait_resumed().await;
-        let queued = self.write_ahead(events, seen, input).await?;
-        for item in queued {
+        let reserved = self.reserve(events.len()).await;
+        self.take(events, seen, input, reserved).await
+    }
+
+    /// Takes room in the queue for up to `n` events (at most all of it) with the
+    /// write-ahead log, waiting for it; returns how many places were taken.
+    async fn reserve(&self, n: usize) -> usize {
+        let Some(room) = &self.inner.room else {
+            return 0;
+        };
+        let places = n.min(self.inner.ingress.capacity().unwrap_or(n)).max(1);
+        match room
+            .acquire_many(u32::try_from(places).unwrap_or(u32::MAX))
+            .await
+        {
+            Ok(permit) => {
+                permit.forget();
+                places
+            }
+            Err(_) => 0,
+        }
+    }
+
+    /// Writes `events` ahead (with the write-ahead log) and queues them; `reserved`
+    /// places in the queue are already taken for them, the rest are taken one by one.
+    async fn take(
+        &self,
+        events: Vec<Event>,
+        seen: Vec<String>,
+        input: Option<InputPosition>,
+        reserved: usize,
+    ) -> Result<()> {
+        let queued = match self.write_ahead(events, seen, input).await {
+            Ok(queued) => queued,
+            Err(error) => {
+                if let Some(room) = &self.inner.room {
+                    room.add_permits(reserved);
+                }
+                return Err(error);
+            }
+        };
+        for (n, item) in queued.into_iter().enumerate() {
+            if n >= reserved
+                && let Some(room) = &self.inner.room
+                && let Ok(permit) = room.acquire().await
+            {
+                permit.forget();
+            }
             self.inner
                 .ingress
                 .send(item)
@@ -220,11 +270,15 @@ impl Host {
     ) -> std::result::Result<usize, (Error, usize)> {
         let count = events.len();
         if self.inner.journal.is_some() {
-            if !self.has_room_within(wait).await {
-                return Err((Error::Busy, 0));
-            }
+            let room = async {
+                self.wait_resumed().await;
+                self.reserve(count).await
+            };
+            let reserved = tokio::time::timeout(wait, room)
+                .await
+                .map_err(|_| (Error::Busy, 0))?;
             return self
-                .accept(events, seen, None)
+                .take(events, seen, None, reserved)
                 .await
                 .map(|()| count)
                 .map_err(|e| (e, 0));
@@ -241,28 +295,6 @@ impl Host {
             }
         }
         Ok(count)
-    }
-
-    /// Whether the queue has room (and what an earlier process left is queued) within
-    /// `wait`.
-    async fn has_room_within(&self, wait: std::time::Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + wait;
-        if tokio::time::timeout_at(deadline, self.wait_resumed())
-            .await
-            .is_err()
-        {
-            return false;
-        }
-        let capacity = self.inner.ingress.capacity().unwrap_or(usize::MAX);
-        loop {
-            if self.inner.ingress.len() < capacity {
-                return true;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
     }
 
     /// Queues every event in order, waiting while the queue is full. On an error the

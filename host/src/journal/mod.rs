@@ -12,7 +12,7 @@ mod ticket;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,6 +22,11 @@ use serde::{Deserialize, Serialize};
 pub(crate) use ticket::Ticket;
 
 use crate::event::Event;
+
+// The schema's settings: WAL with an `fsync` at every commit; a checkpoint every 8,192
+// pages (32 MiB) rather than SQLite's 1,000, which under sustained load kept the writer
+// copying pages back into the database more than appending (benches/src/bin/bench_http.rs);
+// the WAL file cut back to 64 MiB after a checkpoint; a 32 MiB page cache.
 
 /// The write-ahead log's file in the data folder.
 pub const JOURNAL_FILE: &str = "journal.sqlite3";
@@ -166,9 +171,9 @@ pub(crate) enum Op {
         input: Option<InputPosition>,
         reply: tokio::sync::oneshot::Sender<AppendResult>,
     },
-    /// Note that a `PutEvents` call is about to carry these rows.
-    Sent {
-        seqs: Vec<i64>,
+    /// Note that `PutEvents` calls may carry rows up to this sequence number.
+    SentThrough {
+        through: i64,
         reply: tokio::sync::oneshot::Sender<()>,
     },
     /// This row is settled: trim it.
@@ -232,6 +237,8 @@ pub struct JournalReport {
 pub(crate) struct Journal {
     path: PathBuf,
     tx: Sender<Op>,
+    /// Rows up to this sequence number may be carried by a call: written down.
+    sent_through: Arc<AtomicI64>,
     gauges: Arc<Gauges>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -247,6 +254,9 @@ impl std::fmt::Debug for Journal {
 const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = FULL;
+    PRAGMA wal_autocheckpoint = 8192;
+    PRAGMA journal_size_limit = 67108864;
+    PRAGMA cache_size = -32768;
     CREATE TABLE IF NOT EXISTS pending (
         seq         INTEGER PRIMARY KEY,
         id          TEXT NOT NULL,
@@ -254,14 +264,17 @@ const SCHEMA: &str = "
         detail_type TEXT NOT NULL,
         time        TEXT NOT NULL,
         resources   TEXT NOT NULL,
-        detail      TEXT NOT NULL,
-        sent        INTEGER NOT NULL DEFAULT 0
+        detail      TEXT NOT NULL
     );
     CREATE TABLE IF NOT EXISTS seen (
-        id TEXT PRIMARY KEY,
-        at INTEGER NOT NULL
-    ) WITHOUT ROWID;
+        at  INTEGER NOT NULL,
+        ids TEXT NOT NULL
+    );
     CREATE INDEX IF NOT EXISTS seen_by_age ON seen (at);
+    CREATE TABLE IF NOT EXISTS meta (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS inputs (
         key    TEXT PRIMARY KEY,
         offset INTEGER NOT NULL,
@@ -271,6 +284,16 @@ const SCHEMA: &str = "
 
 /// Most appends that go into one transaction.
 const APPENDS_PER_COMMIT: usize = 512;
+
+/// While appends keep coming, settled rows are trimmed once this many have gathered...
+const TRIM_BATCH: usize = 4096;
+/// ...or this long after the last trim.
+const TRIM_EVERY: Duration = Duration::from_millis(20);
+
+/// How far ahead of the rows a call carries the note of what may have been sent is
+/// moved: one write for about this many entries sent, and at most this many rows more
+/// counted as possible duplicates after a crash.
+const SENT_AHEAD: i64 = 512;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -297,12 +320,15 @@ impl Journal {
             .and_then(|()| db.execute_batch("BEGIN EXCLUSIVE; COMMIT;"))
             .map_err(|e| fail("opened", &e))?;
         let (tx, rx) = std::sync::mpsc::channel();
-        let recovered = recover(&db, &tx).map_err(|e| fail("read", &e))?;
+        let (recovered, sent_through) = recover(&db, &tx).map_err(|e| fail("read", &e))?;
+        // New rows come after every row a call may have carried, so none of them counts
+        // as a possible duplicate after the next crash before it is sent.
         let next_seq: i64 = db
             .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM pending", [], |r| {
-                r.get(0)
+                r.get::<_, i64>(0)
             })
-            .map_err(|e| fail("read", &e))?;
+            .map_err(|e| fail("read", &e))?
+            .max(sent_through + 1);
         let gauges = Arc::new(Gauges::default());
         let n = recovered.events.len() as u64;
         gauges.pending.store(n, Ordering::Release);
@@ -310,12 +336,15 @@ impl Journal {
         gauges
             .recovered_in_flight
             .store(recovered.in_flight, Ordering::Release);
+        let sent_through = Arc::new(AtomicI64::new(sent_through));
         let writer = Writer {
             db,
             path: path.clone(),
             next_seq,
+            sent_through: Arc::clone(&sent_through),
             gauges: Arc::clone(&gauges),
             synchronous_full: true,
+            trimmed_at: std::time::Instant::now(),
             seen_window: None,
             trimmed_seen_at: std::time::Instant::now(),
         };
@@ -331,6 +360,7 @@ impl Journal {
             Journal {
                 path,
                 tx,
+                sent_through,
                 gauges,
                 thread: Mutex::new(Some(thread)),
             },
@@ -364,19 +394,22 @@ impl Journal {
         Ok(events
             .into_iter()
             .zip(first..)
-            .map(|(event, seq)| (event, Ticket::new(seq, false, self.tx.clone())))
+            .map(|(event, seq)| (event, Ticket::new(seq, self.tx.clone())))
             .collect())
     }
 
-    /// Notes, before a `PutEvents` call carries them, that these rows may reach a bus:
-    /// after a crash they count as possible duplicates. Returns once it is written (to the
-    /// operating system; a power cut may lose the note).
-    pub(crate) async fn note_sent(&self, seqs: Vec<i64>) {
-        if seqs.is_empty() {
+    /// Notes, before a `PutEvents` call carries rows up to `seq`, that they may reach a
+    /// bus: after a crash, rows up to the noted number count as possible duplicates. The
+    /// note runs [`SENT_AHEAD`] rows ahead, so most calls find it written already and do
+    /// not wait. Returns once it is written (to the operating system; a power cut may
+    /// lose the note).
+    pub(crate) async fn note_sent(&self, seq: i64) {
+        if seq <= self.sent_through.load(Ordering::Acquire) {
             return;
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
-        if self.tx.send(Op::Sent { seqs, reply }).is_ok() {
+        let through = seq + SENT_AHEAD;
+        if self.tx.send(Op::SentThrough { through, reply }).is_ok() {
             let _ = answer.await;
         }
     }
@@ -437,18 +470,27 @@ impl Drop for Journal {
     }
 }
 
-/// Reads what an earlier process left.
-fn recover(db: &Connection, trim: &Sender<Op>) -> rusqlite::Result<Recovered> {
+/// Reads what an earlier process left, and how far its calls may have carried rows.
+fn recover(db: &Connection, trim: &Sender<Op>) -> rusqlite::Result<(Recovered, i64)> {
     let mut recovered = Recovered::default();
+    let sent_through: i64 = db
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'sent_through'",
+            [],
+            |r| r.get(0),
+        )
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(0),
+            e => Err(e),
+        })?;
     let mut rows = db.prepare(
-        "SELECT seq, id, source, detail_type, time, resources, detail, sent
+        "SELECT seq, id, source, detail_type, time, resources, detail
          FROM pending ORDER BY seq",
     )?;
     let mut rows = rows.query([])?;
     while let Some(row) = rows.next()? {
         let seq: i64 = row.get(0)?;
         let resources: String = row.get(5)?;
-        let sent: bool = row.get(7)?;
         let event = Event {
             id: row.get(1)?,
             source: row.get(2)?,
@@ -457,15 +499,21 @@ fn recover(db: &Connection, trim: &Sender<Op>) -> rusqlite::Result<Recovered> {
             resources: serde_json::from_str(&resources).unwrap_or_default(),
             detail: row.get(6)?,
         };
-        recovered.in_flight += u64::from(sent);
+        recovered.in_flight += u64::from(seq <= sent_through);
         recovered
             .events
-            .push((event, Ticket::new(seq, sent, trim.clone())));
+            .push((event, Ticket::new(seq, trim.clone())));
     }
-    let mut seen = db.prepare("SELECT id, at FROM seen ORDER BY at DESC")?;
-    recovered.seen = seen
-        .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut seen = db.prepare("SELECT at, ids FROM seen ORDER BY at DESC, rowid DESC")?;
+    let mut rows = seen.query([])?;
+    while let Some(row) = rows.next()? {
+        let at = row.get::<_, i64>(0)? as u64;
+        let ids: String = row.get(1)?;
+        let ids: Vec<String> = serde_json::from_str(&ids).unwrap_or_default();
+        recovered
+            .seen
+            .extend(ids.into_iter().rev().map(|id| (id, at)));
+    }
     let mut inputs = db.prepare("SELECT key, offset, line FROM inputs")?;
     recovered.inputs = inputs
         .query_map([], |r| {
@@ -480,7 +528,22 @@ fn recover(db: &Connection, trim: &Sender<Op>) -> rusqlite::Result<Recovered> {
             ))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    Ok(recovered)
+    Ok((recovered, sent_through))
+}
+
+/// The runs of consecutive numbers in `sorted`, as `(first, last)`.
+fn runs(sorted: &[i64]) -> impl Iterator<Item = (i64, i64)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let first = *sorted.get(i)?;
+        let mut last = first;
+        i += 1;
+        while sorted.get(i) == Some(&(last + 1)) {
+            last += 1;
+            i += 1;
+        }
+        Some((first, last))
+    })
 }
 
 /// The writer thread's state.
@@ -488,8 +551,11 @@ struct Writer {
     db: Connection,
     path: PathBuf,
     next_seq: i64,
+    sent_through: Arc<AtomicI64>,
     gauges: Arc<Gauges>,
     synchronous_full: bool,
+    /// When settled rows were last trimmed.
+    trimmed_at: std::time::Instant,
     seen_window: Option<(Duration, usize)>,
     trimmed_seen_at: std::time::Instant,
 }
@@ -507,7 +573,7 @@ type PendingAppend = (
 #[derive(Default)]
 struct Round {
     appends: Vec<PendingAppend>,
-    sent: Vec<(Vec<i64>, tokio::sync::oneshot::Sender<()>)>,
+    sent: Vec<(i64, tokio::sync::oneshot::Sender<()>)>,
     forget: Vec<String>,
     barriers: Vec<Sender<()>>,
     close: bool,
@@ -540,7 +606,7 @@ impl Writer {
                         input,
                         reply,
                     } => round.appends.push((events, seen, input, reply)),
-                    Op::Sent { seqs, reply } => round.sent.push((seqs, reply)),
+                    Op::SentThrough { through, reply } => round.sent.push((through, reply)),
                     Op::Finished(seq) => finished.push(seq),
                     Op::ForgetInput(key) => round.forget.push(key),
                     Op::SeenWindow(window, capacity) => {
@@ -554,8 +620,19 @@ impl Writer {
                     next = rx.try_recv().ok();
                 }
             }
-            self.trim(&mut finished, &mut round);
+            // Appends first: their callers wait for the `fsync`. Trims can wait, and go
+            // in bigger batches while appends keep coming: when a round has none, when
+            // enough have gathered, or every few milliseconds.
+            let appending = !round.appends.is_empty();
             self.append(std::mem::take(&mut round.appends));
+            let trim_due = !appending
+                || round.close
+                || !round.sent.is_empty()
+                || finished.len() >= TRIM_BATCH
+                || self.trimmed_at.elapsed() >= TRIM_EVERY;
+            if trim_due {
+                self.trim(&mut finished, &mut round);
+            }
             for ack in round.barriers {
                 let _ = ack.send(());
             }
@@ -588,15 +665,18 @@ impl Writer {
             self.set_synchronous(false)?;
             let tx = self.db.transaction()?;
             {
-                let mut delete = tx.prepare_cached("DELETE FROM pending WHERE seq = ?1")?;
-                for seq in finished.iter() {
-                    delete.execute([seq])?;
+                // Rows settle in about the order they came: whole runs go at once.
+                finished.sort_unstable();
+                let mut delete =
+                    tx.prepare_cached("DELETE FROM pending WHERE seq BETWEEN ?1 AND ?2")?;
+                for (first, last) in runs(finished) {
+                    delete.execute([first, last])?;
                 }
-                let mut mark = tx.prepare_cached("UPDATE pending SET sent = 1 WHERE seq = ?1")?;
-                for (seqs, _) in &round.sent {
-                    for seq in seqs {
-                        mark.execute([seq])?;
-                    }
+                if let Some(through) = round.sent.iter().map(|(through, _)| *through).max() {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO meta (name, value) VALUES ('sent_through', ?1)",
+                        [through],
+                    )?;
                 }
                 for key in &round.forget {
                     tx.execute("DELETE FROM inputs WHERE key = ?1", [key])?;
@@ -604,9 +684,10 @@ impl Writer {
                 if seen_due && let Some((window, capacity)) = self.seen_window {
                     let cutoff = now_ms().saturating_sub(window.as_millis() as u64);
                     tx.execute("DELETE FROM seen WHERE at < ?1", [cutoff as i64])?;
+                    // Each row holds at least one id: no more rows than ids are kept.
                     tx.execute(
-                        "DELETE FROM seen WHERE id IN
-                         (SELECT id FROM seen ORDER BY at DESC LIMIT -1 OFFSET ?1)",
+                        "DELETE FROM seen WHERE rowid IN
+                         (SELECT rowid FROM seen ORDER BY at DESC LIMIT -1 OFFSET ?1)",
                         [capacity as i64],
                     )?;
                 }
@@ -615,6 +696,10 @@ impl Writer {
         })();
         match result {
             Ok(()) => {
+                self.trimmed_at = std::time::Instant::now();
+                if let Some(through) = round.sent.iter().map(|(through, _)| *through).max() {
+                    self.sent_through.fetch_max(through, Ordering::AcqRel);
+                }
                 self.gauges
                     .pending
                     .fetch_sub(finished.len() as u64, Ordering::AcqRel);
@@ -655,8 +740,7 @@ impl Writer {
                     "INSERT INTO pending (seq, id, source, detail_type, time, resources, detail)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?;
-                let mut seen =
-                    tx.prepare_cached("INSERT OR REPLACE INTO seen (id, at) VALUES (?1, ?2)")?;
+                let mut seen = tx.prepare_cached("INSERT INTO seen (at, ids) VALUES (?1, ?2)")?;
                 let mut input = tx.prepare_cached(
                     "INSERT OR REPLACE INTO inputs (key, offset, line) VALUES (?1, ?2, ?3)",
                 )?;
@@ -678,8 +762,9 @@ impl Writer {
                         ])?;
                         seq += 1;
                     }
-                    for id in ids {
-                        seen.execute(params![id, now])?;
+                    if !ids.is_empty() {
+                        let ids = serde_json::to_string(ids).unwrap_or_default();
+                        seen.execute(params![now, ids])?;
                     }
                     if let Some(mark) = mark {
                         input.execute(params![mark.key, mark.offset as i64, mark.line as i64])?;

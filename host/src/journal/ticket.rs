@@ -24,9 +24,6 @@ pub(crate) struct Ticket {
 #[derive(Debug)]
 struct Row {
     seq: i64,
-    /// Whether an entry of this event may have reached a bus (a `PutEvents` call was
-    /// made with it).
-    sent: AtomicBool,
     /// A share was dropped unfinished: the row stays.
     kept: AtomicBool,
     trim: Sender<Op>,
@@ -42,12 +39,11 @@ impl Drop for Row {
 }
 
 impl Ticket {
-    /// A ticket for row `seq`; `sent` when an entry of it may already be on a bus.
-    pub(super) fn new(seq: i64, sent: bool, trim: Sender<Op>) -> Self {
+    /// A ticket for row `seq`.
+    pub(super) fn new(seq: i64, trim: Sender<Op>) -> Self {
         Ticket {
             row: Some(Arc::new(Row {
                 seq,
-                sent: AtomicBool::new(sent),
                 kept: AtomicBool::new(false),
                 trim,
             })),
@@ -68,11 +64,9 @@ impl Ticket {
         self.finished = true;
     }
 
-    /// The row's sequence number if no `PutEvents` call has carried it yet; noted as
-    /// sent from now on.
-    pub(crate) fn to_mark(&self) -> Option<i64> {
-        let row = self.row.as_ref()?;
-        (!row.sent.swap(true, Ordering::AcqRel)).then_some(row.seq)
+    /// The row's sequence number, when it has one.
+    pub(crate) fn seq(&self) -> Option<i64> {
+        self.row.as_ref().map(|row| row.seq)
     }
 
     /// Whether this ticket holds a row (the host has a write-ahead log).
@@ -97,7 +91,7 @@ mod tests {
 
     fn ticket() -> (Ticket, std::sync::mpsc::Receiver<Op>) {
         let (tx, rx) = std::sync::mpsc::channel();
-        (Ticket::new(7, false, tx), rx)
+        (Ticket::new(7, tx), rx)
     }
 
     fn finished(rx: &std::sync::mpsc::Receiver<Op>) -> Vec<i64> {
@@ -132,12 +126,11 @@ mod tests {
     }
 
     #[test]
-    fn a_row_is_marked_sent_once() {
+    fn shares_name_the_same_row() {
         let (first, _rx) = ticket();
         let second = first.share();
-        assert_eq!(first.to_mark(), Some(7));
-        assert_eq!(second.to_mark(), None);
-        assert_eq!(Ticket::default().to_mark(), None);
+        assert_eq!((first.seq(), second.seq()), (Some(7), Some(7)));
+        assert_eq!(Ticket::default().seq(), None);
         first.finish();
         second.finish();
     }

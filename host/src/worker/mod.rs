@@ -99,13 +99,22 @@ pub(crate) const ROUTED_LINGER: Duration = Duration::from_millis(5);
 /// Events a worker takes from the queue at once (when that many are waiting).
 pub(crate) const INBOX: usize = 16;
 
+/// Where a worker takes events from: the queue, and (with a write-ahead log) the room
+/// in it that it gives back for each event it takes.
+pub(crate) struct Queue<'a> {
+    /// The queue.
+    pub(crate) work: &'a async_channel::Receiver<(Event, Ticket)>,
+    /// The room in it, with a write-ahead log.
+    pub(crate) room: Option<&'a tokio::sync::Semaphore>,
+}
+
 /// A worker: takes events, runs them through its pipeline, passes routed entries on in
 /// chunks ([`Handoff`]).
 pub(crate) fn run_worker(
     slot: &PluginSlot,
     default_bus: &str,
     rules: &OutputRules,
-    work: &async_channel::Receiver<(Event, Ticket)>,
+    queue: Queue<'_>,
     routed: &async_channel::Sender<Vec<(Routed, Ticket)>>,
     health: &Health,
 ) {
@@ -114,7 +123,7 @@ pub(crate) fn run_worker(
     let mut tally = WorkerTally::default();
     // If delivery has stopped, what could not be handed to it is a failure.
     let mut handoff = Handoff::new(
-        work.clone(),
+        queue.work.clone(),
         routed.clone(),
         INBOX,
         ROUTED_CHUNK,
@@ -139,6 +148,9 @@ pub(crate) fn run_worker(
         pipeline.flush_counters();
         tally.flush(health);
     }) {
+        if let Some(room) = queue.room {
+            room.add_permits(1);
+        }
         if slot.generation() != generation {
             let (now, set) = slot.current();
             generation = now;
