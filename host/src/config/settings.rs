@@ -123,7 +123,8 @@ pub const SETTINGS: &[Setting] = &[
         Some("DIR"),
         Path,
         Delivery,
-        "Where the failure log (`failures.sqlite3`) lives",
+        "Where the failure log (`failures.sqlite3`) and the write-ahead log (`journal.sqlite3`) \
+         live",
         |c| text(c.data_dir.display())
     ),
     setting!(
