@@ -375,6 +375,7 @@ impl HostBuilder {
                 resumed_tx: tokio::sync::watch::channel(recovered.events.is_empty()).0,
                 seen_before: Mutex::new(recovered.seen),
                 inputs_before: recovered.inputs,
+                inputs_done: Mutex::default(),
                 abort,
                 envelope: self.envelope,
                 slot,

@@ -34,6 +34,39 @@ pub const SUBSCRIBER_BACKLOG: usize = 4096;
 /// An event in the queue, with its hold on its write-ahead log row.
 pub(crate) type Queued = (Event, Ticket);
 
+/// Places in the queue taken for events not yet queued; given back if they are not
+/// used (an error, or a caller that gave up).
+struct Reserved<'a> {
+    room: Option<&'a tokio::sync::Semaphore>,
+    places: usize,
+}
+
+impl Reserved<'_> {
+    fn none() -> Self {
+        Reserved {
+            room: None,
+            places: 0,
+        }
+    }
+
+    /// Uses one place, if one is left.
+    fn use_one(&mut self) -> bool {
+        if self.places == 0 {
+            return false;
+        }
+        self.places -= 1;
+        true
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        if let Some(room) = self.room {
+            room.add_permits(self.places);
+        }
+    }
+}
+
 struct Inner {
     ingress: async_channel::Sender<Queued>,
     /// The workers' end of the queue, for [`Host::abort`] to empty.
@@ -52,6 +85,8 @@ struct Inner {
     seen_before: Mutex<Vec<(String, u64)>>,
     /// How far each input was read by an earlier process.
     inputs_before: HashMap<String, InputPosition>,
+    /// Inputs read to the end, forgotten at shutdown once every event is settled.
+    inputs_done: Mutex<Vec<String>>,
     /// Tells delivery to send nothing more ([`Host::abort`]).
     abort: tokio::sync::watch::Sender<bool>,
     envelope: Envelope,
@@ -154,57 +189,74 @@ impl Host {
     /// with the `log_id`s in `seen` and how far an input was read, in one `fsync` shared
     /// with every other caller waiting — then queues them all, waiting for room. Once
     /// the log has them they are the host's: if it shuts down before all are queued,
-    /// the rest are resumed at the next start.
+    /// the rest are resumed at the next start. With the log, the work runs in a task of
+    /// its own, so a caller that gives up waiting (a timeout around `send`) cancels
+    /// nothing half-way: the events are then taken, or not, whole.
     pub(crate) async fn accept(
         &self,
         events: Vec<Event>,
         seen: Vec<String>,
         input: Option<InputPosition>,
     ) -> Result<()> {
-        self.wait_resumed().await;
-        let reserved = self.reserve(events.len()).await;
-        self.take(events, seen, input, reserved).await
+        if self.inner.room.is_none() {
+            self.wait_resumed().await;
+            return self.take(events, seen, input, Reserved::none()).await;
+        }
+        let host = self.clone();
+        tokio::spawn(async move {
+            host.wait_resumed().await;
+            let reserved = host.reserve(events.len()).await;
+            host.take(events, seen, input, reserved).await
+        })
+        .await
+        .map_err(|_| Error::Panicked("intake task"))?
     }
 
     /// Takes room in the queue for up to `n` events (at most all of it) with the
-    /// write-ahead log, waiting for it; returns how many places were taken.
-    async fn reserve(&self, n: usize) -> usize {
-        let Some(room) = &self.inner.room else {
-            return 0;
+    /// write-ahead log, waiting for it.
+    async fn reserve(&self, n: usize) -> Reserved<'_> {
+        let Some(room) = self.inner.room.as_deref() else {
+            return Reserved::none();
         };
-        let places = n.min(self.inner.ingress.capacity().unwrap_or(n)).max(1);
+        let places = n.min(self.inner.ingress.capacity().unwrap_or(n));
+        if places == 0 {
+            return Reserved::none();
+        }
         match room
             .acquire_many(u32::try_from(places).unwrap_or(u32::MAX))
             .await
         {
             Ok(permit) => {
                 permit.forget();
-                places
+                Reserved {
+                    room: Some(room),
+                    places,
+                }
             }
-            Err(_) => 0,
+            // Closed: the host is stopping; `take` says so.
+            Err(_) => Reserved::none(),
         }
     }
 
-    /// Writes `events` ahead (with the write-ahead log) and queues them; `reserved`
-    /// places in the queue are already taken for them, the rest are taken one by one.
+    /// Writes `events` ahead (with the write-ahead log) and queues them; the `reserved`
+    /// places in the queue are taken for them, the rest are taken one by one.
     async fn take(
         &self,
         events: Vec<Event>,
         seen: Vec<String>,
         input: Option<InputPosition>,
-        reserved: usize,
+        mut reserved: Reserved<'_>,
     ) -> Result<()> {
-        let queued = match self.write_ahead(events, seen, input).await {
-            Ok(queued) => queued,
-            Err(error) => {
-                if let Some(room) = &self.inner.room {
-                    room.add_permits(reserved);
-                }
-                return Err(error);
-            }
-        };
-        for (n, item) in queued.into_iter().enumerate() {
-            if n >= reserved
+        if events.is_empty() && seen.is_empty() && input.is_none() {
+            return Ok(());
+        }
+        // Nothing is written for a host that no longer takes events.
+        if self.inner.ingress.is_closed() {
+            return Err(Error::ShutDown);
+        }
+        let queued = self.write_ahead(events, seen, input).await?;
+        for item in queued {
+            if !reserved.use_one()
                 && let Some(room) = &self.inner.room
                 && let Ok(permit) = room.acquire().await
             {
@@ -270,18 +322,24 @@ impl Host {
     ) -> std::result::Result<usize, (Error, usize)> {
         let count = events.len();
         if self.inner.journal.is_some() {
-            let room = async {
-                self.wait_resumed().await;
-                self.reserve(count).await
-            };
-            let reserved = tokio::time::timeout(wait, room)
-                .await
-                .map_err(|_| (Error::Busy, 0))?;
-            return self
-                .take(events, seen, None, reserved)
-                .await
-                .map(|()| count)
-                .map_err(|e| (e, 0));
+            // In a task of its own, as `accept`: a caller that gives up cancels nothing
+            // half-way.
+            let host = self.clone();
+            return tokio::spawn(async move {
+                let room = async {
+                    host.wait_resumed().await;
+                    host.reserve(count).await
+                };
+                let reserved = tokio::time::timeout(wait, room)
+                    .await
+                    .map_err(|_| (Error::Busy, 0))?;
+                host.take(events, seen, None, reserved)
+                    .await
+                    .map(|()| count)
+                    .map_err(|e| (e, 0))
+            })
+            .await
+            .map_err(|_| (Error::Panicked("intake task"), 0))?;
         }
         tokio::time::timeout(wait, self.wait_resumed())
             .await
@@ -359,10 +417,17 @@ impl Host {
         self.inner.inputs_before.get(key).cloned()
     }
 
-    /// The input `key` was read to the end: a later run starts it from the beginning.
+    /// The input `key` was read to the end: once [`shutdown`](Self::shutdown) has
+    /// settled every event, its position is forgotten and a later run starts it from the
+    /// beginning. (Until then a crash keeps the position: a rerun reads nothing more of
+    /// it and resumes what was not settled.)
     pub fn finish_input(&self, key: &str) {
-        if let Some(journal) = &self.inner.journal {
-            journal.forget_input(key);
+        if self.inner.journal.is_some() {
+            self.inner
+                .inputs_done
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(key.to_string());
         }
     }
 
@@ -576,6 +641,10 @@ impl Host {
     /// the events in their hands, with every failure written.
     pub fn abort(&self) {
         self.inner.ingress.close();
+        // Senders waiting for room give up (the host takes nothing more).
+        if let Some(room) = &self.inner.room {
+            room.close();
+        }
         let now = std::time::SystemTime::now();
         while let Ok((event, ticket)) = self.inner.queued.try_recv() {
             let failure = Failure {
@@ -613,6 +682,9 @@ impl Host {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         self.inner.ingress.close();
+        if let Some(room) = &self.inner.room {
+            room.close();
+        }
         let workers =
             std::mem::take(&mut *self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()));
         let joined = tokio::task::spawn_blocking(move || {
@@ -637,11 +709,22 @@ impl Host {
         // handed to its writer: blocking waits, off the runtime.
         let health = Arc::clone(&self.inner.health);
         let journal = self.inner.journal.clone();
+        let inputs_done = std::mem::take(
+            &mut *self
+                .inner
+                .inputs_done
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
         tokio::task::spawn_blocking(move || {
             health.note_deliveries();
             health.flush_totals();
-            // Every settled row trimmed; what is left is resumed at the next start.
+            // Every settled row trimmed, inputs read to the end forgotten; what is left
+            // is resumed at the next start.
             if let Some(journal) = journal {
+                for key in &inputs_done {
+                    journal.forget_input(key);
+                }
                 journal.close();
             }
         })

@@ -345,6 +345,7 @@ impl Journal {
             gauges: Arc::clone(&gauges),
             synchronous_full: true,
             trimmed_at: std::time::Instant::now(),
+            trim_failing: false,
             seen_window: None,
             trimmed_seen_at: std::time::Instant::now(),
         };
@@ -556,6 +557,8 @@ struct Writer {
     synchronous_full: bool,
     /// When settled rows were last trimmed.
     trimmed_at: std::time::Instant,
+    /// Whether the last trim failed (said once).
+    trim_failing: bool,
     seen_window: Option<(Duration, usize)>,
     trimmed_seen_at: std::time::Instant,
 }
@@ -697,6 +700,9 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.trimmed_at = std::time::Instant::now();
+                if std::mem::replace(&mut self.trim_failing, false) {
+                    tracing::info!("the write-ahead log can be trimmed again");
+                }
                 if let Some(through) = round.sent.iter().map(|(through, _)| *through).max() {
                     self.sent_through.fetch_max(through, Ordering::AcqRel);
                 }
@@ -711,11 +717,13 @@ impl Writer {
             Err(e) => {
                 // Rows not trimmed are settled all the same: after a crash they are
                 // sent again, and only that. The note of a send is lost: the call is
-                // made anyway.
-                tracing::warn!(
-                    rows = finished.len(),
-                    "could not trim the write-ahead log (will retry): {e}"
-                );
+                // made anyway. Said once until a trim succeeds again.
+                if !std::mem::replace(&mut self.trim_failing, true) {
+                    tracing::warn!(
+                        rows = finished.len(),
+                        "could not trim the write-ahead log (retrying every 50 ms): {e}"
+                    );
+                }
             }
         }
         for (_, reply) in round.sent.drain(..) {

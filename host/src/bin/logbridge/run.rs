@@ -114,6 +114,7 @@ pub(crate) async fn run(args: RunArgs, config: Config) -> anyhow::Result<ExitCod
             });
             send_waiting(&host, events, position).await?;
             if end.is_some() {
+                // Forgotten once the shutdown has settled every event.
                 if let Some(key) = &key {
                     host.finish_input(key);
                 }
