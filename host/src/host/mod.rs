@@ -17,7 +17,7 @@ use crate::delivery::Delivered;
 use crate::error::{Error, Result};
 use crate::event::{Envelope, Event, EventError};
 use crate::health::{Failure, FailureLog, Health, HealthReport, PluginLoadError, Stage, rfc3339};
-use crate::journal::{Durability, InputPosition, Journal, Ticket};
+use crate::journal::{Durability, InputPosition, Journal, JournalError, Ticket};
 use crate::plugin::{CompiledPlugin, ReloadOutcome, reload_dir_for};
 use crate::worker::{PluginSlot, plugin_infos};
 
@@ -177,7 +177,7 @@ impl Host {
     /// was taken, retry later).
     pub async fn send(&self, event: Event) -> Result<()> {
         self.admit(&event)?;
-        self.accept(vec![event], Vec::new(), None).await
+        self.enqueue(event).await
     }
 
     /// Queues an event already checked (mapped by the envelope, which checks).
@@ -198,6 +198,19 @@ impl Host {
         seen: Vec<String>,
         input: Option<InputPosition>,
     ) -> Result<()> {
+        self.accept_or_return(events, seen, input)
+            .await
+            .map_err(|(error, _)| error)
+    }
+
+    /// [`accept`](Self::accept), giving the events back when none was written (a full
+    /// disk, say), so the caller can try again without a copy.
+    async fn accept_or_return(
+        &self,
+        events: Vec<Event>,
+        seen: Vec<String>,
+        input: Option<InputPosition>,
+    ) -> std::result::Result<(), (Error, Vec<Event>)> {
         if self.inner.room.is_none() {
             self.wait_resumed().await;
             return self.take(events, seen, input, Reserved::none()).await;
@@ -209,7 +222,7 @@ impl Host {
             host.take(events, seen, input, reserved).await
         })
         .await
-        .map_err(|_| Error::Panicked("intake task"))?
+        .map_err(|_| (Error::Panicked("intake task"), Vec::new()))?
     }
 
     /// Takes room in the queue for up to `n` events (at most all of it) with the
@@ -239,20 +252,21 @@ impl Host {
     }
 
     /// Writes `events` ahead (with the write-ahead log) and queues them; the `reserved`
-    /// places in the queue are taken for them, the rest are taken one by one.
+    /// places in the queue are taken for them, the rest are taken one by one. On an
+    /// error before anything was written, the events come back with it.
     async fn take(
         &self,
         events: Vec<Event>,
         seen: Vec<String>,
         input: Option<InputPosition>,
         mut reserved: Reserved<'_>,
-    ) -> Result<()> {
+    ) -> std::result::Result<(), (Error, Vec<Event>)> {
         if events.is_empty() && seen.is_empty() && input.is_none() {
             return Ok(());
         }
         // Nothing is written for a host that no longer takes events.
         if self.inner.ingress.is_closed() {
-            return Err(Error::ShutDown);
+            return Err((Error::ShutDown, events));
         }
         let queued = self.write_ahead(events, seen, input).await?;
         for item in queued {
@@ -266,24 +280,25 @@ impl Host {
                 .ingress
                 .send(item)
                 .await
-                .map_err(|_| Error::ShutDown)?;
+                .map_err(|_| (Error::ShutDown, Vec::new()))?;
             self.inner.health.record_accepted();
         }
         Ok(())
     }
 
-    /// `events` on disk with their tickets, or with empty tickets without a log.
+    /// `events` on disk with their tickets, or with empty tickets without a log. On an
+    /// error nothing was written, and the events come back with it.
     async fn write_ahead(
         &self,
         events: Vec<Event>,
         seen: Vec<String>,
         input: Option<InputPosition>,
-    ) -> Result<Vec<Queued>> {
+    ) -> std::result::Result<Vec<Queued>, (Error, Vec<Event>)> {
         match &self.inner.journal {
             Some(journal) => journal
                 .append(events, seen, input)
                 .await
-                .map_err(|(error, _)| Error::Journal(error)),
+                .map_err(|(error, events)| (Error::Journal(error), events)),
             None => Ok(events
                 .into_iter()
                 .map(|event| (event, Ticket::default()))
@@ -336,7 +351,7 @@ impl Host {
                 host.take(events, seen, None, reserved)
                     .await
                     .map(|()| count)
-                    .map_err(|e| (e, 0))
+                    .map_err(|(error, _)| (error, 0))
             })
             .await
             .map_err(|_| (Error::Panicked("intake task"), 0))?;
@@ -379,8 +394,8 @@ impl Host {
     /// with the events, so that [`input_position`](Self::input_position) gives it back
     /// to a rerun after a crash, which can go on from there. Events refused by
     /// [`send`](Self::send)'s checks are recorded as ingest failures, as there; their
-    /// error is not returned. While failures cannot be written to the failure log (a
-    /// full disk), this waits: reading stops.
+    /// error is not returned. While the write-ahead log or the failure log cannot be
+    /// written (a full disk), this waits: reading stops, and goes on once they can.
     pub async fn send_read(
         &self,
         events: Vec<Event>,
@@ -392,23 +407,33 @@ impl Host {
                 admitted.push(event);
             }
         }
-        // Ingest failures of this read are written before the position moves past them;
-        // while they cannot be, reading stops here.
-        let mut said = false;
-        loop {
+        let mut paused = false;
+        let result = loop {
+            // Ingest failures of this read are written before the position moves past
+            // them.
             self.flush_failures().await?;
-            let Some(why) = self.intake_blocked() else {
-                break;
+            let why = match self.intake_blocked() {
+                Some(why) => why,
+                None => match self
+                    .accept_or_return(admitted, Vec::new(), position.clone())
+                    .await
+                {
+                    Err((Error::Journal(error @ JournalError::Full { .. }), back)) => {
+                        admitted = back;
+                        error.to_string()
+                    }
+                    other => break other.map_err(|(error, _)| error),
+                },
             };
-            if !std::mem::replace(&mut said, true) {
+            if !std::mem::replace(&mut paused, true) {
                 tracing::warn!("input paused: {why}");
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
-        if said {
+        };
+        if paused {
             tracing::info!("input resumed");
         }
-        self.accept(admitted, Vec::new(), position).await
+        result
     }
 
     /// How far an earlier process read the input `key` (with a write-ahead log), if it

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use logbridge::config::Config;
 use logbridge::health::FailureLog;
 use logbridge::ingest::{NdjsonReader, Record};
-use logbridge::{Durability, HealthReport, Host, InputPosition, JournalError};
+use logbridge::{Durability, HealthReport, Host, InputPosition};
 use tokio::io::{AsyncBufRead, AsyncSeekExt, BufReader};
 
 use crate::args::RunArgs;
@@ -91,7 +91,7 @@ pub(crate) async fn run(args: RunArgs, config: Config) -> anyhow::Result<ExitCod
         let mut batch = Vec::with_capacity(BATCH);
         while let Some(first) = read.recv().await {
             let mut next = Some(first);
-            let mut end = None;
+            let mut end = false;
             let mut position = (0, 0);
             while let Some((record, at)) = next.take() {
                 match record? {
@@ -99,10 +99,10 @@ pub(crate) async fn run(args: RunArgs, config: Config) -> anyhow::Result<ExitCod
                     Some(Record::Invalid { line, text, error }) => {
                         host.record_ingest_failure(&origin(line), &text, &error)
                     }
-                    None => end = Some(()),
+                    None => end = true,
                 }
                 position = at;
-                if batch.len() < BATCH && end.is_none() {
+                if batch.len() < BATCH && !end {
                     next = read.try_recv().ok();
                 }
             }
@@ -112,8 +112,9 @@ pub(crate) async fn run(args: RunArgs, config: Config) -> anyhow::Result<ExitCod
                 offset: position.0,
                 line: position.1,
             });
-            send_waiting(&host, events, position).await?;
-            if end.is_some() {
+            // While what is read cannot be kept (a full disk), this waits: reading stops.
+            host.send_read(events, position).await?;
+            if end {
                 // Forgotten once the shutdown has settled every event.
                 if let Some(key) = &key {
                     host.finish_input(key);
@@ -145,32 +146,6 @@ const READ_AHEAD: usize = 4096;
 
 /// Most events taken (and, with a write-ahead log, written) at once.
 const BATCH: usize = 512;
-
-/// Sends a batch read from an input with how far it was read; while the write-ahead log
-/// cannot be written (a full disk) reading stops, and goes on once it can.
-async fn send_waiting(
-    host: &Host,
-    events: Vec<logbridge::Event>,
-    position: Option<InputPosition>,
-) -> anyhow::Result<()> {
-    let mut said = false;
-    loop {
-        match host.send_read(events.clone(), position.clone()).await {
-            Err(logbridge::Error::Journal(error @ JournalError::Full { .. })) => {
-                if !std::mem::replace(&mut said, true) {
-                    eprintln!("logbridge: input paused: {error}");
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-            other => {
-                if said {
-                    eprintln!("logbridge: input resumed");
-                }
-                return Ok(other?);
-            }
-        }
-    }
-}
 
 /// What names an input file in the write-ahead log: its path and its identity on disk,
 /// so a new file at the same path starts from the beginning.
