@@ -133,7 +133,9 @@ impl Tiering {
         let spawned = std::thread::Builder::new()
             .name("logbridge-optimize".into())
             .spawn(move || {
-                let compile = || super::loader::compile(&engine, &file, &bytes);
+                // On a pool of its own: in the shared one, the compile jobs of a plugin
+                // loaded meanwhile (a Winch build, a swap) would queue behind these.
+                let compile = || in_background(|| super::loader::compile(&engine, &file, &bytes));
                 let compiled = match engine.cache() {
                     Some(cache) => cache.load_or_compile(engine.engine(), &hash, compile),
                     None => compile(),
@@ -158,5 +160,123 @@ impl Tiering {
                 "could not start compiling an optimized build; the plugin keeps its baseline build: {e}"
             );
         }
+    }
+}
+
+/// Runs `work` on the threads of the optimized builds (see [`background_pool`]).
+fn in_background<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    match background_pool() {
+        Some(pool) => pool.install(work),
+        None => work(),
+    }
+}
+
+/// How much lower than the host's other threads the optimized builds run (a `nice`
+/// increment): what is serving events, or being loaded, goes first.
+const BACKGROUND_NICENESS: i32 = 5;
+
+/// The threads optimized builds are compiled on: apart from the shared pool that
+/// compiles everything a host waits for, half the cores (at least one), at a lower
+/// priority. `None` when the threads could not be started (builds then use the shared
+/// pool).
+fn background_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("logbridge-optimize-{i}"))
+            // On Linux a nice value is per thread: only these threads are lowered.
+            .start_handler(|_| {
+                let _ = rustix::process::nice(BACKGROUND_NICENESS);
+            })
+            .build()
+            .map_err(|e| {
+                tracing::warn!(
+                    "could not start the threads for optimized builds; they share the \
+                     compile threads: {e}"
+                )
+            })
+            .ok()
+    })
+    .as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Condvar, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn optimized_builds_run_on_their_own_lower_priority_threads() {
+        let ours = rustix::process::getpriority_process(None).unwrap();
+        let (name, priority) = in_background(|| {
+            (
+                std::thread::current().name().map(str::to_owned),
+                rustix::process::getpriority_process(None).unwrap(),
+            )
+        });
+        assert!(
+            name.as_deref()
+                .is_some_and(|n| n.starts_with("logbridge-optimize")),
+            "ran on {name:?}"
+        );
+        assert!(
+            priority > ours || priority == 19,
+            "nice {priority} against {ours}"
+        );
+    }
+
+    #[test]
+    fn a_busy_optimized_build_leaves_the_shared_compile_threads_free() {
+        let pool = background_pool().expect("threads for optimized builds");
+        // Every thread of the optimized builds held, as by a long build.
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let held = Arc::new(std::sync::Barrier::new(pool.current_num_threads() + 1));
+        for _ in 0..pool.current_num_threads() {
+            let (gate, held) = (Arc::clone(&gate), Arc::clone(&held));
+            pool.spawn(move || {
+                held.wait();
+                let (open, opened) = &*gate;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = opened.wait(open).unwrap();
+                }
+            });
+        }
+        held.wait();
+        // Were the threads shared, the compile below would wait for the gate: it opens by
+        // itself after a minute, so that shows as a failure, not a hang.
+        let opener = {
+            let gate = Arc::clone(&gate);
+            std::thread::spawn(move || {
+                let (open, opened) = &*gate;
+                let guard = open.lock().unwrap();
+                let (mut guard, _) = opened
+                    .wait_timeout_while(guard, std::time::Duration::from_secs(60), |open| !*open)
+                    .unwrap();
+                *guard = true;
+                opened.notify_all();
+            })
+        };
+        // A compile the host waits for (its jobs go to the shared threads).
+        const MODULE: &[u8] = &[
+            0, 97, 115, 109, 1, 0, 0, 0, // header
+            1, 5, 1, 0x60, 0, 1, 0x7f, // type: () -> i32
+            3, 2, 1, 0, // one function of that type
+            7, 5, 1, 1, b'a', 0, 0, // exported as "a"
+            10, 6, 1, 4, 0, 0x41, 1, 0x0b, // body: i32.const 1
+        ];
+        let module = wasmtime::Module::new(&wasmtime::Engine::default(), MODULE);
+        let (open, opened) = &*gate;
+        let was_open = std::mem::replace(&mut *open.lock().unwrap(), true);
+        opened.notify_all();
+        opener.join().unwrap();
+        module.expect("a module compiles");
+        assert!(
+            !was_open,
+            "the compile waited for the optimized builds' threads"
+        );
     }
 }
