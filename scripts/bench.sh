@@ -7,41 +7,54 @@
 #   scripts/bench.sh pipeline        3 plugins vs the same rules natively, one thread
 #   scripts/bench.sh scaling         the whole host, 1 vs 2 workers
 #   scripts/bench.sh delivery        PutEvents to an in-process endpoint vs a counting sink
+#   scripts/bench.sh curve           1/3/10/30 plugins and 1/10/100 KB logs, one thread
 #   scripts/bench.sh http            HTTP ingest vs in-process ingest
 #   scripts/bench.sh reload          hot swap latency, cold start with and without the cache
 #   scripts/bench.sh rules           1/100/1000 EventBridge-pattern rules vs 1, and vs the hand-written router
 #   scripts/bench.sh rss             resident memory with 10 plugins (its own process)
 #
-# N=... sets how many logs (default 20000). Results go to stdout; BENCHMARKS.md has the
-# figures of the last full run and the machine it ran on.
+# N=... sets how many logs (default 20000). PROFILE=release measures an optimized build
+# (`cargo --release`: every crate at opt-level 3) instead of the dev profile the tests and
+# the demo use; it is a build of its own (about 15 minutes on 2 cores the first time).
+# Results go to stdout; BENCHMARKS.md has the figures of the last full run and the
+# machine it ran on.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 out=target/bench
 groups=("$@")
 if [[ ${#groups[@]} -eq 0 ]]; then
-    groups=(pipeline scaling delivery http reload rules rss)
+    groups=(pipeline scaling delivery curve http reload rules rss)
 fi
 for group in "${groups[@]}"; do
     case $group in
-        pipeline | scaling | delivery | http | reload | rules | rss) ;;
+        pipeline | scaling | delivery | curve | http | reload | rules | rss) ;;
         *)
-            echo "error: unknown group '$group'; groups: pipeline scaling delivery http reload rules rss" >&2
+            echo "error: unknown group '$group'; groups: pipeline scaling delivery curve http reload rules rss" >&2
             exit 2
             ;;
     esac
 done
 
 scripts/build-plugins.sh "$out" >&2
-cargo build --quiet -p logbridge --bin logbridge -p logbridge-benches --bins
-target/debug/logbridge sample --count "${N:-20000}" --seed 7 > "$out/logs.ndjson"
+profile=${PROFILE:-dev}
+case $profile in
+    dev) bin=target/debug profile_note="dev (dependencies and the host library at opt-level 2)" ;;
+    release) bin=target/release profile_note="release (every crate at opt-level 3)" ;;
+    *)
+        echo "error: PROFILE must be dev or release, not '$profile'" >&2
+        exit 2
+        ;;
+esac
+cargo build --quiet --profile "$profile" -p logbridge --bin logbridge -p logbridge-benches --bins
+"$bin/logbridge" sample --count "${N:-20000}" --seed 7 > "$out/logs.ndjson"
 
-echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); profile: dev (dependencies and the host library at opt-level 2)"
+echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); profile: $profile_note"
 for group in "${groups[@]}"; do
     echo
     case $group in
-        http) target/debug/bench_http "$out/plugins" "$out/logs.ndjson" ;;
-        reload) target/debug/bench_reload "$out/plugins" ;;
-        *) target/debug/bench "$out/plugins" "$out/logs.ndjson" "$group" ;;
+        http) "$bin/bench_http" "$out/plugins" "$out/logs.ndjson" ;;
+        reload) "$bin/bench_reload" "$out/plugins" ;;
+        *) "$bin/bench" "$out/plugins" "$out/logs.ndjson" "$group" ;;
     esac
 done

@@ -1,5 +1,6 @@
 //! What the benchmarks (`src/bin/`) share: an SDK configuration for an endpoint on this
-//! machine, the receiver served in-process, and an HTTP post.
+//! machine, the receiver served in-process, an HTTP post, and the
+//! process's CPU time.
 //!
 //! Run them with `scripts/bench.sh [GROUP...]`; BENCHMARKS.md has the figures.
 
@@ -89,4 +90,23 @@ pub async fn post(addr: SocketAddr, path: &str, body: &[u8]) -> Result<(u16, Str
     .await;
     connection.abort();
     answer.with_context(|| format!("POST {path} to {addr}"))
+}
+
+/// This process's CPU time so far (user and system), in seconds.
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }

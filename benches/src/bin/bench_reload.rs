@@ -9,8 +9,9 @@
 //!   the rename to the first event routed by the new version is measured (p50, p99): with
 //!   a changed sidecar only; with new bytes each time whose functions are unchanged (the
 //!   in-memory function cache serves them, as it serves a rebuilt plugin's unchanged
-//!   standard library and parser); and with new bytes and the function cache off, so
-//!   every function is compiled.
+//!   standard library and parser); with new bytes and the function cache off, so
+//!   every function is compiled; and the same compiled by Winch first (the fast first
+//!   compile for plugins of every size), Cranelift's build swapped in behind it.
 //! - Cold start: loading 10 distinct plugins with an empty cache vs a warm one, and the
 //!   ratio between them.
 
@@ -55,16 +56,29 @@ fn copy_plugins(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn reload_latency(
-    plugins: &Path,
-    new_bytes: bool,
-    function_cache: bool,
-) -> Result<Vec<Duration>> {
-    let dir = scratch(match (new_bytes, function_cache) {
-        (false, _) => "reload-config",
-        (true, true) => "reload-bytes",
-        (true, false) => "reload-bytes-nocache",
+/// How a swap's new version is compiled.
+#[derive(Clone, Copy)]
+enum Swap {
+    /// Only the sidecar changes: nothing is compiled.
+    Sidecar,
+    /// New bytes; Cranelift, with the in-memory function cache serving unchanged functions.
+    FunctionCache,
+    /// New bytes; Cranelift, every function compiled.
+    EveryFunction,
+    /// New bytes; every function compiled by Winch first (the fast first compile for
+    /// every size), Cranelift's build swapped in when it is ready.
+    Winch,
+}
+
+async fn reload_latency(plugins: &Path, swap_kind: Swap) -> Result<Vec<Duration>> {
+    let dir = scratch(match swap_kind {
+        Swap::Sidecar => "reload-config",
+        Swap::FunctionCache => "reload-bytes",
+        Swap::EveryFunction => "reload-bytes-nocache",
+        Swap::Winch => "reload-bytes-winch",
     })?;
+    let new_bytes = !matches!(swap_kind, Swap::Sidecar);
+    let function_cache = matches!(swap_kind, Swap::Sidecar | Swap::FunctionCache);
     copy_plugins(plugins, &dir)?;
     let router = std::fs::read(dir.join("30-route-by-category.wasm"))?;
     // Small queues, so what the new version processes is seen without a long backlog of
@@ -80,6 +94,10 @@ async fn reload_latency(
                 PluginLimits::default().function_cache_bytes
             } else {
                 0
+            },
+            fast_first_compile_bytes: match swap_kind {
+                Swap::Winch => Some(0),
+                _ => PluginLimits::default().fast_first_compile_bytes,
             },
             ..PluginLimits::default()
         })
@@ -202,26 +220,44 @@ async fn main() -> Result<()> {
         "cold start, 10 plugins: uncached {uncached:.1?}, cached {cached:.1?} ({:.1}x faster)",
         uncached.as_secs_f64() / cached.as_secs_f64()
     );
-    for (what, new_bytes, function_cache) in [
-        ("new sidecar", false, true),
+    let mut every_function_new = Duration::ZERO;
+    for (what, swap_kind) in [
+        ("new sidecar", Swap::Sidecar),
         (
             "new bytes, unchanged functions from the function cache",
-            true,
-            true,
+            Swap::FunctionCache,
         ),
         (
             "new bytes, function cache off (every function compiled)",
-            true,
-            false,
+            Swap::EveryFunction,
+        ),
+        (
+            "new bytes, every function compiled, Winch first (fast_first_compile_bytes = 0)",
+            Swap::Winch,
         ),
     ] {
-        let latencies = reload_latency(&plugins, new_bytes, function_cache).await?;
+        let latencies = reload_latency(&plugins, swap_kind).await?;
+        let p50 = percentile(&latencies, 0.5);
         println!(
-            "reload latency, {what}, 50 swaps: p50 {:.1?}, p99 {:.1?}, max {:.1?}",
-            percentile(&latencies, 0.5),
+            "reload latency, {what}, 50 swaps: p50 {p50:.1?}, p99 {:.1?}, max {:.1?}",
             percentile(&latencies, 0.99),
             latencies[latencies.len() - 1]
         );
+        match swap_kind {
+            Swap::EveryFunction => every_function_new = p50,
+            Swap::Winch => println!(
+                "  goal: hot swap p50 < 50 ms when every function is new: {p50:.1?} with \
+                 Winch first ({:.2}× the Cranelift p50), {every_function_new:.1?} with \
+                 Cranelift — {}",
+                p50.as_secs_f64() / every_function_new.as_secs_f64(),
+                if p50 < Duration::from_millis(50) {
+                    "met with Winch first"
+                } else {
+                    "not met"
+                }
+            ),
+            _ => {}
+        }
     }
     Ok(())
 }

@@ -12,6 +12,8 @@
 //! - `rules`: EventBridge event patterns with 1, 100 and 1,000 Auth0-shaped rules compiled
 //!   into one matcher — natively, and as the `eventbridge-router` plugin — as ratios to 1
 //!   rule, beside the hand-written `30-route-by-category` router.
+//! - `curve`: how the pipeline's cost grows with 1, 3, 10 and 30 plugins, and with 1 KB,
+//!   10 KB and 100 KB logs (against the one-pass native rules at each size), one thread.
 //! - `rss`: resident memory of a host with 10 plugins, before and after events, and its
 //!   peak, against the same process before any plugin was loaded. Run it alone: it reads
 //!   the process's own memory figures.
@@ -26,11 +28,13 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use logbridge::{Envelope, Event};
 
+mod curve;
 mod host;
 mod pipeline;
 mod rss;
 mod rules;
 
+use curve::curve;
 use host::{delivery, scaling};
 use pipeline::pipeline;
 use rss::rss;
@@ -40,7 +44,8 @@ const ROUNDS: usize = 5;
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: bench PLUGINS_DIR LOGS.ndjson [pipeline|scaling|delivery|rules|rss ...]";
+    let usage =
+        "usage: bench PLUGINS_DIR LOGS.ndjson [pipeline|scaling|delivery|curve|rules|rss ...]";
     let plugins = PathBuf::from(args.next().context(usage)?);
     let logs = PathBuf::from(args.next().context(usage)?);
     let mut groups: Vec<String> = args.collect();
@@ -58,6 +63,7 @@ fn main() -> Result<()> {
             "pipeline" => pipeline(&plugins, &read_events(&logs)?)?,
             "scaling" => runtime.block_on(scaling(&plugins, read_events(&logs)?))?,
             "delivery" => runtime.block_on(delivery(&plugins, read_events(&logs)?))?,
+            "curve" => curve(&plugins, &read_events(&logs)?)?,
             "rules" => rules(&plugins, &read_events(&logs)?)?,
             "rss" => runtime.block_on(rss(&plugins, &logs))?,
             other => bail!("unknown group `{other}`; {usage}"),
