@@ -290,13 +290,15 @@ async fn a_full_queue_answers_429_and_nothing_is_lost_once_the_sender_retries() 
     let server = LocalServer::start(host.clone(), config).await?;
     let addr = server.addr;
 
-    let records = records(200, 9)?;
+    // More records than the queue, the workers, the hand-off and the calls in flight can
+    // hold while the sink is not read: with 200 they could all be taken in at once.
+    let records = records(2000, 9)?;
     let body = serde_json::to_string(&records)?;
     let first = http(addr, "POST", "/logs", &[], body.as_bytes()).await?;
     ensure!(first.status == 429, "{first:?}");
     ensure!(first.header("retry-after") == Some("1"), "{first:?}");
     let taken = first.json()?["accepted"].as_u64().context("accepted")?;
-    ensure!(taken < 200, "{first:?}");
+    ensure!(taken < 2000, "{first:?}");
 
     // The consumer catches up; the sender retries the same batch until it is taken.
     let reader = tokio::spawn(async move {
@@ -315,7 +317,7 @@ async fn a_full_queue_answers_429_and_nothing_is_lost_once_the_sender_retries() 
             ensure!(
                 accepted
                     .zip(duplicates)
-                    .is_some_and(|(a, d)| a + d == 200 && d >= taken),
+                    .is_some_and(|(a, d)| a + d == 2000 && d >= taken),
                 "the retry takes the rest and skips what was taken: {json}"
             );
             break;
@@ -338,7 +340,7 @@ async fn a_full_queue_answers_429_and_nothing_is_lost_once_the_sender_retries() 
         unique.into_iter().cloned().collect::<BTreeSet<_>>() == expected,
         "every record delivered once"
     );
-    ensure!(health.accepted == 200 && health.settled(), "{health:?}");
+    ensure!(health.accepted == 2000 && health.settled(), "{health:?}");
     ensure!(
         health.duplicates >= taken,
         "the retries' repeats are counted: {health:?}"
