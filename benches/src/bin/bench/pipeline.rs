@@ -267,46 +267,30 @@ pub(crate) fn pipeline(plugins: &Path, events: &[Event]) -> Result<()> {
         routed[0],
         ROUNDS + 1
     );
-    println!(
-        "  native rules                  {:>6.2} µs/event {:>8.0} events/s  (baseline)",
-        per_event(best[0], n),
-        rate(best[0], n)
+    table(
+        n,
+        ("native rules                  ", best[0]),
+        &[
+            ("native rules + entry check    ", best[1]),
+            ("3 plugins                     ", best[2]),
+            ("3 plugins, no call deadline   ", best[3]),
+        ],
     );
-    for (label, time) in [
-        ("native rules + entry check    ", best[1]),
-        ("3 plugins                     ", best[2]),
-        ("3 plugins, no call deadline   ", best[3]),
-    ] {
-        println!(
-            "  {label}{:>6.2} µs/event {:>8.0} events/s  ratio {:.2}",
-            per_event(time, n),
-            rate(time, n),
-            time.as_secs_f64() / best[0].as_secs_f64()
-        );
-    }
     println!(
         "  3 plugins against native rules + entry check: ratio {:.2}",
         best[2].as_secs_f64() / best[1].as_secs_f64()
     );
     println!("  the same rules as one native pass (one parse; ratios against it):");
-    println!(
-        "  one-pass native               {:>6.2} µs/event {:>8.0} events/s  (baseline)",
-        per_event(best[5], n),
-        rate(best[5], n)
+    table(
+        n,
+        ("one-pass native               ", best[5]),
+        &[
+            ("one-pass native + entry check ", best[6]),
+            ("native rules (three parses)   ", best[0]),
+            ("3 plugins                     ", best[2]),
+            ("3 plugins, no call deadline   ", best[3]),
+        ],
     );
-    for (label, time) in [
-        ("one-pass native + entry check ", best[6]),
-        ("native rules (three parses)   ", best[0]),
-        ("3 plugins                     ", best[2]),
-        ("3 plugins, no call deadline   ", best[3]),
-    ] {
-        println!(
-            "  {label}{:>6.2} µs/event {:>8.0} events/s  ratio {:.2}",
-            per_event(time, n),
-            rate(time, n),
-            time.as_secs_f64() / best[5].as_secs_f64()
-        );
-    }
     let ratio = best[2].as_secs_f64() / best[5].as_secs_f64();
     println!(
         "  goal: 3 plugins within 2× the one-pass native baseline: {ratio:.2}× — {}",
@@ -321,4 +305,22 @@ pub(crate) fn pipeline(plugins: &Path, events: &[Event]) -> Result<()> {
         per_event(best[4], n)
     );
     Ok(())
+}
+
+/// Prints `baseline` and then each of `rows` with its ratio to it; `n` events each.
+fn table(n: usize, baseline: (&str, Duration), rows: &[(&str, Duration)]) {
+    let (label, base) = baseline;
+    println!(
+        "  {label}{:>6.2} µs/event {:>8.0} events/s  (baseline)",
+        per_event(base, n),
+        rate(base, n)
+    );
+    for &(label, time) in rows {
+        println!(
+            "  {label}{:>6.2} µs/event {:>8.0} events/s  ratio {:.2}",
+            per_event(time, n),
+            rate(time, n),
+            time.as_secs_f64() / base.as_secs_f64()
+        );
+    }
 }
