@@ -1,6 +1,6 @@
 //! What the benchmarks (`src/bin/`) share: an SDK configuration for an endpoint on this
-//! machine, the receiver served in-process, an HTTP post, and the
-//! process's CPU time.
+//! machine, the receiver served in-process, an HTTP post, the process's CPU time, and
+//! how a goal line says whether it was met.
 //!
 //! Run them with `scripts/bench.sh [GROUP...]`; BENCHMARKS.md has the figures.
 
@@ -109,4 +109,9 @@ pub fn cpu_seconds() -> f64 {
     };
     // utime and stime are fields 14 and 15 of the line: 11 and 12 after the name.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// How a goal line says whether the goal was met.
+pub fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "not met" }
 }

@@ -184,11 +184,7 @@ async fn main() -> Result<()> {
                  (durability memory) — {} ({:.2}× in-process, this run; with the write-ahead \
                  log, below)",
                 served / 1e3,
-                if served >= 100_000.0 {
-                    "met"
-                } else {
-                    "not met"
-                },
+                logbridge_benches::verdict(served >= 100_000.0),
                 served / baseline
             );
         }
@@ -227,11 +223,7 @@ async fn main() -> Result<()> {
                 "  goal: HTTP ingest with the example plugins at least 100k events/s, \
                  durability disk: {:.0}k — {}",
                 disk_rate / 1e3,
-                if disk_rate >= 100_000.0 {
-                    "met"
-                } else {
-                    "not met"
-                }
+                logbridge_benches::verdict(disk_rate >= 100_000.0)
             );
         }
     }

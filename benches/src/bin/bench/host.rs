@@ -98,7 +98,7 @@ pub(crate) fn goal_line(what: &str, rate: f64, goal: f64, events: &[Event]) -> R
          rules + entry check on one thread, {:.0}k events/s, in this run)",
         goal / 1e3,
         rate / 1e3,
-        if rate >= goal { "met" } else { "not met" },
+        logbridge_benches::verdict(rate >= goal),
         rate / native,
         native / 1e3
     );
@@ -279,7 +279,7 @@ pub(crate) async fn delivery(plugins: &Path, events: Vec<Event>) -> Result<()> {
     )?;
     println!(
         "  goal: at least 9.5 entries per PutEvents: {per_call:.2} — {}",
-        if per_call >= 9.5 { "met" } else { "not met" }
+        logbridge_benches::verdict(per_call >= 9.5)
     );
     Ok(())
 }
