@@ -50,9 +50,7 @@ pub(crate) async fn host_run(
     let host = Host::builder()
         .plugins_dir(plugins)
         // Shared by every run: plugins are compiled once, as a restart finds them.
-        .cache_dir(
-            std::env::temp_dir().join(format!("logbridge-bench-{}-cache", std::process::id())),
-        )
+        .cache_dir(scratch_root().join("cache"))
         .data_dir(&data)
         .workers(workers)
         .buses(["default", "security", "audit"])
@@ -105,8 +103,14 @@ pub(crate) fn goal_line(what: &str, rate: f64, goal: f64, events: &[Event]) -> R
     Ok(())
 }
 
+/// This process's scratch folder: every [`tempdir`] is in it, and `main` removes it.
+pub(crate) fn scratch_root() -> PathBuf {
+    std::env::temp_dir().join(format!("logbridge-bench-{}", std::process::id()))
+}
+
+/// An empty folder `name` in this process's scratch folder.
 pub(crate) fn tempdir(name: &str) -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("logbridge-bench-{}-{name}", std::process::id()));
+    let dir = scratch_root().join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     Ok(dir)

@@ -54,18 +54,25 @@ fn main() -> Result<()> {
             .map(String::from)
             .to_vec();
     }
+    let ran = run_groups(&groups, &plugins, &logs, usage);
+    let _ = std::fs::remove_dir_all(host::scratch_root());
+    ran
+}
+
+/// Runs each of `groups` in turn.
+fn run_groups(groups: &[String], plugins: &Path, logs: &Path, usage: &str) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    for group in &groups {
+    for group in groups {
         match group.as_str() {
-            "pipeline" => pipeline(&plugins, &read_events(&logs)?)?,
-            "scaling" => runtime.block_on(scaling(&plugins, read_events(&logs)?))?,
-            "delivery" => runtime.block_on(delivery(&plugins, read_events(&logs)?))?,
-            "curve" => curve(&plugins, &read_events(&logs)?)?,
-            "rules" => rules(&plugins, &read_events(&logs)?)?,
-            "rss" => runtime.block_on(rss(&plugins, &logs))?,
+            "pipeline" => pipeline(plugins, &read_events(logs)?)?,
+            "scaling" => runtime.block_on(scaling(plugins, read_events(logs)?))?,
+            "delivery" => runtime.block_on(delivery(plugins, read_events(logs)?))?,
+            "curve" => curve(plugins, &read_events(logs)?)?,
+            "rules" => rules(plugins, &read_events(logs)?)?,
+            "rss" => runtime.block_on(rss(plugins, logs))?,
             other => bail!("unknown group `{other}`; {usage}"),
         }
     }
