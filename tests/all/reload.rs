@@ -279,6 +279,98 @@ async fn the_watcher_reloads_once_a_file_is_renamed_into_the_folder() {
     host.shutdown().await.unwrap();
 }
 
+/// `bytes` with a custom section appended: the same component, new bytes.
+fn with_custom_section(bytes: &[u8], n: u8) -> Vec<u8> {
+    let name = b"logbridge-test";
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section
+    out.push(u8::try_from(1 + name.len() + 1).unwrap());
+    out.push(u8::try_from(name.len()).unwrap());
+    out.extend_from_slice(name);
+    out.push(n);
+    out
+}
+
+/// The next reload the watcher makes that changes something or fails something.
+async fn next_reload(
+    reloads: &mut tokio::sync::broadcast::Receiver<logbridge::ReloadOutcome>,
+) -> logbridge::ReloadOutcome {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let outcome = reloads.recv().await.unwrap();
+            if outcome.changed() || !outcome.failed.is_empty() {
+                return outcome;
+            }
+        }
+    })
+    .await
+    .expect("the watcher reloaded")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_bytes_renamed_in_are_compiled_while_the_folder_settles_and_broken_ones_are_refused() {
+    let dir = plugins_copy("watch-bytes");
+    let (sink, mut rx) = ChannelSink::new(16);
+    let host = Host::builder()
+        .plugins_dir(&dir)
+        .sink(sink)
+        .watch_plugins(true)
+        .build()
+        .unwrap();
+    let mut reloads = host.subscribe_reloads();
+    let router = dir.join("30-route-by-category.wasm");
+    let original = std::fs::read(&router).unwrap();
+    let staged = dir.with_extension("staged");
+    std::fs::create_dir_all(&staged).unwrap();
+    // New bytes and a new sidecar, renamed in one after the other, as a deployment does:
+    // the build started when the component arrived is the one the reload runs.
+    std::fs::write(staged.join("r.wasm"), with_custom_section(&original, 1)).unwrap();
+    std::fs::write(staged.join("r.toml"), "[config]\nsecurity_bus = \"v1\"\n").unwrap();
+    std::fs::rename(staged.join("r.wasm"), &router).unwrap();
+    std::fs::rename(staged.join("r.toml"), router.with_extension("toml")).unwrap();
+    let outcome = next_reload(&mut reloads).await;
+    assert_eq!(outcome.replaced, ["30-route-by-category"], "{outcome:?}");
+    let running = host.plugins()[2].hash().to_string();
+    assert_eq!(
+        running,
+        logbridge::plugin::sha256_hex(&with_custom_section(&original, 1))
+    );
+    assert_eq!(
+        route_of(&host, &mut rx, "v1", "f").await.as_deref(),
+        Some("v1")
+    );
+
+    // Half a component, renamed in: its build fails; the reload says why and keeps v1.
+    std::fs::write(staged.join("r.wasm"), &original[..original.len() / 2]).unwrap();
+    std::fs::rename(staged.join("r.wasm"), &router).unwrap();
+    let outcome = next_reload(&mut reloads).await;
+    assert_eq!(outcome.failed.len(), 1, "{outcome:?}");
+    assert!(outcome.failed[0].kept_previous);
+    assert!(
+        outcome.failed[0].error.contains("does not compile"),
+        "{outcome:?}"
+    );
+    assert_eq!(host.plugins()[2].hash(), running);
+    assert_eq!(
+        route_of(&host, &mut rx, "still-v1", "f").await.as_deref(),
+        Some("v1")
+    );
+
+    // Written in place (closed after writing, not renamed): compiled as it closes.
+    std::fs::write(&router, with_custom_section(&original, 2)).unwrap();
+    let outcome = next_reload(&mut reloads).await;
+    assert_eq!(outcome.replaced, ["30-route-by-category"], "{outcome:?}");
+    assert_eq!(
+        host.plugins()[2].hash(),
+        logbridge::plugin::sha256_hex(&with_custom_section(&original, 2))
+    );
+    assert_eq!(
+        route_of(&host, &mut rx, "v2", "f").await.as_deref(),
+        Some("v1")
+    );
+    host.shutdown().await.unwrap();
+}
+
 /// Router version `n`: security events to `sec-N`, every entry tagged `Auth0 log vN`.
 fn set_router_version(dir: &Path, n: u32) {
     std::fs::write(

@@ -640,6 +640,19 @@ impl Host {
         *self.inner.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
     }
 
+    /// Starts compiling the plugin `file`, just arrived complete in the plugins folder,
+    /// for the reload that follows (see `plugin::ahead`).
+    pub(crate) fn compile_ahead(&self, file: &std::path::Path) {
+        let (_, current) = self.inner.slot.current();
+        let running = current
+            .plugins()
+            .iter()
+            .map(|p| p.hash().to_owned())
+            .collect();
+        let engine = current.engine();
+        engine.tiering().ahead().start(engine, file, running);
+    }
+
     pub(crate) fn plugins_dir(&self) -> Option<&std::path::Path> {
         self.inner.plugins_dir.as_deref()
     }

@@ -83,37 +83,23 @@ impl CompiledPlugin {
         check_settings(engine, &file.with_extension("toml"), &sidecar.settings)?;
         check_header(file, bytes)?;
         let hash = sha256_hex(bytes);
-        if let Some(component) = engine.tiering().take_ready(engine, &hash) {
-            return Self::from_component(engine, file, &component, hash, sidecar);
+        let tiering = engine.tiering();
+        let built = match tiering.take_ready(engine, &hash) {
+            Some(component) => Built {
+                engine: engine.clone(),
+                component,
+            },
+            None => match tiering.ahead().take(engine, &hash) {
+                Some(built) => built,
+                None => build(engine, file, bytes, &hash)?,
+            },
+        };
+        let plugin =
+            Self::from_component(&built.engine, file, &built.component, hash.clone(), sidecar)?;
+        if built.engine.compiler() == super::Compiler::Winch {
+            tiering.optimize_in_background(engine, file, bytes.to_vec(), hash);
         }
-        if engine.wants_fast_first_compile(bytes.len())
-            && !engine
-                .cache()
-                .is_some_and(|cache| cache.has_entry(engine.engine(), &hash))
-            && let Ok(baseline) = engine.tiering().baseline(engine)
-        {
-            match compile(&baseline, file, bytes) {
-                Ok(component) => {
-                    let plugin =
-                        Self::from_component(&baseline, file, &component, hash.clone(), sidecar)?;
-                    let tiering = engine.tiering();
-                    tiering.optimize_in_background(engine, file, bytes.to_vec(), hash);
-                    return Ok(plugin);
-                }
-                Err(e) => tracing::warn!(
-                    file = %file.display(),
-                    "the baseline compiler could not compile the plugin; compiling it optimized: {e:#}"
-                ),
-            }
-        }
-        let component = match engine.cache() {
-            Some(cache) => {
-                cache.load_or_compile(engine.engine(), &hash, || compile(engine, file, bytes))
-            }
-            None => compile(engine, file, bytes),
-        }
-        .map_err(|e| not_compiled(file, &e))?;
-        Self::from_component(engine, file, &component, hash, sidecar)
+        Ok(plugin)
     }
 
     /// The rest of loading once `component` (whose bytes hash to `hash`) is compiled:
@@ -380,6 +366,57 @@ pub(crate) fn check_header(file: &Path, bytes: &[u8]) -> Result<(), PluginError>
         ));
     }
     Ok(())
+}
+
+/// A component compiled for loading, and the engine that compiled it: `engine` itself,
+/// or its baseline engine for a fast first compile.
+#[derive(Clone)]
+pub(crate) struct Built {
+    /// The engine the component belongs to.
+    pub(crate) engine: PluginEngine,
+    /// The compiled component.
+    pub(crate) component: Component,
+}
+
+/// Compiles `bytes` (the plugin `file`, content hash `hash`) for a load with `engine`:
+/// by Winch first when the component is large enough for a fast first compile and not in
+/// the compiled-plugin cache, otherwise by Cranelift, through the cache when there is one.
+pub(crate) fn build(
+    engine: &PluginEngine,
+    file: &Path,
+    bytes: &[u8],
+    hash: &str,
+) -> Result<Built, PluginError> {
+    if engine.wants_fast_first_compile(bytes.len())
+        && !engine
+            .cache()
+            .is_some_and(|cache| cache.has_entry(engine.engine(), hash))
+        && let Ok(baseline) = engine.tiering().baseline(engine)
+    {
+        match compile(&baseline, file, bytes) {
+            Ok(component) => {
+                return Ok(Built {
+                    engine: baseline,
+                    component,
+                });
+            }
+            Err(e) => tracing::warn!(
+                file = %file.display(),
+                "the baseline compiler could not compile the plugin; compiling it optimized: {e:#}"
+            ),
+        }
+    }
+    let component = match engine.cache() {
+        Some(cache) => {
+            cache.load_or_compile(engine.engine(), hash, || compile(engine, file, bytes))
+        }
+        None => compile(engine, file, bytes),
+    }
+    .map_err(|e| not_compiled(file, &e))?;
+    Ok(Built {
+        engine: engine.clone(),
+        component,
+    })
 }
 
 /// Compiles `bytes` (the plugin `file`), with a log line when compiling starts and one

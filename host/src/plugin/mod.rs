@@ -7,6 +7,7 @@
 //! a trap, so one bad event never poisons the next. [`inspect`] checks one component the
 //! way the loader would, without running a host.
 
+mod ahead;
 mod bindings;
 mod budget;
 mod cache;

@@ -155,6 +155,7 @@ fn reload_files(
             outcome.removed.push(plugin.name().to_string());
         }
     }
+    engine.tiering().ahead().forget_finished();
     Ok((PluginSet::from_plugins(engine, plugins), outcome))
 }
 

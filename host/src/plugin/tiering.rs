@@ -52,6 +52,8 @@ pub(crate) struct Tiering {
     /// Told the content hash of each optimized build that is ready; tiering is on while
     /// it is set.
     listener: Mutex<Option<UnboundedSender<String>>>,
+    /// Builds made ahead of the next reload (see [`super::ahead`]).
+    ahead: Arc<super::ahead::Ahead>,
 }
 
 impl std::fmt::Debug for Tiering {
@@ -71,6 +73,11 @@ impl Tiering {
         let (tx, rx) = unbounded_channel();
         *lock(&self.listener) = Some(tx);
         rx
+    }
+
+    /// The builds made ahead of the next reload.
+    pub(crate) fn ahead(&self) -> &Arc<super::ahead::Ahead> {
+        &self.ahead
     }
 
     /// Whether tiering is on.
