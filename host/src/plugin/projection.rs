@@ -245,7 +245,10 @@ impl Projector {
     /// Finds every declared field in `detail`, checking the rest as EventBridge would
     /// (a JSON object, integers within 64 bits). `None` when the detail does not pass.
     pub(crate) fn scan(&self, detail: &str) -> Option<Spans> {
-        walk(&self.root, self.nodes, detail).ok()
+        match fast::scan(&self.root, self.nodes, detail) {
+            Ok(spans) => Some(spans),
+            Err(fast::Unsure) => walk(&self.root, self.nodes, detail).ok(),
+        }
     }
 
     /// The detail to hand plugin `plugin`, as a new string.
@@ -737,6 +740,9 @@ impl<'de> Visitor<'de> for Walk<'_> {
         self.not_object()
     }
 }
+
+#[path = "projection_scan.rs"]
+mod fast;
 
 #[cfg(test)]
 #[path = "projection_tests.rs"]

@@ -332,3 +332,92 @@ fn a_nested_path_under_something_else_is_left_out() {
     );
     assert_eq!(projector.project(1, &narrow, detail, &spans), "{}");
 }
+
+/// Details to scan: the record above, and ones with what the fast path leaves to the walk.
+const DETAILS: &[&str] = &[
+    LOG,
+    r#"{"log_id":"90020261125","data":{"date":"2026-11-25T09:00:00.123Z","type":"fp","description":"Wrong \"password\"","connection":"Username-Password-Authentication","client_id":"aBcD","ip":"2001:db8::7","user_agent":"Mozilla/5.0 (X11; Linux x86_64) \/ é ✓","details":{"error":{"message":"nope","oauthError":null},"attempts":3,"ratio":0.25,"ok":false,"neg":-0},"user_id":"auth0|42","user_name":"jane@example.com","strategy":"auth0","tags":[],"empty":{},"nested":[[1,[2,{"type":"x"}]],true]}}"#,
+    r#"  {"data" : { "type" : "s" , "ip" : null } , "log_id" : 7 }  "#,
+    r#"{"data":{"type":"s\u00e9","user_name":"\ud83d\ude00"}}"#,
+    r#"{"data":{"type":1e3,"ip":123456789012345678901}}"#,
+    r#"{"d\u0061ta":{"type":"s"}}"#,
+    r#"{"data":{"type":"s","type":"f"}}"#,
+];
+
+/// Every projection the tests scan with, one plugin each, and all of them merged.
+const FIELD_SETS: &[&[&str]] = &[
+    &["data.type"],
+    &["data.user_name", "data.ip"],
+    &["data.details", "data.details.error.message"],
+    &["log_id", "data"],
+    &["data.nested", "data.type"],
+];
+
+/// `detail` changed in every small way: cut short at each byte, each byte removed, and
+/// each byte replaced by each character that matters to JSON.
+fn mutations(detail: &str) -> Vec<String> {
+    const SPECIAL: &[u8] = b"\"\\{}[],: 0-9e.u\n\x01tn";
+    let bytes = detail.as_bytes();
+    let mut out = Vec::new();
+    for i in 0..bytes.len() {
+        out.push(bytes[..i].to_vec());
+        let mut removed = bytes.to_vec();
+        removed.remove(i);
+        out.push(removed);
+        for &c in SPECIAL {
+            let mut replaced = bytes.to_vec();
+            replaced[i] = c;
+            out.push(replaced);
+        }
+    }
+    out.into_iter()
+        .filter_map(|b| String::from_utf8(b).ok())
+        .collect()
+}
+
+#[test]
+fn the_fast_scan_agrees_with_the_walk_on_every_detail_it_accepts() {
+    let projections: Vec<Projection> = FIELD_SETS
+        .iter()
+        .map(|fields| Projection::new(fields).unwrap())
+        .collect();
+    let mut projectors: Vec<Projector> = projections
+        .iter()
+        .map(|p| Projector::new(&[Some(p)]).unwrap())
+        .collect();
+    let all: Vec<Option<&Projection>> = projections.iter().map(Some).collect();
+    projectors.push(Projector::new(&all).unwrap());
+    let (mut fast_accepted, mut cases) = (0, 0);
+    for detail in DETAILS {
+        for text in std::iter::once(detail.to_string()).chain(mutations(detail)) {
+            for projector in &projectors {
+                cases += 1;
+                let walked = walk(&projector.root, projector.nodes, &text).ok();
+                if let Ok(spans) = fast::scan(&projector.root, projector.nodes, &text) {
+                    fast_accepted += 1;
+                    assert_eq!(Some(spans), walked, "{text}");
+                }
+                assert_eq!(projector.scan(&text), walked, "{text}");
+            }
+        }
+    }
+    // The fast path takes the common case: most mutations break the text, so a quarter
+    // of all cases is a good share.
+    assert!(fast_accepted * 4 > cases, "{fast_accepted} of {cases}");
+}
+
+#[test]
+fn the_fast_scan_takes_the_plain_records_and_leaves_the_unusual_to_the_walk() {
+    let (_, projector) = one(&["data.type", "data.ip"]);
+    let fast = |text: &str| fast::scan(&projector.root, projector.nodes, text).is_ok();
+    assert!(fast(DETAILS[0]) && fast(DETAILS[1]) && fast(DETAILS[2]));
+    for unusual in &DETAILS[3..] {
+        assert!(!fast(unusual), "{unusual}");
+        // The walk still decides: escapes, exponents and long integers pass, a repeated
+        // declared key does not.
+        assert_eq!(
+            projector.scan(unusual).is_some(),
+            !unusual.contains(r#""type":"f""#)
+        );
+    }
+}
