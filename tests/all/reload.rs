@@ -246,17 +246,30 @@ async fn a_removed_plugin_stops_and_comes_back_when_added() {
     host.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_watcher_reloads_once_a_file_is_renamed_into_the_folder() {
-    let dir = plugins_copy("watch");
-    let (sink, mut rx) = ChannelSink::new(16);
+/// A host watching its own copy of the example plugins, and its reloads.
+fn watched_host(
+    name: &str,
+) -> (
+    PathBuf,
+    Host,
+    Receiver<Delivered>,
+    tokio::sync::broadcast::Receiver<logbridge::ReloadOutcome>,
+) {
+    let dir = plugins_copy(name);
+    let (sink, rx) = ChannelSink::new(16);
     let host = Host::builder()
         .plugins_dir(&dir)
         .sink(sink)
         .watch_plugins(true)
         .build()
         .unwrap();
-    let mut reloads = host.subscribe_reloads();
+    let reloads = host.subscribe_reloads();
+    (dir, host, rx, reloads)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_reloads_once_a_file_is_renamed_into_the_folder() {
+    let (dir, host, mut rx, mut reloads) = watched_host("watch");
     // Written elsewhere, then renamed in: the way deployments should replace a plugin.
     let staged = dir.with_extension("staged.toml");
     std::fs::write(&staged, "[config]\nsecurity_bus = \"watched\"\n").unwrap();
@@ -309,15 +322,7 @@ async fn next_reload(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_bytes_renamed_in_are_compiled_while_the_folder_settles_and_broken_ones_are_refused() {
-    let dir = plugins_copy("watch-bytes");
-    let (sink, mut rx) = ChannelSink::new(16);
-    let host = Host::builder()
-        .plugins_dir(&dir)
-        .sink(sink)
-        .watch_plugins(true)
-        .build()
-        .unwrap();
-    let mut reloads = host.subscribe_reloads();
+    let (dir, host, mut rx, mut reloads) = watched_host("watch-bytes");
     let router = dir.join("30-route-by-category.wasm");
     let original = std::fs::read(&router).unwrap();
     let staged = dir.with_extension("staged");

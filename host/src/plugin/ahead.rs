@@ -129,13 +129,7 @@ mod tests {
     /// A component holding one core module with one function: it compiles (one function
     /// through the function cache), and is no plugin (no role export).
     fn component() -> Vec<u8> {
-        const MODULE: &[u8] = &[
-            0, 97, 115, 109, 1, 0, 0, 0, // header
-            1, 5, 1, 0x60, 0, 1, 0x7f, // type: () -> i32
-            3, 2, 1, 0, // one function of that type
-            7, 5, 1, 1, b'a', 0, 0, // exported as "a"
-            10, 6, 1, 4, 0, 0x41, 1, 0x0b, // body: i32.const 1
-        ];
+        const MODULE: &[u8] = crate::plugin::ONE_FUNCTION_MODULE;
         let mut bytes = b"\0asm\x0d\0\x01\0".to_vec(); // component header
         bytes.push(1); // core module section
         bytes.push(u8::try_from(MODULE.len()).unwrap());

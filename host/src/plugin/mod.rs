@@ -43,6 +43,16 @@ pub use sidecar::{DirGrant, OnError, PluginSettings};
 pub use stdio::{LINE_BURST, LINES_PER_SECOND};
 pub use tiering::Compiler;
 
+/// A core module with one function, `a`, returning 1: the smallest thing that compiles.
+#[cfg(test)]
+pub(crate) const ONE_FUNCTION_MODULE: &[u8] = &[
+    0, 97, 115, 109, 1, 0, 0, 0, // header
+    1, 5, 1, 0x60, 0, 1, 0x7f, // type: () -> i32
+    3, 2, 1, 0, // one function of that type
+    7, 5, 1, 1, b'a', 0, 0, // exported as "a"
+    10, 6, 1, 4, 0, 0x41, 1, 0x0b, // body: i32.const 1
+];
+
 /// The role a plugin plays, from the interface it exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {

@@ -268,13 +268,7 @@ mod tests {
             })
         };
         // A compile the host waits for (its jobs go to the shared threads).
-        const MODULE: &[u8] = &[
-            0, 97, 115, 109, 1, 0, 0, 0, // header
-            1, 5, 1, 0x60, 0, 1, 0x7f, // type: () -> i32
-            3, 2, 1, 0, // one function of that type
-            7, 5, 1, 1, b'a', 0, 0, // exported as "a"
-            10, 6, 1, 4, 0, 0x41, 1, 0x0b, // body: i32.const 1
-        ];
+        const MODULE: &[u8] = crate::plugin::ONE_FUNCTION_MODULE;
         let module = wasmtime::Module::new(&wasmtime::Engine::default(), MODULE);
         let (open, opened) = &*gate;
         let was_open = std::mem::replace(&mut *open.lock().unwrap(), true);
