@@ -26,13 +26,20 @@ pub(crate) fn string_end(bytes: &[u8], mut i: usize) -> usize {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
 /// A word whose high bit is set in each byte of `word` equal to `byte` (and possibly in
 /// bytes above one that is).
-fn has_byte(word: u64, byte: u8) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
+pub(crate) fn has_byte(word: u64, byte: u8) -> u64 {
     let x = word ^ (ONES * u64::from(byte));
     x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// A word whose high bit is set in each byte of `word` below 0x20, a control character
+/// (and possibly in bytes above one that is).
+pub(crate) fn has_control(word: u64) -> u64 {
+    word.wrapping_sub(ONES * 0x20) & !word & HIGHS
 }
 
 #[cfg(test)]

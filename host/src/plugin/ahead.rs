@@ -129,11 +129,10 @@ mod tests {
     /// A component holding one core module with one function: it compiles (one function
     /// through the function cache), and is no plugin (no role export).
     fn component() -> Vec<u8> {
-        const MODULE: &[u8] = crate::plugin::ONE_FUNCTION_MODULE;
         let mut bytes = b"\0asm\x0d\0\x01\0".to_vec(); // component header
         bytes.push(1); // core module section
-        bytes.push(u8::try_from(MODULE.len()).unwrap());
-        bytes.extend_from_slice(MODULE);
+        bytes.push(u8::try_from(crate::plugin::ONE_FUNCTION_MODULE.len()).unwrap());
+        bytes.extend_from_slice(crate::plugin::ONE_FUNCTION_MODULE);
         bytes
     }
 

@@ -6,6 +6,7 @@
 //! the walk accepts too, with the same spans (a test checks both on every detail it has).
 
 use super::{Node, Spans};
+use crate::json_scan::{has_byte, has_control};
 
 /// Not sure: the serde walk decides.
 pub(super) struct Unsure;
@@ -46,20 +47,6 @@ struct Scanner<'a> {
     depth: usize,
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// High bit set in each byte of `word` equal to `byte` (and possibly above one that is).
-fn equal(word: u64, byte: u8) -> u64 {
-    let x = word ^ (ONES * u64::from(byte));
-    x.wrapping_sub(ONES) & !x & HIGHS
-}
-
-/// High bit set in each byte of `word` below 0x20 (and possibly above one that is).
-fn control(word: u64) -> u64 {
-    word.wrapping_sub(ONES * 0x20) & !word & HIGHS
-}
-
 impl Scanner<'_> {
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
@@ -89,14 +76,21 @@ impl Scanner<'_> {
         }
     }
 
-    fn deeper(&mut self) -> Scan<()> {
+    /// Steps into the container opening at the cursor, which `close` ends. `Ok(true)`
+    /// when it is empty (and already stepped out of).
+    fn open(&mut self, close: u8) -> Scan<bool> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(Unsure);
         }
         self.at += 1;
         self.space();
-        Ok(())
+        if self.peek() == Some(close) {
+            self.at += 1;
+            self.depth -= 1;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// After a member or an element: `,` (then whitespace) or the closing `close`.
@@ -122,10 +116,7 @@ impl Scanner<'_> {
         if let Some(node) = node {
             self.spans.0[node.id].object = true;
         }
-        self.deeper()?;
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            self.depth -= 1;
+        if self.open(b'}')? {
             return Ok(());
         }
         loop {
@@ -179,10 +170,7 @@ impl Scanner<'_> {
     }
 
     fn array(&mut self) -> Scan<()> {
-        self.deeper()?;
-        if self.peek() == Some(b']') {
-            self.at += 1;
-            self.depth -= 1;
+        if self.open(b']')? {
             return Ok(());
         }
         loop {
@@ -201,7 +189,7 @@ impl Scanner<'_> {
         loop {
             while let Some(chunk) = bytes.get(self.at..self.at + 8) {
                 let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-                let found = equal(word, b'"') | equal(word, b'\\') | control(word);
+                let found = has_byte(word, b'"') | has_byte(word, b'\\') | has_control(word);
                 if found != 0 {
                     // The lowest flagged byte is a real match.
                     self.at += (found.trailing_zeros() / 8) as usize;

@@ -268,8 +268,10 @@ mod tests {
             })
         };
         // A compile the host waits for (its jobs go to the shared threads).
-        const MODULE: &[u8] = crate::plugin::ONE_FUNCTION_MODULE;
-        let module = wasmtime::Module::new(&wasmtime::Engine::default(), MODULE);
+        let module = wasmtime::Module::new(
+            &wasmtime::Engine::default(),
+            crate::plugin::ONE_FUNCTION_MODULE,
+        );
         let (open, opened) = &*gate;
         let was_open = std::mem::replace(&mut *open.lock().unwrap(), true);
         opened.notify_all();
