@@ -30,7 +30,7 @@ use crate::journal::Ticket;
 
 pub use code::FailureCode;
 pub use failure_log::{FAILURE_LOG_FILE, FailureLog};
-pub use plugin_counters::{PluginCalls, PluginStatus, STATUS_WINDOW};
+pub use plugin_counters::{PluginCalls, PluginStatus, STATUS_WINDOW, TIME_ONE_CALL_IN};
 pub(crate) use plugin_counters::{PluginCounters, PluginTally};
 pub use report::{
     BusCounts, Failure, HealthReport, PluginInfo, PluginLoadError, RECENT_FAILURES, RecentFailure,

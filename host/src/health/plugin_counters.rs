@@ -16,6 +16,10 @@ pub enum PluginStatus {
     Degraded,
 }
 
+/// One call in this many is timed for [`PluginCalls::mean_call_us`]: reading the clock
+/// around every call costs a few percent of a short call.
+pub const TIME_ONE_CALL_IN: u64 = 8;
+
 /// How many recent calls a plugin's status is judged on.
 pub const STATUS_WINDOW: u64 = 64;
 /// Calls a plugin must have made before it can be judged degraded.
@@ -41,7 +45,8 @@ pub struct PluginCalls {
     /// Calls that failed: a trap, the deadline, an `Err` from `transform`, or an
     /// instance that could not be made.
     pub errors: u64,
-    /// Mean time of a call, in microseconds (0 before the first call).
+    /// Mean time of a call, in microseconds (0 before the first call), measured on one
+    /// call in [`TIME_ONE_CALL_IN`].
     pub mean_call_us: u64,
 }
 
@@ -51,7 +56,9 @@ pub struct PluginCalls {
 pub struct PluginTally {
     /// Calls made.
     pub calls: u64,
-    /// Their time in all, in nanoseconds.
+    /// Calls whose time was measured: one in [`TIME_ONE_CALL_IN`].
+    pub timed: u64,
+    /// The measured calls' time in all, in nanoseconds.
     pub busy_ns: u64,
     /// Events a filter kept.
     pub kept: u64,
@@ -76,6 +83,7 @@ pub struct PluginCounters {
     kept: AtomicU64,
     dropped: AtomicU64,
     errors: AtomicU64,
+    timed: AtomicU64,
     busy_ns: AtomicU64,
     instances: AtomicU64,
     /// Outcomes recorded so far; the next one goes to bit `outcomes % 64` of `window`.
@@ -103,6 +111,7 @@ impl PluginCounters {
             kept: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            timed: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             instances: AtomicU64::new(0),
             outcomes: AtomicU64::new(0),
@@ -111,12 +120,15 @@ impl PluginCounters {
         }
     }
 
-    /// Adds what one worker tallied since it last did: `calls` calls taking `busy` in
-    /// all, filter verdicts, and `ok` calls that gave a usable answer. One update per
+    /// Adds what one worker tallied since it last did: `calls` calls, `timed` of them
+    /// taking `busy_ns` in all, filter verdicts, and `ok` calls that gave a usable answer. One update per
     /// counter rather than one per call keeps workers from contending for these lines.
     pub fn add(&self, tally: &PluginTally) {
         if tally.calls > 0 {
             self.calls.fetch_add(tally.calls, Ordering::Relaxed);
+        }
+        if tally.timed > 0 {
+            self.timed.fetch_add(tally.timed, Ordering::Relaxed);
             self.busy_ns.fetch_add(tally.busy_ns, Ordering::Relaxed);
         }
         if tally.kept > 0 {
@@ -161,6 +173,7 @@ impl PluginCounters {
     /// The counters now.
     pub fn snapshot(&self) -> PluginCalls {
         let calls = self.calls.load(Ordering::Relaxed);
+        let timed = self.timed.load(Ordering::Relaxed);
         let busy_ns = self.busy_ns.load(Ordering::Relaxed);
         let seen = self.outcomes.load(Ordering::Relaxed).min(STATUS_WINDOW);
         let recent_errors = u64::from(self.window.load(Ordering::Relaxed).count_ones());
@@ -178,7 +191,7 @@ impl PluginCounters {
             kept: self.kept.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
-            mean_call_us: busy_ns.checked_div(calls).unwrap_or(0) / 1_000,
+            mean_call_us: busy_ns.checked_div(timed).unwrap_or(0) / 1_000,
         }
     }
 }

@@ -28,6 +28,8 @@ pub(super) enum Reply {
     Route(Vec<Destination>),
     /// The call traps with this code: the instance must be thrown away.
     Trap(&'static str),
+    /// A filter takes at least this long, then keeps the event.
+    SlowKeep(std::time::Duration),
 }
 
 /// One call a fake instance got.
@@ -168,6 +170,11 @@ impl FakeInstance {
             .pop_front()
             .or_else(|| state.otherwise.clone());
         match reply {
+            Some(Reply::SlowKeep(time)) => {
+                drop(state);
+                std::thread::sleep(time);
+                Ok(Reply::Keep)
+            }
             Some(Reply::Trap(code)) => Err(CallError {
                 plugin: plugin.name.clone(),
                 code: code.into(),

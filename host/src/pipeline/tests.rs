@@ -348,3 +348,26 @@ fn only_a_transformers_checked_output_skips_the_delivery_check() {
     script.otherwise(Reply::Edits(vec![("data.n", Some("1".into()))]));
     assert!(checked(stages(&[editing]).run(event("e3"))));
 }
+
+#[test]
+fn the_mean_call_time_is_that_of_the_calls_timed_not_spread_over_every_call() {
+    let (slow, script) = FakePlugin::new("10-slow", Role::Filter);
+    script.otherwise(Reply::SlowKeep(std::time::Duration::from_millis(2)));
+    let mut stages = stages(std::slice::from_ref(&slow));
+    for n in 0..40 {
+        assert!(matches!(
+            stages.run(event(&format!("e{n}"))),
+            Outcome::Routed { .. }
+        ));
+    }
+    drop(stages);
+    let counted = slow.counted();
+    assert_eq!(counted.calls, 40);
+    // Every call sleeps 2 ms, so every timed call took at least that; a mean taken over
+    // all 40 calls with only one in eight timed would be an eighth of it.
+    assert!(
+        counted.mean_call_us >= 2_000,
+        "mean call time {} µs, every call took at least 2,000",
+        counted.mean_call_us
+    );
+}
