@@ -24,16 +24,19 @@ fail() {
 py_dir="$tools/python"
 py_have=$("$py_dir/bin/python" -c \
     'import importlib.metadata as m; print(m.version("componentize-py"))' 2>/dev/null || true)
-if [[ $py_have == "$COMPONENTIZE_PY_VERSION" ]]; then
+# The command must run, not only be there: a checkout moved to another folder keeps the
+# old path in the venv scripts' #! lines, and the venv is then made again.
+if [[ $py_have == "$COMPONENTIZE_PY_VERSION" ]] &&
+    "$py_dir/bin/componentize-py" --version >/dev/null 2>&1; then
     echo "componentize-py $COMPONENTIZE_PY_VERSION: already in $py_dir"
 else
     command -v python3 >/dev/null 2>&1 ||
         fail "python3 is not installed; install Python 3.10 or newer (with its venv module)"
     python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
         fail "python3 is $(python3 --version 2>&1); componentize-py needs 3.10 or newer"
-    if [[ ! -x $py_dir/bin/python ]]; then
+    if [[ ! -x $py_dir/bin/python || -n $py_have ]]; then
         echo "creating a venv in $py_dir"
-        python3 -m venv "$py_dir" ||
+        python3 -m venv --clear "$py_dir" ||
             fail "python3 -m venv failed; install the venv module (Debian: apt-get install python3-venv)"
     fi
     echo "installing componentize-py $COMPONENTIZE_PY_VERSION into $py_dir${py_have:+ (had $py_have)}"

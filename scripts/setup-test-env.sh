@@ -13,8 +13,11 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
 fi
 
 venv="$root/.venv"
-if [[ ! -x "$venv/bin/moto_server" ]] || ! "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
-    python3 -m venv "$venv"
+# `moto_server --help` must run, not only exist: a checkout moved to another folder keeps
+# the old path in its venv scripts' #! lines, and the venv is then made again.
+if ! "$venv/bin/moto_server" --help >/dev/null 2>&1 ||
+    ! "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    python3 -m venv --clear "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 if ! command -v chromium >/dev/null 2>&1; then

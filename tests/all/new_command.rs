@@ -110,3 +110,61 @@ fn a_new_project_of_each_role_builds_with_one_command_and_its_cases_pass() -> Re
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be a plugin name"));
     Ok(())
 }
+
+/// A Python project whose tools folder was moved from elsewhere — its venv's scripts name
+/// an interpreter by a path that is gone — still builds with its one command: `build.sh`
+/// sees that componentize-py does not run and makes the venv again.
+#[test]
+fn a_python_project_builds_after_its_tools_folder_was_moved() -> Result<()> {
+    let tools = workspace_root().join("target/tools");
+    ensure!(
+        tools.join("python/bin/componentize-py").is_file(),
+        "{} is missing: run scripts/install-plugin-tools.sh",
+        tools.display()
+    );
+    let scratch = scratch("moved-tools");
+    let moved = scratch.join("tools");
+    std::fs::create_dir_all(&moved)?;
+    run(
+        Command::new("cp")
+            .arg("-a")
+            .arg(tools.join("python"))
+            .arg(moved.join("python")),
+        "cp -a",
+    )?;
+    // What a move leaves: the script's #! line names the venv's old place.
+    let script = moved.join("python/bin/componentize-py");
+    let text = std::fs::read_to_string(&script)?;
+    let (_, body) = text
+        .split_once('\n')
+        .context("an empty componentize-py script")?;
+    let gone = scratch.join("old-place/python/bin/python");
+    std::fs::write(&script, format!("#!{}\n{body}", gone.display()))?;
+    ensure!(
+        !Command::new(&script)
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| out.status.success()),
+        "the moved script still runs; the test no longer shows a moved venv"
+    );
+
+    let name = "40-moved-tools";
+    let dir = scratch.join(name);
+    run(
+        Command::new(logbridge_bin()?)
+            .args(["new", name, "--lang", "python", "--role", "filter", "--dir"])
+            .arg(&dir),
+        "logbridge new",
+    )?;
+    let said = run(
+        Command::new(dir.join("build.sh")).env("LOGBRIDGE_TOOLS", &moved),
+        "build.sh with a moved tools folder",
+    )?;
+    assert!(said.contains("installing componentize-py"), "{said}");
+    assert!(dir.join(format!("dist/{name}.wasm")).is_file(), "{said}");
+    run(
+        Command::new(&script).arg("--version"),
+        "componentize-py, made again",
+    )?;
+    Ok(())
+}

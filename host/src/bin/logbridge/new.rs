@@ -134,9 +134,12 @@ COMPONENTIZE_PY_VERSION=0.25.1
 tools=${LOGBRIDGE_TOOLS:-.tools}
 have=$("$tools/python/bin/python" -c \
     'import importlib.metadata as m; print(m.version("componentize-py"))' 2>/dev/null || true)
-if [[ $have != "$COMPONENTIZE_PY_VERSION" ]]; then
+# It must run, not only be there: a folder moved elsewhere keeps the old path in its
+# venv's #! lines, and the venv is then made again.
+if [[ $have != "$COMPONENTIZE_PY_VERSION" ]] ||
+    ! "$tools/python/bin/componentize-py" --version >/dev/null 2>&1; then
     echo "installing componentize-py $COMPONENTIZE_PY_VERSION into $tools/python" >&2
-    python3 -m venv "$tools/python"
+    python3 -m venv --clear "$tools/python"
     "$tools/python/bin/python" -m pip install --quiet --disable-pip-version-check \
         "componentize-py==$COMPONENTIZE_PY_VERSION"
 fi
