@@ -121,8 +121,9 @@ impl PluginCounters {
     }
 
     /// Adds what one worker tallied since it last did: `calls` calls, `timed` of them
-    /// taking `busy_ns` in all, filter verdicts, and `ok` calls that gave a usable answer. One update per
-    /// counter rather than one per call keeps workers from contending for these lines.
+    /// taking `busy_ns` in all, filter verdicts, and `ok` calls that gave a usable answer.
+    /// One update per counter rather than one per call keeps workers from contending for
+    /// these lines.
     pub fn add(&self, tally: &PluginTally) {
         if tally.calls > 0 {
             self.calls.fetch_add(tally.calls, Ordering::Relaxed);
