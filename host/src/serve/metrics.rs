@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AppState;
-use crate::health::{HealthReport, PluginStatus};
+use crate::health::{HealthReport, PluginStatus, TIME_ONE_CALL_IN};
 
 /// Escapes a label value as the text format requires.
 fn label(value: &str) -> String {
@@ -138,7 +138,7 @@ pub(crate) fn render(report: &HealthReport, queue_depth: usize) -> String {
     family(
         "logbridge_plugin_call_seconds_mean",
         "gauge",
-        "Mean time of a call, measured on one call in eight.",
+        &format!("Mean time of a call, measured on one call in {TIME_ONE_CALL_IN}."),
         &plugin(&|p| p.calls.mean_call_us as f64 / 1e6),
     );
     family(
