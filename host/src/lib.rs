@@ -39,6 +39,8 @@ mod json_scan;
 #[doc(hidden)]
 pub mod pipeline;
 pub mod plugin;
+#[cfg(test)]
+mod scratch;
 pub mod serve;
 mod watch;
 mod worker;

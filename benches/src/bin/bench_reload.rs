@@ -165,6 +165,8 @@ async fn reload_latency(plugins: &Path, swap_kind: Swap) -> Result<Vec<Duration>
     host.shutdown().await?;
     sender.await?;
     drain.await?;
+    let _ = std::fs::remove_dir_all(dir.with_extension("staged"));
+    let _ = std::fs::remove_dir_all(&dir);
     latencies.sort();
     Ok(latencies)
 }
@@ -199,6 +201,7 @@ fn cold_start(plugins: &Path) -> Result<(Duration, Duration)> {
     };
     let uncached = load()?;
     let cached = load()?;
+    let _ = std::fs::remove_dir_all(&dir);
     Ok((uncached, cached))
 }
 

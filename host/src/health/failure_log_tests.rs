@@ -4,6 +4,7 @@
 use super::*;
 use crate::event::Event;
 use crate::health::HealthReport;
+use crate::scratch::Scratch;
 
 fn failure(stage: Stage, origin: &str, id: &str) -> Failure {
     Failure {
@@ -27,10 +28,8 @@ fn failure(stage: Stage, origin: &str, id: &str) -> Failure {
     }
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("logbridge-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+fn scratch(name: &str) -> Scratch {
+    Scratch::new(name)
 }
 
 #[test]
@@ -114,7 +113,6 @@ fn failures_survive_reopening_and_filter() {
     .unwrap();
     let e2 = log.get(all[1].id).unwrap().unwrap();
     assert_eq!((e2.attempts, e2.code.as_str()), (8, "InternalFailure"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -172,7 +170,6 @@ fn a_run_reads_back_typed_and_an_older_report_reads_with_defaults() {
         error.contains("report of run 3") && error.contains("cannot be read"),
         "{error}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -199,7 +196,6 @@ fn a_batch_is_written_in_one_transaction() {
     ];
     assert!(log.record_batch(&mixed).is_err());
     assert_eq!(log.list(&FailureFilter::default()).unwrap().len(), 300);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The JSON an entry has always been stored as; logs written by earlier versions hold it.
@@ -225,5 +221,4 @@ fn an_event_is_stored_in_the_same_json_as_before_and_reads_back_from_it() {
     .unwrap();
     let rows = log.list(&FailureFilter::default()).unwrap();
     assert_eq!(rows[0].entry, written.event);
-    let _ = std::fs::remove_dir_all(&dir);
 }

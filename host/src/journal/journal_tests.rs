@@ -1,10 +1,9 @@
 use super::*;
+use crate::scratch::Scratch;
 
-/// A fresh folder of its own for each test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("logbridge-journal-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// A fresh folder of its own for each test, removed after it.
+fn scratch(name: &str) -> Scratch {
+    Scratch::new(&format!("journal-{name}"))
 }
 
 fn event(id: &str) -> Event {

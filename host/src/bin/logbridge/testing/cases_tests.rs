@@ -1,17 +1,26 @@
 //! Tests of `cases`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use logbridge::pipeline::Routed;
 use serde_json::json;
 
 use super::*;
 
+/// Reads `text` as the cases file `name`, written to a folder of its own (tests run side
+/// by side) that is removed after.
 fn read_text(name: &str, text: &str) -> Result<Vec<Case>, Vec<Malformed>> {
-    let dir = std::env::temp_dir().join(format!("logbridge-cases-{}", std::process::id()));
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "logbridge-cases-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(name);
     std::fs::write(&file, text).unwrap();
     let result = read(&file, &Envelope::default());
-    let _ = std::fs::remove_file(&file);
+    std::fs::remove_dir_all(&dir).unwrap();
     result
 }
 
