@@ -8,6 +8,7 @@
 mod detail;
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 pub use detail::MAX_DETAIL_DEPTH;
 pub(crate) use detail::{DetailProblem, check_detail};
@@ -15,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+use crate::plugin::Picker;
 
 /// The `detail-type` Auth0's EventBridge stream uses, and our default.
 pub const AUTH0_DETAIL_TYPE: &str = "Auth0 log";
@@ -223,6 +226,15 @@ impl Envelope {
     /// (`check_detail`).
     pub fn auth0_event(&self, json: &str) -> Result<Event, EventError> {
         let json = json.trim();
+        match picked(json) {
+            Some(picked) => self.mapped(picked.log, picked.fields, picked.checked),
+            None => self.parsed(json),
+        }
+    }
+
+    /// [`auth0_event`](Self::auth0_event) by serde, for what the fast pass leaves: the
+    /// record parsed, the log inside it parsed again, the detail checked.
+    fn parsed(&self, json: &str) -> Result<Event, EventError> {
         // serde would read a struct from an array too; only an object is a log.
         if !json.starts_with('{') {
             return Err(match json_kind_checked(json) {
@@ -257,12 +269,23 @@ impl Envelope {
             }
             None => (json, outer),
         };
-        let log_id = probe
+        let fields = Fields {
+            log_id: probe.log_id,
+            legacy_id: probe.legacy_id,
+            date: probe.date,
+        };
+        self.mapped(log, fields, false)
+    }
+
+    /// The event of `log` with the `fields` read from its record; `checked` when the
+    /// detail is already known to pass [`check_detail`].
+    fn mapped(&self, log: &str, fields: Fields<'_>, checked: bool) -> Result<Event, EventError> {
+        let log_id = fields
             .log_id
-            .or(probe.legacy_id)
+            .or(fields.legacy_id)
             .filter(|id| !id.is_empty())
             .ok_or(EventError::MissingLogId)?;
-        let date = probe.date.ok_or(EventError::MissingDate)?;
+        let date = fields.date.ok_or(EventError::MissingDate)?;
         OffsetDateTime::parse(&date, &Rfc3339)
             .map_err(|_| EventError::BadDate(date.to_string()))?;
 
@@ -273,7 +296,9 @@ impl Envelope {
         detail.push_str(",\"data\":");
         detail.push_str(log);
         detail.push('}');
-        check_detail(&detail)?;
+        if !checked {
+            check_detail(&detail)?;
+        }
         Ok(Event {
             id: log_id.into_owned(),
             source: self.source.clone(),
@@ -283,6 +308,102 @@ impl Envelope {
             detail,
         })
     }
+}
+
+/// The fields the mapping reads of a record: its `log_id` (the record's own, else the
+/// log's), the log's older `_id`, and the log's `date`.
+struct Fields<'a> {
+    log_id: Option<Cow<'a, str>>,
+    legacy_id: Option<Cow<'a, str>>,
+    date: Option<Cow<'a, str>>,
+}
+
+/// A record read by the fast pass.
+struct PickedRecord<'a> {
+    /// The log: the record's `data`, or the record itself when it is a bare log.
+    log: &'a str,
+    fields: Fields<'a>,
+    /// The detail made from it passes [`check_detail`]: the pass checked every integer
+    /// of the record, and the detail is not too deep (that of a `{"log_id", "data"}`
+    /// record is no deeper than the record; that of a bare log one level deeper).
+    checked: bool,
+}
+
+/// The paths of a record the mapping reads, in the order [`picked`] takes them apart;
+/// `data.data` only so that a repeated one is left to serde, which refuses it.
+const PICKED_PATHS: [&str; 8] = [
+    "data",
+    "log_id",
+    "_id",
+    "date",
+    "data.log_id",
+    "data._id",
+    "data.date",
+    "data.data",
+];
+
+/// The picker of [`PICKED_PATHS`].
+static PICKER: LazyLock<Picker> = LazyLock::new(|| Picker::new(&PICKED_PATHS));
+
+/// What the mapping reads of `json`, in one pass that also checks the record, when that
+/// pass is sure and every field read is a string without escapes (`data`, when there, an
+/// object): what Auth0 sends. `None` leaves the record to the serde parse, which decides
+/// and says what is wrong; it would read the same fields from what this takes.
+fn picked(json: &str) -> Option<PickedRecord<'_>> {
+    let picked = PICKER.pick(json)?;
+    let [
+        data,
+        log_id,
+        legacy_id,
+        date,
+        inner_log_id,
+        inner_legacy_id,
+        inner_date,
+        _,
+    ] = <[Option<&str>; 8]>::try_from(picked.values).ok()?;
+    // serde reads the record's own fields, and refuses them when they are not strings,
+    // even when `data` is there.
+    let (log_id, legacy_id, date) = (plain(log_id)?, plain(legacy_id)?, plain(date)?);
+    match data {
+        None => Some(PickedRecord {
+            log: json,
+            fields: Fields {
+                log_id,
+                legacy_id,
+                date,
+            },
+            // The detail wraps the log: one level deeper.
+            checked: picked.deepest < MAX_DETAIL_DEPTH,
+        }),
+        Some(data) if data.starts_with('{') => {
+            let (inner_log_id, legacy_id, date) = (
+                plain(inner_log_id)?,
+                plain(inner_legacy_id)?,
+                plain(inner_date)?,
+            );
+            Some(PickedRecord {
+                log: data,
+                fields: Fields {
+                    log_id: log_id.or(inner_log_id),
+                    legacy_id,
+                    date,
+                },
+                checked: true,
+            })
+        }
+        // `null` (a bare log after all) or not an object: serde decides.
+        Some(_) => None,
+    }
+}
+
+/// A picked value as the mapping reads it: absent (`Some(None)`), or a JSON string with
+/// no escape in it (its text). `None` for anything else, which serde decides.
+fn plain(raw: Option<&str>) -> Option<Option<Cow<'_, str>>> {
+    let Some(raw) = raw else {
+        return Some(None);
+    };
+    let text = raw.strip_prefix('"')?.strip_suffix('"')?;
+    (!text.contains('\\')).then_some(Some(Cow::Borrowed(text)))
 }
 
 /// The JSON type of `text` when it parses as JSON at all.

@@ -138,3 +138,117 @@ fn entry_size_follows_eventbridge_formula() {
     };
     assert_eq!(untimed.entry_size(), 3 + 2 + 8 + 5 + 6);
 }
+
+/// Records of every shape the mapping meets: what Auth0 sends, and odd and wrong ones.
+fn corpus() -> Vec<String> {
+    let wrapped = |log: &str| format!(r#"{{"log_id":"90020261101","data":{log}}}"#);
+    let nested = |levels: usize| {
+        format!(
+            r#"{{"log_id":"a","date":"2026-11-01T00:00:00Z","d":{}{}}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    };
+    let rich = r#"{"date":"2026-11-02T08:00:00.026Z","type":"mgmt_api_read","ip":"192.0.2.159","user_name":"dara@example.org","is_mobile":false,"details":{"completedAt":1793606400639,"prompts":[{"elapsedTime":72,"name":"login-id"}],"response":{"body":{},"statusCode":200},"ratio":-0.5},"location_info":{"latitude":25.69,"longitude":-100.32},"log_id":"9002026110208000002658255360400717039350569552028118971"}"#;
+    let mut records = vec![
+        LOG.to_string(),
+        wrapped(LOG),
+        rich.to_string(),
+        wrapped(rich),
+        format!("  \n{}\t ", wrapped(LOG)),
+        r#"{"_id":"abc","date":"2019-01-01T00:00:00Z","type":"f"}"#.into(),
+        r#"{"log_id":"outer","data":{"_id":"old","date":"2026-11-01T00:00:00Z"}}"#.into(),
+        r#"{"data":{"log_id":"inner","date":"2026-11-01T00:00:00Z"}}"#.into(),
+        r#"{"log_id":"a\"b","date":"2026-11-01T00:00:00Z"}"#.into(),
+        r#"{"log_id":"a\u0041","date":"2026-11-01T00:00:00Z"}"#.into(),
+        r#"{"log_id":"é€𝄞","date":"2026-11-01T00:00:00Z","name":"ünï"}"#.into(),
+        r#"{"log_id":null,"_id":"x","date":"2026-11-01T00:00:00Z"}"#.into(),
+        r#"{"log_id":"a","date":"2026-11-01T00:00:00Z","data":null}"#.into(),
+        r#"{"log_id":"a","date":5,"data":{"date":"2026-11-01T00:00:00Z"}}"#.into(),
+        r#"{"log_id":"a","data":{"date":"2026-11-01T00:00:00Z","data":1,"data":2}}"#.into(),
+        r#"{"log_id":"a","log_id":"b","date":"2026-11-01T00:00:00Z"}"#.into(),
+        r#"{"log_id":"a","data":{},"data":{}}"#.into(),
+        r#"{"log_id":"a","date":"2026-11-01T00:00:00Z","t":"x","t":"y"}"#.into(),
+        r#"{"log_id":"a","data":[]}"#.into(),
+        r#"{"log_id":"a","data":"s"}"#.into(),
+        r#"{"log_id":"","date":"2026-11-01T00:00:00Z"}"#.into(),
+        r#"{"log_id":"a","date":"yesterday"}"#.into(),
+        r#"{"log_id":"a"}"#.into(),
+        r#"{}"#.into(),
+        r#"{"log_id":"a","date":"2026-11-01T00:00:00Z","n":9223372036854775807,"m":-9223372036854775808}"#.into(),
+        r#"{"log_id":"a","date":"2026-11-01T00:00:00Z","n":9223372036854775808}"#.into(),
+        r#"{"log_id":"a","date":"2026-11-01T00:00:00Z","n":123456789012345678,"f":1e400,"g":2.5E-3}"#.into(),
+        r#"{"log_id":"a","date":"2026-11-01T00:00:00Z","s":"tab	in"}"#.into(),
+        r#"{"log_id":"a","date":"2026-11-01T00:00:00Z"} trailing"#.into(),
+        "[1,2]".into(),
+        "\"x\"".into(),
+        "{not json".into(),
+        nested(MAX_DETAIL_DEPTH - 2),
+        nested(MAX_DETAIL_DEPTH - 1),
+        nested(MAX_DETAIL_DEPTH),
+        wrapped(&nested(MAX_DETAIL_DEPTH - 2)),
+        wrapped(&nested(MAX_DETAIL_DEPTH - 1)),
+    ];
+    records.push(wrapped(&records[records.len() - 3]));
+    records
+}
+
+#[test]
+fn what_auth0_sends_is_read_in_the_fast_pass() {
+    let rich = &corpus()[2];
+    for record in [
+        LOG.to_string(),
+        rich.clone(),
+        format!(r#"{{"log_id":"90020261101","data":{LOG}}}"#),
+        format!(r#"{{"log_id":"9","data":{rich}}}"#),
+    ] {
+        let picked = picked(&record).expect("the fast pass takes a plain Auth0 record");
+        assert!(picked.checked, "{record}");
+    }
+    // What it leaves to serde: an escape in a field it reads, a repeated one.
+    for record in [
+        r#"{"log_id":"a\"b","date":"2026-11-01T00:00:00Z"}"#,
+        r#"{"log_id":"a","log_id":"b","date":"2026-11-01T00:00:00Z"}"#,
+        r#"{"log_id":"a","date":"2026-11-01T00:00:00Z","data":null}"#,
+    ] {
+        assert!(picked(record).is_none(), "{record}");
+    }
+}
+
+/// What `auth0_event` makes of `record` must be what the serde parse alone makes of it.
+fn agrees(envelope: &Envelope, record: &str) -> bool {
+    let fast = envelope.auth0_event(record);
+    let slow = envelope.parsed(record.trim());
+    assert_eq!(fast, slow, "the fast pass and serde disagree on {record:?}");
+    picked(record.trim()).is_some()
+}
+
+#[test]
+fn the_fast_pass_maps_every_record_as_the_serde_parse_does() {
+    let envelope = Envelope::default();
+    let (mut records, mut fast) = (0, 0);
+    let mut check = |record: &str| {
+        records += 1;
+        fast += usize::from(agrees(&envelope, record));
+    };
+    for record in corpus() {
+        check(&record);
+        let bytes = record.as_bytes();
+        for at in 0..bytes.len() {
+            check(&String::from_utf8_lossy(&bytes[..at]));
+            if !bytes[at].is_ascii() {
+                continue;
+            }
+            let mut cut = bytes.to_vec();
+            cut.remove(at);
+            check(&String::from_utf8_lossy(&cut));
+            for &b in b"\"\\{}[]:,09-.eE n\x01a" {
+                let mut changed = bytes.to_vec();
+                changed[at] = b;
+                check(std::str::from_utf8(&changed).expect("ASCII for ASCII"));
+            }
+        }
+    }
+    // The comparison means something only if the fast pass took a good share.
+    assert!(fast * 4 > records, "the fast pass took {fast} of {records}");
+}

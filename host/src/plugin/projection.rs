@@ -743,6 +743,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
 
 #[path = "projection_scan.rs"]
 mod fast;
+pub(crate) use fast::Picker;
 
 #[cfg(test)]
 #[path = "projection_tests.rs"]

@@ -4,12 +4,72 @@
 //! exponent or more than 18 integer digits, a repeated declared key, deep nesting, any
 //! syntax error — is left to the serde walk, which decides. So what this path accepts,
 //! the walk accepts too, with the same spans (a test checks both on every detail it has).
+//!
+//! The same pass reads the few fields the Auth0 mapping needs from each incoming record
+//! ([`Picker`]), so a record is parsed and checked once on its way in.
 
 use super::{Node, Spans};
 use crate::json_scan::{has_byte, has_control};
 
 /// Not sure: the serde walk decides.
 pub(super) struct Unsure;
+
+/// A few fields read from JSON objects in the one fast pass, which also checks the whole
+/// object as EventBridge would check a detail: the ingest mapping reads `log_id` and
+/// `date` this way instead of parsing each record twice and checking it a third time.
+#[derive(Debug)]
+pub(crate) struct Picker {
+    root: Node,
+    nodes: usize,
+    /// Each path's node, in the order the paths were given.
+    ids: Vec<usize>,
+}
+
+impl Picker {
+    /// A picker of `paths`: object keys joined by dots. A path may lie inside another.
+    pub(crate) fn new(paths: &[&str]) -> Self {
+        let mut root = Node::default();
+        for path in paths {
+            root.insert(path, false);
+        }
+        let nodes = root.number();
+        let ids = paths
+            .iter()
+            .map(|path| {
+                path.split('.')
+                    .try_fold(&root, |node, key| node.child(key))
+                    .expect("every path was inserted")
+                    .id
+            })
+            .collect();
+        Picker { root, nodes, ids }
+    }
+
+    /// The JSON text of each path's value in `json` (`None` where it is absent), when
+    /// the fast pass is sure of `json`: a JSON object whose integers fit in 64 bits,
+    /// nested at most 100 deep, with none of the picked keys repeated. `None` when it is
+    /// not sure — anything unusual, valid or not — and a full parse must decide.
+    pub(crate) fn pick<'a>(&self, json: &'a str) -> Option<Picked<'a>> {
+        let scanner = scanned(&self.root, self.nodes, json).ok()?;
+        Some(Picked {
+            values: self
+                .ids
+                .iter()
+                .map(|&id| scanner.spans.0[id].value.clone().map(|range| &json[range]))
+                .collect(),
+            deepest: scanner.deepest,
+        })
+    }
+}
+
+/// What [`Picker::pick`] found in one JSON object.
+#[derive(Debug)]
+pub(crate) struct Picked<'a> {
+    /// The JSON text of each path's value, in the picker's order; `None` where absent.
+    pub(crate) values: Vec<Option<&'a str>>,
+    /// How deep objects and arrays nest in it, the object itself being level 1.
+    pub(crate) deepest: usize,
+}
 
 type Scan<T> = Result<T, Unsure>;
 
@@ -22,11 +82,17 @@ const SAFE_DIGITS: usize = 18;
 /// The spans of the fields under `root` in `json`, which is a JSON object as EventBridge
 /// takes it; `Err(Unsure)` when the walk must decide.
 pub(super) fn scan(root: &Node, nodes: usize, json: &str) -> Scan<Spans> {
+    scanned(root, nodes, json).map(|scanner| scanner.spans)
+}
+
+/// [`scan`], giving back the scanner at the end.
+fn scanned<'a>(root: &Node, nodes: usize, json: &'a str) -> Scan<Scanner<'a>> {
     let mut scanner = Scanner {
         bytes: json.as_bytes(),
         at: 0,
         spans: Spans::new(nodes),
         depth: 0,
+        deepest: 0,
     };
     scanner.space();
     if scanner.peek() != Some(b'{') {
@@ -37,7 +103,7 @@ pub(super) fn scan(root: &Node, nodes: usize, json: &str) -> Scan<Spans> {
     if scanner.at != scanner.bytes.len() {
         return Err(Unsure);
     }
-    Ok(scanner.spans)
+    Ok(scanner)
 }
 
 struct Scanner<'a> {
@@ -45,6 +111,8 @@ struct Scanner<'a> {
     at: usize,
     spans: Spans,
     depth: usize,
+    /// The deepest `depth` reached.
+    deepest: usize,
 }
 
 impl Scanner<'_> {
@@ -83,6 +151,7 @@ impl Scanner<'_> {
         if self.depth > MAX_DEPTH {
             return Err(Unsure);
         }
+        self.deepest = self.deepest.max(self.depth);
         self.at += 1;
         self.space();
         if self.peek() == Some(close) {
