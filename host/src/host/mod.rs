@@ -82,6 +82,7 @@ struct Inner {
     resumed_tx: tokio::sync::watch::Sender<bool>,
     /// `log_id`s taken before the last restart, newest first, with when (ms since the
     /// Unix epoch), for the receiver to take once.
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
     seen_before: Mutex<Vec<(String, u64)>>,
     /// How far each input was read by an earlier process.
     inputs_before: HashMap<String, InputPosition>,

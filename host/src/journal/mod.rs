@@ -181,6 +181,7 @@ pub(crate) enum Op {
     /// Forget how far this input was read (it was read to the end).
     ForgetInput(String),
     /// Forget ids taken longer ago than this, beyond the newest `usize`.
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
     SeenWindow(Duration, usize),
     /// Answered once everything before it is written.
     #[cfg(test)]
@@ -420,7 +421,9 @@ impl Journal {
         let _ = self.tx.send(Op::ForgetInput(key.to_string()));
     }
 
-    /// Keeps the `log_id`s taken within `window`, at most `capacity` of them.
+    /// Keeps the `log_id`s taken within `window`, at most `capacity` of them (the
+    /// receiver's de-duplication window).
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
     pub(crate) fn keep_seen(&self, window: Duration, capacity: usize) {
         let _ = self.tx.send(Op::SeenWindow(window, capacity));
     }
