@@ -26,6 +26,8 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+#[cfg(feature = "mimalloc")]
+pub mod allocator;
 pub mod config;
 pub mod delivery;
 mod error;

@@ -151,8 +151,13 @@ async fn over_http(
     })
 }
 
+/// The allocator the `logbridge` command runs on, so the figures are the command's.
+#[global_allocator]
+static ALLOCATOR: logbridge::allocator::Allocator = logbridge::allocator::ALLOCATOR;
+
 #[tokio::main]
 async fn main() -> Result<()> {
+    logbridge::allocator::configure();
     let mut args = std::env::args().skip(1);
     let usage = "usage: bench_http PLUGINS_DIR LOGS.ndjson";
     let plugins = PathBuf::from(args.next().context(usage)?);

@@ -205,8 +205,13 @@ fn cold_start(plugins: &Path) -> Result<(Duration, Duration)> {
     Ok((uncached, cached))
 }
 
+/// The allocator the `logbridge` command runs on, so the figures are the command's.
+#[global_allocator]
+static ALLOCATOR: logbridge::allocator::Allocator = logbridge::allocator::ALLOCATOR;
+
 #[tokio::main]
 async fn main() -> Result<()> {
+    logbridge::allocator::configure();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),

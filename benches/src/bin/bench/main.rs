@@ -42,7 +42,12 @@ use rules::rules;
 
 const ROUNDS: usize = 5;
 
+/// The allocator the `logbridge` command runs on, so the figures are the command's.
+#[global_allocator]
+static ALLOCATOR: logbridge::allocator::Allocator = logbridge::allocator::ALLOCATOR;
+
 fn main() -> Result<()> {
+    logbridge::allocator::configure();
     let mut args = std::env::args().skip(1);
     let usage =
         "usage: bench PLUGINS_DIR LOGS.ndjson [pipeline|scaling|delivery|curve|rules|rss ...]";
