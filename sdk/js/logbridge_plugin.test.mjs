@@ -1,7 +1,7 @@
 // Tests of logbridge_plugin.js outside a component: the `log` import is stood in for.
 // Run: node --test sdk/js/
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "node:test";
@@ -12,9 +12,16 @@ const source = readFileSync(new URL("./logbridge_plugin.js", import.meta.url), "
   /^import \{ log as hostLog \} from "logbridge:plugin\/log@0.2.0";$/m,
   "const hostLog = (...args) => globalThis.__logbridgeLog(...args);",
 );
-const file = join(mkdtempSync(join(tmpdir(), "logbridge-sdk-")), "logbridge_plugin.mjs");
+const dir = mkdtempSync(join(tmpdir(), "logbridge-sdk-"));
+const file = join(dir, "logbridge_plugin.mjs");
 writeFileSync(file, source);
 const lb = await import(file);
+// Loaded: the copy is not needed any more, and each run would leave its folder behind.
+rmSync(dir, { recursive: true, force: true });
+
+test("the copy of the helper is gone from the temp folder once loaded", () => {
+  assert.equal(existsSync(dir), false);
+});
 
 test("config values parse and errors name the key", () => {
   const c = new lb.Config([["limit", " 12 "], ["bad", "1e3"], ["types", "\ufeffa, ,b\u00a0"]]);
