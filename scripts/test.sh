@@ -9,7 +9,9 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 
 # Every test runner's output is kept so the run can end with one total.
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+clone=
+# Also when a step fails: the fresh clone of the demo step goes too.
+trap 'rm -f "$results"; [[ -z $clone ]] || rm -rf "$clone"' EXIT
 tests() { "$@" 2>&1 | tee -a "$results"; }
 
 step "test environment (wasm32-wasip2 target, moto in .venv)"
@@ -55,6 +57,7 @@ git clone --quiet . "$clone/logbridge"
     grep -E "^logbridge: 2000 events" "$clone/demo.out" >&2
 )
 rm -rf "$clone"
+clone=
 
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
