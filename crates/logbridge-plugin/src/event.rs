@@ -4,11 +4,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::bindings::types::{Edit, Envelope};
+use crate::lookup::{Raw, lookup_many};
 
 /// A field that could not be read: not declared, or not of the type asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +84,7 @@ impl<'a> Event<'a> {
     ///
     /// # Errors
     /// `field` is not declared, inside a declared field, or on the way to one.
-    pub fn raw(&self, field: &str) -> Result<Option<&RawValue>, FieldError> {
+    pub fn raw(&self, field: &str) -> Result<Option<Raw<'_>>, FieldError> {
         let [raw] = self.raws([field])?;
         Ok(raw)
     }
@@ -98,7 +97,7 @@ impl<'a> Event<'a> {
     pub fn raws<const N: usize>(
         &self,
         fields: [&str; N],
-    ) -> Result<[Option<&RawValue>; N], FieldError> {
+    ) -> Result<[Option<Raw<'_>>; N], FieldError> {
         for field in fields {
             self.check(field)?;
         }
@@ -119,12 +118,7 @@ impl<'a> Event<'a> {
     /// # Errors
     /// As [`Event::raw`].
     pub fn str(&self, field: &str) -> Result<Option<Cow<'_, str>>, FieldError> {
-        Ok(self.raw(field)?.and_then(|raw| {
-            serde_json::from_str::<&str>(raw.get())
-                .map(Cow::Borrowed)
-                .or_else(|_| serde_json::from_str::<String>(raw.get()).map(Cow::Owned))
-                .ok()
-        }))
+        Ok(self.raw(field)?.and_then(Raw::as_str))
     }
 
     /// The value at dotted `field` as a `T` (borrowing from the detail where `T` does),
@@ -136,12 +130,10 @@ impl<'a> Event<'a> {
         let Some(raw) = self.raw(field)? else {
             return Ok(None);
         };
-        serde_json::from_str(raw.get())
-            .map(Some)
-            .map_err(|e| FieldError {
-                field: field.to_string(),
-                message: format!("{e}: {}", raw.get()),
-            })
+        raw.parse().map(Some).map_err(|e| FieldError {
+            field: field.to_string(),
+            message: format!("{e}: {}", raw.get()),
+        })
     }
 
     /// The whole (declared part of the) detail as a `T`, borrowing where `T` does.
@@ -153,138 +145,6 @@ impl<'a> Event<'a> {
             field: String::new(),
             message: format!("the detail does not parse as asked: {e}"),
         })
-    }
-}
-
-/// The values at dotted `paths` in `json`, in their order: one pass over each object on
-/// the way, whatever the number of paths, and nothing allocated. A repeated key counts
-/// once, the first time.
-fn lookup_many<'a, const N: usize>(json: &'a str, paths: [&str; N]) -> [Option<&'a RawValue>; N] {
-    let mut out = [None; N];
-    let mut wanted = [(0, ""); N];
-    for (at, path) in paths.iter().enumerate() {
-        wanted[at] = (at, *path);
-    }
-    walk(json, &wanted, &mut out);
-    out
-}
-
-/// Fills `out` at each wanted index with the value at its path below `json` (at most `N`
-/// paths).
-fn walk<'a, const N: usize>(
-    json: &'a str,
-    wanted: &[(usize, &str)],
-    out: &mut [Option<&'a RawValue>; N],
-) {
-    let mut heads = [""; N];
-    let mut count = 0;
-    for (_, path) in wanted {
-        let head = path.split('.').next().unwrap_or(path);
-        if !heads[..count].contains(&head) {
-            heads[count] = head;
-            count += 1;
-        }
-    }
-    let mut de = serde_json::Deserializer::from_str(json);
-    let Ok(found) = Find::<N>(&heads[..count]).deserialize(&mut de) else {
-        return;
-    };
-    for (head, raw) in heads[..count].iter().zip(found) {
-        let Some(raw) = raw else { continue };
-        let mut deeper = [(0, ""); N];
-        let mut below = 0;
-        for (at, path) in wanted {
-            match path.split_once('.') {
-                None if path == head => out[*at] = Some(raw),
-                Some((first, rest)) if first == *head => {
-                    deeper[below] = (*at, rest);
-                    below += 1;
-                }
-                _ => {}
-            }
-        }
-        if below > 0 {
-            walk(raw.get(), &deeper[..below], out);
-        }
-    }
-}
-
-/// Finds some keys' values (at most `N`) in a JSON object; none in anything else.
-struct Find<'k, const N: usize>(&'k [&'k str]);
-
-impl<'de, const N: usize> DeserializeSeed<'de> for Find<'_, N> {
-    type Value = [Option<&'de RawValue>; N];
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de, const N: usize> Visitor<'de> for Find<'_, N> {
-    type Value = [Option<&'de RawValue>; N];
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = [None; N];
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            match self.0.iter().position(|k| *k == key.0) {
-                Some(at) if found[at].is_none() => {
-                    found[at] = Some(map.next_value::<&'de RawValue>()?);
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(found)
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok([None; N])
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok([None; N])
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok([None; N])
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok([None; N])
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok([None; N])
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok([None; N])
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok([None; N])
-    }
-}
-
-/// A map key, borrowed when it holds no escapes.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_string())))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
     }
 }
 

@@ -34,13 +34,14 @@
 pub mod bindings;
 mod config;
 mod event;
+mod lookup;
 
 use std::fmt;
 
 pub use bindings::types::{Destination, Edit, Envelope};
 pub use config::{Config, ConfigError};
 pub use event::{Edits, Event, FieldError};
-pub use serde_json::value::RawValue;
+pub use lookup::Raw;
 
 /// Why a plugin could not handle an event (or its configuration). The message reaches
 /// the failure log's row for the event, and the host's log.

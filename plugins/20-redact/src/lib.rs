@@ -13,17 +13,12 @@
 //! It declares the two fields, so the host hands it only those and keeps the rest of the
 //! log byte for byte; it answers with edits of the two.
 
-use logbridge_plugin::{Config, Edits, Event, RawValue, Reads, Result, Transformer, log};
+use logbridge_plugin::{Config, Edits, Event, Raw, Reads, Result, Transformer, log};
 
 struct Redact;
 
 impl Reads for Redact {
     const FIELDS: &'static [&'static str] = &["data.user_name", "data.ip"];
-}
-
-/// A JSON string's value; `None` for any other value.
-fn string(raw: &RawValue) -> Option<std::borrow::Cow<'_, str>> {
-    serde_json::from_str(raw.get()).ok()
 }
 
 impl Transformer for Redact {
@@ -34,20 +29,20 @@ impl Transformer for Redact {
     fn transform(&self, event: &Event) -> Result<Edits> {
         // One pass over what the host hands over finds all three.
         let [data, user_name, ip] = event.raws(["data", "data.user_name", "data.ip"])?;
-        if !data.is_some_and(|data| data.get().starts_with('{')) {
+        if !data.is_some_and(Raw::is_object) {
             return Err("detail has no `data` object; expected an Auth0 log record \
                         {\"log_id\": ..., \"data\": {...}}"
                 .into());
         }
         let mut edits = Edits::new();
-        if let Some(name) = user_name.and_then(string)
+        if let Some(name) = user_name.and_then(Raw::as_str)
             && let Some(masked) = auth0_rules::mask_email(&name)
         {
             edits.set("data.user_name", masked);
         }
         // `null` is no address to leak: left as it is, like an absent one.
-        if let Some(ip) = ip.filter(|ip| ip.get() != "null") {
-            match string(ip).and_then(|ip| auth0_rules::mask_ip(&ip)) {
+        if let Some(ip) = ip.filter(|ip| !ip.is_null()) {
+            match ip.as_str().and_then(|ip| auth0_rules::mask_ip(&ip)) {
                 Some(masked) => {
                     edits.set("data.ip", masked);
                 }
@@ -62,8 +57,8 @@ impl Transformer for Redact {
 }
 
 /// The warning for an `ip` value that cannot be masked.
-fn removed(ip: &RawValue) -> &'static str {
-    if ip.get().starts_with('"') {
+fn removed(ip: Raw<'_>) -> &'static str {
+    if ip.is_string() {
         "removed an `ip` value that is not an IP address"
     } else {
         "removed an `ip` value that is not a string"
