@@ -44,6 +44,15 @@ fn masks_ip_host_bits() {
 }
 
 #[test]
+fn every_octet_value_is_written_as_the_standard_library_writes_it() {
+    for n in 0..=255u8 {
+        let ip = std::net::Ipv4Addr::new(n, 255 - n, n / 3, 77);
+        let expected = std::net::Ipv4Addr::new(n, 255 - n, n / 3, 0).to_string();
+        assert_eq!(mask_ip(&ip.to_string()), Some(expected));
+    }
+}
+
+#[test]
 fn edits_only_the_masked_values() {
     let detail = r#"{"log_id":"1","data":{"type":"s","user_name":"jane@example.com","ip":"203.0.113.77","details":{"ip":"1.2.3.4"}}}"#;
     assert_eq!(
