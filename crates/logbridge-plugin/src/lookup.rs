@@ -228,6 +228,7 @@ mod fast {
 
     type Scan<T> = Result<T, Unsure>;
 
+    /// The values at dotted `paths` in `json`, when the scan is sure of `json`.
     pub(super) fn lookup<'a, const N: usize>(
         json: &'a str,
         paths: &[&str; N],

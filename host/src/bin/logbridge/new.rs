@@ -64,6 +64,10 @@ const SDK: &[(&str, &str)] = &[
         include_str!("../../../../crates/logbridge-plugin/src/event.rs"),
     ),
     (
+        "src/lookup.rs",
+        include_str!("../../../../crates/logbridge-plugin/src/lookup.rs"),
+    ),
+    (
         "wit/plugin.wit",
         include_str!("../../../../crates/logbridge-plugin/wit/plugin.wit"),
     ),
@@ -442,6 +446,19 @@ mod tests {
         }
         assert_eq!(crate_name("40-My_Router"), "plugin-40-my-router");
         assert_eq!(crate_name("redact"), "redact");
+    }
+
+    #[test]
+    fn every_source_file_of_the_sdk_is_vendored() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/logbridge-plugin/src");
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let path = format!("src/{name}");
+            assert!(
+                SDK.iter().any(|(vendored, _)| *vendored == path),
+                "{path} of the SDK is not in `SDK`: a new project would not build"
+            );
+        }
     }
 
     #[test]
