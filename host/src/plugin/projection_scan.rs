@@ -89,26 +89,26 @@ pub(super) fn scan(root: &Node, nodes: usize, json: &str) -> Scan<Spans> {
 fn scanned<'a>(root: &Node, nodes: usize, json: &'a str) -> Scan<Scanner<'a>> {
     let mut scanner = Scanner {
         bytes: json.as_bytes(),
-        at: 0,
         spans: Spans::new(nodes),
         depth: 0,
         deepest: 0,
     };
-    scanner.space();
-    if scanner.peek() != Some(b'{') {
+    let bytes = scanner.bytes;
+    let at = space(bytes, 0);
+    if bytes.get(at) != Some(&b'{') {
         return Err(Unsure);
     }
-    scanner.value(Some(root))?;
-    scanner.space();
-    if scanner.at != scanner.bytes.len() {
+    let at = scanner.object(at, Some(root))?;
+    if space(bytes, at) != bytes.len() {
         return Err(Unsure);
     }
     Ok(scanner)
 }
 
+/// The scan's state. The cursor is not part of it: each step takes the position it
+/// starts at and answers where it ended, so the cursor stays in a register.
 struct Scanner<'a> {
     bytes: &'a [u8],
-    at: usize,
     spans: Spans,
     depth: usize,
     /// The deepest `depth` reached.
@@ -116,92 +116,76 @@ struct Scanner<'a> {
 }
 
 impl Scanner<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
-    }
-
-    fn space(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.at += 1;
-        }
-    }
-
-    /// The value at the cursor; `node` when it sits at a declared path (an object's
-    /// members are then matched against the node's children).
-    fn value(&mut self, node: Option<&Node>) -> Scan<()> {
-        match self.peek().ok_or(Unsure)? {
-            b'{' => self.object(node),
-            b'[' => self.array(),
-            b'"' => {
-                self.at += 1;
-                self.string().map(|_| ())
-            }
-            b't' => self.literal(b"true"),
-            b'f' => self.literal(b"false"),
-            b'n' => self.literal(b"null"),
-            b'-' | b'0'..=b'9' => self.number(),
+    /// The value at `at`; `node` when it sits at a declared path (an object's members
+    /// are then matched against the node's children). Answers where the value ends.
+    fn value(&mut self, at: usize, node: Option<&Node>) -> Scan<usize> {
+        let bytes = self.bytes;
+        match bytes.get(at).copied().ok_or(Unsure)? {
+            b'{' => self.object(at, node),
+            b'[' => self.array(at),
+            b'"' => string(bytes, at + 1).map(|(end, _)| end),
+            b't' => literal(bytes, at, b"true"),
+            b'f' => literal(bytes, at, b"false"),
+            b'n' => literal(bytes, at, b"null"),
+            b'-' | b'0'..=b'9' => number(bytes, at),
             _ => Err(Unsure),
         }
     }
 
-    /// Steps into the container opening at the cursor, which `close` ends. `Ok(true)`
-    /// when it is empty (and already stepped out of).
-    fn open(&mut self, close: u8) -> Scan<bool> {
+    /// Steps into the container opening at `at`, which `close` ends: where its first
+    /// member starts, or `Err(end)` with where it ends when it is empty.
+    #[inline]
+    fn open(&mut self, at: usize, close: u8) -> Scan<Result<usize, usize>> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(Unsure);
         }
         self.deepest = self.deepest.max(self.depth);
-        self.at += 1;
-        self.space();
-        if self.peek() == Some(close) {
-            self.at += 1;
+        let at = space(self.bytes, at + 1);
+        if self.bytes.get(at) == Some(&close) {
             self.depth -= 1;
-            return Ok(true);
+            return Ok(Err(at + 1));
         }
-        Ok(false)
+        Ok(Ok(at))
     }
 
-    /// After a member or an element: `,` (then whitespace) or the closing `close`.
-    /// `Ok(true)` when the container ended.
-    fn next(&mut self, close: u8) -> Scan<bool> {
-        self.space();
-        match self.peek() {
-            Some(b',') => {
-                self.at += 1;
-                self.space();
-                Ok(false)
-            }
-            Some(c) if c == close => {
-                self.at += 1;
+    /// After a member or an element at `at`: `,` (then whitespace) or the closing
+    /// `close`. `Ok(Ok(next))` where the next one starts, `Ok(Err(end))` when the
+    /// container ended.
+    #[inline]
+    fn next(&mut self, at: usize, close: u8) -> Scan<Result<usize, usize>> {
+        let at = space(self.bytes, at);
+        match self.bytes.get(at) {
+            Some(b',') => Ok(Ok(space(self.bytes, at + 1))),
+            Some(&c) if c == close => {
                 self.depth -= 1;
-                Ok(true)
+                Ok(Err(at + 1))
             }
             _ => Err(Unsure),
         }
     }
 
-    fn object(&mut self, node: Option<&Node>) -> Scan<()> {
+    fn object(&mut self, at: usize, node: Option<&Node>) -> Scan<usize> {
         if let Some(node) = node {
             self.spans.0[node.id].object = true;
         }
-        if self.open(b'}')? {
-            return Ok(());
-        }
+        let bytes = self.bytes;
+        let mut at = match self.open(at, b'}')? {
+            Ok(first) => first,
+            Err(end) => return Ok(end),
+        };
         loop {
-            if self.peek() != Some(b'"') {
+            if bytes.get(at) != Some(&b'"') {
                 return Err(Unsure);
             }
-            self.at += 1;
-            let key_start = self.at;
-            let plain = self.string()?;
-            let key = &self.bytes[key_start..self.at - 1];
-            self.space();
-            if self.peek() != Some(b':') {
+            let key_start = at + 1;
+            let (end, plain) = string(bytes, key_start)?;
+            let key = &bytes[key_start..end - 1];
+            at = space(bytes, end);
+            if bytes.get(at) != Some(&b':') {
                 return Err(Unsure);
             }
-            self.at += 1;
-            self.space();
+            at = space(bytes, at + 1);
             let child = match node {
                 Some(node) if !node.children.is_empty() => {
                     if !plain {
@@ -215,116 +199,130 @@ impl Scanner<'_> {
                 }
                 _ => None,
             };
-            match child {
-                None => self.value(None)?,
+            at = match child {
+                // The common member: a string off every declared path.
+                None if bytes.get(at) == Some(&b'"') => string(bytes, at + 1)?.0,
+                None => self.value(at, None)?,
                 Some(child) => {
                     let slot = &self.spans.0[child.id];
                     if slot.value.is_some() || slot.object {
                         return Err(Unsure);
                     }
                     if child.leaf {
-                        let start = self.at;
                         let inside = (!child.children.is_empty()).then_some(child);
-                        self.value(inside)?;
-                        self.spans.0[child.id].value = Some(start..self.at);
+                        let end = self.value(at, inside)?;
+                        self.spans.0[child.id].value = Some(at..end);
+                        end
                     } else {
-                        self.value(Some(child))?;
+                        self.value(at, Some(child))?
                     }
                 }
-            }
-            if self.next(b'}')? {
-                return Ok(());
-            }
+            };
+            at = match self.next(at, b'}')? {
+                Ok(next) => next,
+                Err(end) => return Ok(end),
+            };
         }
     }
 
-    fn array(&mut self) -> Scan<()> {
-        if self.open(b']')? {
-            return Ok(());
-        }
+    fn array(&mut self, at: usize) -> Scan<usize> {
+        let mut at = match self.open(at, b']')? {
+            Ok(first) => first,
+            Err(end) => return Ok(end),
+        };
         loop {
-            self.value(None)?;
-            if self.next(b']')? {
-                return Ok(());
-            }
+            at = self.value(at, None)?;
+            at = match self.next(at, b']')? {
+                Ok(next) => next,
+                Err(end) => return Ok(end),
+            };
         }
     }
+}
 
-    /// A string whose contents start at the cursor; the cursor ends past its closing
-    /// quote. `Ok(true)` when it holds no escape.
-    fn string(&mut self) -> Scan<bool> {
-        let bytes = self.bytes;
-        let mut plain = true;
-        loop {
-            while let Some(chunk) = bytes.get(self.at..self.at + 8) {
-                let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-                let found = has_byte(word, b'"') | has_byte(word, b'\\') | has_control(word);
-                if found != 0 {
-                    // The lowest flagged byte is a real match.
-                    self.at += (found.trailing_zeros() / 8) as usize;
-                    break;
+/// Where the whitespace at `at` ends.
+#[inline]
+fn space(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// The string whose contents start at `at`: where it ends (past its closing quote), and
+/// whether it holds no escape.
+#[inline]
+fn string(bytes: &[u8], mut at: usize) -> Scan<(usize, bool)> {
+    let mut plain = true;
+    loop {
+        while let Some(chunk) = bytes.get(at..at + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            let found = has_byte(word, b'"') | has_byte(word, b'\\') | has_control(word);
+            if found != 0 {
+                // The lowest flagged byte is a real match.
+                at += (found.trailing_zeros() / 8) as usize;
+                break;
+            }
+            at += 8;
+        }
+        match bytes.get(at).copied().ok_or(Unsure)? {
+            b'"' => return Ok((at + 1, plain)),
+            b'\\' => match bytes.get(at + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                    plain = false;
+                    at += 2;
                 }
-                self.at += 8;
-            }
-            match bytes.get(self.at).copied().ok_or(Unsure)? {
-                b'"' => {
-                    self.at += 1;
-                    return Ok(plain);
-                }
-                b'\\' => match bytes.get(self.at + 1) {
-                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                        plain = false;
-                        self.at += 2;
-                    }
-                    _ => return Err(Unsure),
-                },
-                0..0x20 => return Err(Unsure),
-                _ => self.at += 1,
-            }
+                _ => return Err(Unsure),
+            },
+            0..0x20 => return Err(Unsure),
+            _ => at += 1,
         }
     }
+}
 
-    fn literal(&mut self, word: &[u8]) -> Scan<()> {
-        if self.bytes[self.at..].starts_with(word) {
-            self.at += word.len();
-            Ok(())
-        } else {
-            Err(Unsure)
-        }
+/// The literal `word` at `at`: where it ends.
+fn literal(bytes: &[u8], at: usize, word: &[u8]) -> Scan<usize> {
+    if bytes[at..].starts_with(word) {
+        Ok(at + word.len())
+    } else {
+        Err(Unsure)
     }
+}
 
-    fn digits(&mut self) -> usize {
-        let start = self.at;
-        while matches!(self.peek(), Some(b'0'..=b'9')) {
-            self.at += 1;
-        }
-        self.at - start
+/// Where the digits at `at` end.
+fn digits(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b'0'..=b'9')) {
+        at += 1;
     }
+    at
+}
 
-    /// A number: `-`? (`0` | digits) (`.` digits)?, its integer part at most
-    /// [`SAFE_DIGITS`] long; an exponent is left to the walk.
-    fn number(&mut self) -> Scan<()> {
-        if self.peek() == Some(b'-') {
-            self.at += 1;
-        }
-        match self.peek() {
-            Some(b'0') => self.at += 1,
-            Some(b'1'..=b'9') => {
-                if self.digits() > SAFE_DIGITS {
-                    return Err(Unsure);
-                }
-            }
-            _ => return Err(Unsure),
-        }
-        if self.peek() == Some(b'.') {
-            self.at += 1;
-            if self.digits() == 0 {
+/// A number at `at`: `-`? (`0` | digits) (`.` digits)?, its integer part at most
+/// [`SAFE_DIGITS`] long; an exponent is left to the walk. Answers where it ends.
+fn number(bytes: &[u8], mut at: usize) -> Scan<usize> {
+    if bytes.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    match bytes.get(at) {
+        Some(b'0') => at += 1,
+        Some(b'1'..=b'9') => {
+            let end = digits(bytes, at);
+            if end - at > SAFE_DIGITS {
                 return Err(Unsure);
             }
+            at = end;
         }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
+        _ => return Err(Unsure),
+    }
+    if bytes.get(at) == Some(&b'.') {
+        let end = digits(bytes, at + 1);
+        if end == at + 1 {
             return Err(Unsure);
         }
-        Ok(())
+        at = end;
     }
+    if matches!(bytes.get(at), Some(b'e' | b'E')) {
+        return Err(Unsure);
+    }
+    Ok(at)
 }
