@@ -67,7 +67,12 @@ impl Output {
     ) -> Result<(), Fault> {
         let refuse = |reason: String| Err(Fault::new(FailureCode::MalformedOutput, reason));
         let field = &edit.field;
-        if field.split('.').any(str::is_empty) {
+        // An empty key: at either end, or two dots in a row (as `split('.')` would find).
+        if field.is_empty()
+            || field.starts_with('.')
+            || field.ends_with('.')
+            || field.contains("..")
+        {
             return refuse(format!(
                 "edited `{field}`, which is not a field path; write object keys joined by \
                  dots, e.g. `data.user_name`"
@@ -91,8 +96,9 @@ impl Output {
     }
 
     /// Checks the event a transformer's answer makes of `event` — `detail`, with the
-    /// answer's `envelope` when it has one — against what EventBridge takes. `valid`: the
-    /// detail is already known to pass.
+    /// answer's `envelope` when it has one — against what EventBridge takes: its size, its
+    /// detail unless `valid` (already known to pass), and the envelope it gave. `event`'s
+    /// own source and detail-type are checked on the way to delivery, not blamed on it.
     pub(super) fn check_transformed(
         &self,
         envelope: Option<&Envelope>,
@@ -120,8 +126,12 @@ impl Output {
                 ),
             ));
         }
-        check_source(source).map_err(malformed)?;
-        check_detail_type(detail_type).map_err(malformed)?;
+        if envelope.is_some() {
+            // The plugin's own envelope; one it left alone is not its to answer for (it
+            // is checked on the way to delivery).
+            check_source(source).map_err(malformed)?;
+            check_detail_type(detail_type).map_err(malformed)?;
+        }
         if !valid {
             check_detail_text(detail).map_err(malformed)?;
         }

@@ -236,6 +236,9 @@ fn a_transformed_event_too_large_or_with_bad_edits_fails_the_event() {
         "data.n",
         Some("123456789012345678901".into()),
     )]));
+    for field in [".data", "data.", ""] {
+        script.reply(Reply::Edits(vec![(field, Some("1".into()))]));
+    }
     let rules = OutputRules {
         buses: None,
         max_entry_bytes: 512,
@@ -254,12 +257,36 @@ fn a_transformed_event_too_large_or_with_bad_edits_fails_the_event() {
         ("e4", "edited `data..x`, which is not a field path"),
         ("e5", "a value on its path is not a JSON object"),
         ("e6", "123456789012345678901"),
+        ("e7", "edited `.data`, which is not a field path"),
+        ("e8", "edited `data.`, which is not a field path"),
+        ("e9", "edited ``, which is not a field path"),
     ] {
         let failed = failure(stages.run(event(id)));
         assert_eq!(failed.code, "malformed-output", "{id}");
         assert!(failed.reason.contains(says), "{id}: {}", failed.reason);
         // The failure row keeps the event as it was before the transformer.
         assert_eq!(failed.event, event(id), "{id}");
+    }
+}
+
+#[test]
+fn an_envelope_a_transformer_left_alone_is_not_blamed_on_it() {
+    let (transformer, script) = FakePlugin::new("20-t", Role::Transformer);
+    script.otherwise(Reply::Edits(vec![("data.type", Some(r#""f""#.into()))]));
+    let mut stages = stages(&[transformer]);
+    // A detail-type EventBridge refuses (over 128 characters), from the event itself.
+    let mut long = event("e1");
+    long.detail_type = "x".repeat(129);
+    match stages.run(long) {
+        // Routed unchecked: delivery's own check refuses it, not this plugin.
+        Outcome::Routed { entries, checked } => {
+            assert!(!checked);
+            assert_eq!(
+                entries[0].event.detail,
+                r#"{"log_id":"e1","data":{"type":"f"}}"#
+            );
+        }
+        other => panic!("expected the event routed unchecked, got {other:?}"),
     }
 }
 
