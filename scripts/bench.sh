@@ -39,7 +39,7 @@ done
 scripts/build-plugins.sh "$out" >&2
 profile=${PROFILE:-dev}
 case $profile in
-    dev) bin=target/debug profile_note="dev (dependencies and the host library at opt-level 2)" ;;
+    dev) bin=target/debug profile_note="dev (dependencies, the host library and the benchmarks at opt-level 2)" ;;
     release) bin=target/release profile_note="release (every crate at opt-level 3)" ;;
     *)
         echo "error: PROFILE must be dev or release, not '$profile'" >&2
