@@ -303,14 +303,21 @@ mod fast {
             }
         }
 
-        fn enter(&mut self) -> Scan<()> {
+        /// Steps into the container opening at the cursor, which `close` ends. `Ok(true)`
+        /// when it is empty (and already stepped out of).
+        fn open(&mut self, close: u8) -> Scan<bool> {
             self.depth += 1;
             if self.depth > MAX_DEPTH {
                 return Err(Unsure);
             }
             self.at += 1;
             self.space();
-            Ok(())
+            if self.peek() == Some(close) {
+                self.at += 1;
+                self.depth -= 1;
+                return Ok(true);
+            }
+            Ok(false)
         }
 
         /// After a member or an element: `,` or the closing `close`. `Ok(true)` when
@@ -341,10 +348,7 @@ mod fast {
             wanted: u64,
             spans: &mut [Option<(usize, usize)>; N],
         ) -> Scan<()> {
-            self.enter()?;
-            if self.peek() == Some(b'}') {
-                self.at += 1;
-                self.depth -= 1;
+            if self.open(b'}')? {
                 return Ok(());
             }
             // Paths whose member at this level was met already: the first one counts.
@@ -417,10 +421,7 @@ mod fast {
         }
 
         fn array(&mut self) -> Scan<()> {
-            self.enter()?;
-            if self.peek() == Some(b']') {
-                self.at += 1;
-                self.depth -= 1;
+            if self.open(b']')? {
                 return Ok(());
             }
             loop {
