@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::types::{Edit, Envelope};
-use crate::lookup::{Raw, lookup_many};
+use crate::lookup::{Raw, lookup_many, same};
 
 /// A field that could not be read: not declared, or not of the type asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,16 +57,15 @@ impl<'a> Event<'a> {
     }
 
     fn check(&self, field: &str) -> Result<(), FieldError> {
+        // The same path, or one inside the other.
         let related = |declared: &String| {
             let (short, long) = if declared.len() <= field.len() {
-                (declared.as_str(), field)
+                (declared.as_bytes(), field.as_bytes())
             } else {
-                (field, declared.as_str())
+                (field.as_bytes(), declared.as_bytes())
             };
-            long == short
-                || long
-                    .strip_prefix(short)
-                    .is_some_and(|rest| rest.starts_with('.'))
+            (long.len() == short.len() || long[short.len()] == b'.')
+                && same(&long[..short.len()], short)
         };
         if self.declared.is_empty() || self.declared.iter().any(related) {
             return Ok(());
