@@ -100,8 +100,8 @@ pub fn mask_email(name: &str) -> Option<String> {
 pub fn mask_ip(ip: &str) -> Option<String> {
     match ip.trim().parse::<IpAddr>().ok()? {
         IpAddr::V4(v4) => {
-            // Written out by hand: this runs on every log, and formatting machinery is
-            // dear inside a plugin.
+            // Written out by hand, as is IPv6: this runs on every log, and formatting
+            // machinery is dear inside a plugin.
             let mut masked = String::with_capacity(15);
             for octet in &v4.octets()[..3] {
                 push_decimal(&mut masked, *octet);
@@ -110,10 +110,37 @@ pub fn mask_ip(ip: &str) -> Option<String> {
             masked.push('0');
             Some(masked)
         }
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 80) - 1);
-            Some(Ipv6Addr::from(bits).to_string())
+        IpAddr::V6(v6) => Some(mask_ipv6(v6)),
+    }
+}
+
+/// `ip` with its last 80 bits zero (the /48 kept), written as the standard library
+/// writes it (RFC 5952: lowercase hexadecimal, the longest run of zero groups as `::`).
+/// Only the first three groups can be non-zero, so that run is always the one that ends
+/// the address: the groups up to the last non-zero one, then `::`.
+fn mask_ipv6(ip: Ipv6Addr) -> String {
+    let groups = ip.segments();
+    let kept = groups[..3]
+        .iter()
+        .rposition(|&g| g != 0)
+        .map_or(0, |last| last + 1);
+    let mut masked = String::with_capacity(16);
+    for (k, group) in groups[..kept].iter().enumerate() {
+        if k > 0 {
+            masked.push(':');
         }
+        push_hex(&mut masked, *group);
+    }
+    masked.push_str("::");
+    masked
+}
+
+/// Appends `n` in lowercase hexadecimal, without leading zeros, to `out`.
+fn push_hex(out: &mut String, n: u16) {
+    let digits = (16 - n.leading_zeros()).div_ceil(4).max(1);
+    for k in (0..digits).rev() {
+        let nibble = (n >> (4 * k)) & 0xf;
+        out.push(char::from_digit(u32::from(nibble), 16).expect("a nibble"));
     }
 }
 

@@ -53,6 +53,23 @@ fn every_octet_value_is_written_as_the_standard_library_writes_it() {
 }
 
 #[test]
+fn masked_ipv6_is_written_as_the_standard_library_writes_it() {
+    // Each of the first three groups zero, small, or large: every run of zeros the
+    // masked address can have, and every hexadecimal width.
+    let values = [0u16, 1, 0xa, 0x10, 0xdb8, 0x4aef, 0xffff, 0x0100];
+    for a in values {
+        for b in values {
+            for c in values {
+                let ip = Ipv6Addr::new(a, b, c, 0x6d2e, 0, 7, 0xe211, 1);
+                let bits = u128::from(ip) & !((1u128 << 80) - 1);
+                let expected = Ipv6Addr::from(bits).to_string();
+                assert_eq!(mask_ip(&ip.to_string()), Some(expected), "{ip}");
+            }
+        }
+    }
+}
+
+#[test]
 fn edits_only_the_masked_values() {
     let detail = r#"{"log_id":"1","data":{"type":"s","user_name":"jane@example.com","ip":"203.0.113.77","details":{"ip":"1.2.3.4"}}}"#;
     assert_eq!(
