@@ -46,6 +46,10 @@ pub(crate) fn check_source(source: &str) -> Result<(), EntryProblem> {
 
 /// Checks an entry's `DetailType`.
 pub(crate) fn check_detail_type(detail_type: &str) -> Result<(), EntryProblem> {
+    // No more bytes than the limit: no more characters either, with no need to count.
+    if !detail_type.is_empty() && detail_type.len() <= MAX_DETAIL_TYPE_CHARS {
+        return Ok(());
+    }
     let chars = detail_type.chars().count();
     if chars == 0 || chars > MAX_DETAIL_TYPE_CHARS {
         return Err(EntryProblem::DetailType(chars));
@@ -181,5 +185,26 @@ mod tests {
         );
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(150), "]".repeat(150));
         assert_eq!(code(event("a", "b", &deep)), "MalformedDetail");
+    }
+
+    #[test]
+    fn detail_type_is_limited_in_characters_not_bytes() {
+        for (detail_type, ok) in [
+            ("x".repeat(128), true),
+            ("x".repeat(129), false),
+            // Two bytes each: 256 bytes, 128 characters.
+            ("é".repeat(128), true),
+            ("é".repeat(129), false),
+            (format!("{}é", "x".repeat(127)), true),
+            ("🦀".repeat(33), true),
+        ] {
+            assert_eq!(
+                check_detail_type(&detail_type).is_ok(),
+                ok,
+                "{} bytes, {} characters",
+                detail_type.len(),
+                detail_type.chars().count()
+            );
+        }
     }
 }

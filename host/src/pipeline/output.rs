@@ -71,7 +71,7 @@ impl Output {
         if field.is_empty()
             || field.starts_with('.')
             || field.ends_with('.')
-            || field.contains("..")
+            || field.as_bytes().windows(2).any(|pair| pair == b"..")
         {
             return refuse(format!(
                 "edited `{field}`, which is not a field path; write object keys joined by \

@@ -283,12 +283,20 @@ impl Projector {
     /// The union node declared exactly at dotted `path`, with its own key.
     fn leaf<'p>(&self, path: &'p str) -> Option<(usize, &'p str)> {
         let mut node = &self.root;
-        let mut last = path;
-        for key in path.split('.') {
-            node = node.child(key)?;
-            last = key;
+        // Split by hand: a `char` pattern's searcher costs more than these short paths.
+        let mut rest = path;
+        loop {
+            match rest.as_bytes().iter().position(|&b| b == b'.') {
+                Some(dot) => {
+                    node = node.child(&rest[..dot])?;
+                    rest = &rest[dot + 1..];
+                }
+                None => {
+                    node = node.child(rest)?;
+                    return node.leaf.then_some((node.id, rest));
+                }
+            }
         }
-        node.leaf.then_some((node.id, last))
     }
 
     /// Applies a transformer's `edits` to `detail`, whose fields sit at `spans`. An edit
