@@ -68,6 +68,10 @@ const SDK: &[(&str, &str)] = &[
         include_str!("../../../../crates/logbridge-plugin/src/lookup.rs"),
     ),
     (
+        "src/pool.rs",
+        include_str!("../../../../crates/logbridge-plugin/src/pool.rs"),
+    ),
+    (
         "wit/plugin.wit",
         include_str!("../../../../crates/logbridge-plugin/wit/plugin.wit"),
     ),
@@ -85,6 +89,12 @@ publish = false
 serde = { version = "1", features = ["derive"] }
 serde_json = { version = "1", features = ["raw_value"] }
 wit-bindgen = { version = "0.61", default-features = false, features = ["macros", "realloc", "std"] }
+
+[features]
+default = ["pool"]
+# The SDK's allocator for the plugin (src/pool.rs); turn default features off to keep
+# the system allocator, or to bring your own `#[global_allocator]`.
+pool = []
 "#;
 
 const MANIFEST: &str = r#"[package]
@@ -459,6 +469,23 @@ mod tests {
                 "{path} of the SDK is not in `SDK`: a new project would not build"
             );
         }
+    }
+
+    #[test]
+    fn the_vendored_sdk_has_the_features_of_the_sdk() {
+        let manifest = include_str!("../../../../crates/logbridge-plugin/Cargo.toml");
+        let features = |text: &str| -> Vec<String> {
+            text.lines()
+                .skip_while(|line| *line != "[features]")
+                .skip(1)
+                .take_while(|line| !line.starts_with('['))
+                .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let sdk = features(manifest);
+        assert!(sdk.contains(&"pool = []".to_string()), "{sdk:?}");
+        assert_eq!(features(SDK_MANIFEST), sdk);
     }
 
     #[test]
