@@ -75,50 +75,31 @@ impl Default for Pool {
 }
 
 #[allow(unsafe_code)]
-// SAFETY: every block handed out is at least as large and as aligned as asked: it sits
-// `SMALLEST` bytes into a chunk of its class's full size (or, large, of its own size
-// plus the header), and every chunk is aligned to `SMALLEST`; layouts aligned to more go
-// to the system allocator both ways, as `align` tells on the way back. A freed block's
-// header says which list its chunk goes on, or that it goes back to the system
-// allocator, with which layout.
-unsafe impl GlobalAlloc for Pool {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.align() > SMALLEST {
-            // SAFETY: the caller's layout, as it gave it.
-            return unsafe { System.alloc(layout) };
+impl Pool {
+    /// The free chunk of `class`, taken off its list, if there is one.
+    ///
+    /// # Safety
+    /// Single-threaded (see `Sync`); `class` below [`CLASSES`].
+    #[inline]
+    unsafe fn take(&self, class: usize) -> Option<*mut u8> {
+        // SAFETY: no reference into the lists outlives this call.
+        let free = unsafe { &mut *self.free.get() };
+        let head = free[class];
+        if head.is_null() {
+            return None;
         }
-        let Some(total) = layout.size().checked_add(SMALLEST) else {
-            return ptr::null_mut();
-        };
-        let (chunk, mark) = if total <= LARGEST {
-            let class = class(total);
-            // SAFETY: single-threaded (see `Sync`), and no reference into the lists
-            // outlives this call.
-            let free = unsafe { &mut *self.free.get() };
-            let head = free[class];
-            if head.is_null() {
-                let Some(chunk) = chunk_layout(SMALLEST << class) else {
-                    return ptr::null_mut();
-                };
-                // SAFETY: a non-zero size.
-                (unsafe { System.alloc(chunk) }, class)
-            } else {
-                // SAFETY: a free chunk holds the link to the next in its first word.
-                free[class] = unsafe { head.cast::<*mut u8>().read() };
-                (head, class)
-            }
-        } else {
-            let Some(chunk) = chunk_layout(total) else {
-                return ptr::null_mut();
-            };
-            // SAFETY: a non-zero size.
-            (unsafe { System.alloc(chunk) }, LARGE)
-        };
-        if chunk.is_null() {
-            return chunk;
-        }
-        // SAFETY: the chunk is at least `SMALLEST` bytes, aligned to them: room for the
-        // header's two words, and the block after it.
+        // SAFETY: a free chunk holds the link to the next in its first word.
+        free[class] = unsafe { head.cast::<*mut u8>().read() };
+        Some(head)
+    }
+
+    /// Writes `chunk`'s header (`mark`, `total`) and answers the block after it.
+    ///
+    /// # Safety
+    /// `chunk` is at least `SMALLEST` bytes, aligned to them.
+    #[inline]
+    unsafe fn open(chunk: *mut u8, mark: usize, total: usize) -> *mut u8 {
+        // SAFETY: room for the header's two words, aligned for them.
         unsafe {
             let header = chunk.cast::<usize>();
             header.write(mark);
@@ -127,40 +108,65 @@ unsafe impl GlobalAlloc for Pool {
         }
     }
 
-    unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+    /// [`GlobalAlloc::alloc`] when no free chunk serves: a new chunk from the system
+    /// allocator, or an over-aligned block.
+    ///
+    /// # Safety
+    /// As `alloc`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn alloc_slow(&self, layout: Layout) -> *mut u8 {
+        if layout.align() > SMALLEST {
+            // SAFETY: the caller's layout, as it gave it.
+            return unsafe { System.alloc(layout) };
+        }
+        let Some(total) = layout.size().checked_add(SMALLEST) else {
+            return ptr::null_mut();
+        };
+        let (size, mark) = if total <= LARGEST {
+            let class = class(total);
+            (SMALLEST << class, class)
+        } else {
+            (total, LARGE)
+        };
+        let Some(chunk_layout) = chunk_layout(size) else {
+            return ptr::null_mut();
+        };
+        // SAFETY: a non-zero size.
+        let chunk = unsafe { System.alloc(chunk_layout) };
+        if chunk.is_null() {
+            return chunk;
+        }
+        // SAFETY: a chunk of at least `SMALLEST` bytes, aligned to them.
+        unsafe { Self::open(chunk, mark, size) }
+    }
+
+    /// [`GlobalAlloc::dealloc`] of an over-aligned or a large block.
+    ///
+    /// # Safety
+    /// As `dealloc`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_slow(&self, block: *mut u8, layout: Layout) {
         if layout.align() > SMALLEST {
             // SAFETY: as the caller gives it back.
             return unsafe { System.dealloc(block, layout) };
         }
-        // SAFETY: the block came from `alloc`, `SMALLEST` bytes into its chunk, whose
-        // header says what it is.
+        // SAFETY: a large block from `alloc_slow`, whose header holds its chunk's size.
         unsafe {
             let chunk = block.sub(SMALLEST);
-            let header = chunk.cast::<usize>();
-            let mark = header.read();
-            if mark == LARGE {
-                // The layout `alloc` made for it, from the size it wrote.
-                let total = header.add(1).read();
-                return System.dealloc(chunk, Layout::from_size_align_unchecked(total, SMALLEST));
-            }
-            let free = &mut *self.free.get();
-            chunk.cast::<*mut u8>().write(free[mark]);
-            free[mark] = chunk;
+            let size = chunk.cast::<usize>().add(1).read();
+            System.dealloc(chunk, Layout::from_size_align_unchecked(size, SMALLEST));
         }
     }
 
-    unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if layout.align() <= SMALLEST
-            && let Some(total) = new_size.checked_add(SMALLEST)
-            && total <= LARGEST
-        {
-            // SAFETY: as in `dealloc`.
-            let mark = unsafe { block.sub(SMALLEST).cast::<usize>().read() };
-            if mark != LARGE && class(total) == mark {
-                // Still fits its chunk: nothing to move.
-                return block;
-            }
-        }
+    /// [`GlobalAlloc::realloc`] when the block does not fit where it is: moved.
+    ///
+    /// # Safety
+    /// As `realloc`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn realloc_slow(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller's promises, passed on; the copy is of what both hold.
         unsafe {
             let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
@@ -171,6 +177,64 @@ unsafe impl GlobalAlloc for Pool {
             }
             moved
         }
+    }
+}
+
+#[allow(unsafe_code)]
+// SAFETY: every block handed out is at least as large and as aligned as asked: it sits
+// `SMALLEST` bytes into a chunk of its class's full size (or, large, of its own size
+// plus the header), and every chunk is aligned to `SMALLEST`; layouts aligned to more go
+// to the system allocator both ways, as `align` tells on the way back. A freed block's
+// header says which list its chunk goes on, or that it goes back to the system
+// allocator, with which layout. The common paths are inlined, the rest kept apart so
+// every allocation site of a plugin does not carry them.
+unsafe impl GlobalAlloc for Pool {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.align() <= SMALLEST && layout.size() <= LARGEST - SMALLEST {
+            let class = class(layout.size() + SMALLEST);
+            // SAFETY: single-threaded; a class below `CLASSES`; a free chunk is of its
+            // class's size, aligned to `SMALLEST`.
+            if let Some(chunk) = unsafe { self.take(class) } {
+                return unsafe { Self::open(chunk, class, SMALLEST << class) };
+            }
+        }
+        // SAFETY: the caller's promises, passed on.
+        unsafe { self.alloc_slow(layout) }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+        if layout.align() <= SMALLEST {
+            // SAFETY: the block came from `alloc`, `SMALLEST` bytes into its chunk,
+            // whose header says what it is.
+            unsafe {
+                let chunk = block.sub(SMALLEST);
+                let mark = chunk.cast::<usize>().read();
+                if mark != LARGE {
+                    let free = &mut *self.free.get();
+                    chunk.cast::<*mut u8>().write(free[mark]);
+                    free[mark] = chunk;
+                    return;
+                }
+            }
+        }
+        // SAFETY: the caller's promises, passed on.
+        unsafe { self.dealloc_slow(block, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if layout.align() <= SMALLEST && new_size <= LARGEST - SMALLEST {
+            // SAFETY: as in `dealloc`.
+            let mark = unsafe { block.sub(SMALLEST).cast::<usize>().read() };
+            if mark == class(new_size + SMALLEST) {
+                // Still fits its chunk: nothing to move.
+                return block;
+            }
+        }
+        // SAFETY: the caller's promises, passed on.
+        unsafe { self.realloc_slow(block, layout, new_size) }
     }
 }
 
