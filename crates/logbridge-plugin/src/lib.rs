@@ -4,13 +4,15 @@
 //! and one [`export!`] line that makes it the component's export:
 //!
 //! ```ignore
-//! use logbridge_plugin::{Config, Event, Filter, Result};
+//! use logbridge_plugin::{Config, Event, Filter, Reads, Result};
 //!
 //! struct DropNoise(Vec<String>);
 //!
-//! impl Filter for DropNoise {
+//! impl Reads for DropNoise {
 //!     const FIELDS: &'static [&'static str] = &["data.type"];
+//! }
 //!
+//! impl Filter for DropNoise {
 //!     fn init(config: &Config) -> Result<Self> {
 //!         let types = config.list("drop_types").unwrap_or(vec!["seacft"]);
 //!         Ok(DropNoise(types.into_iter().map(String::from).collect()))
@@ -27,7 +29,7 @@
 //! Build it with `cargo build --release --target wasm32-wasip2` (crate type `cdylib`);
 //! PLUGINS.md has the whole walk-through. The SDK answers the contract's `init` for you:
 //! your `init` gets the configuration, and the manifest (the fields you read, and whether
-//! you read the envelope) comes from [`Filter::FIELDS`] and [`Filter::ENVELOPE`] or their
+//! you read the envelope) comes from [`Reads::FIELDS`] and [`Reads::ENVELOPE`] or their
 //! methods. A configuration key your `init` did not read fails the load, naming it.
 
 #[doc(hidden)]
