@@ -65,7 +65,7 @@ CARGO_TARGET_DIR=target/plugins cargo clippy --manifest-path plugins/Cargo.toml 
     --target wasm32-wasip2 -- -D warnings
 
 step "docs"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p logbridge
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p logbridge -p logbridge-plugin
 
 step "all checks passed"
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$results"
