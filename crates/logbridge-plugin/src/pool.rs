@@ -31,7 +31,8 @@ const SMALLEST: usize = 16;
 /// The largest class, in bytes, header included; larger blocks go to the system
 /// allocator (with a header too).
 pub(crate) const LARGEST: usize = SMALLEST << (CLASSES - 1);
-/// The header's mark of a large block (its first word; the second holds its size).
+/// The header's mark of a large block (its first word; the second holds the chunk's
+/// size, written only for large blocks).
 const LARGE: usize = usize::MAX;
 
 /// The class of a block of `size` bytes, header included (at most [`LARGEST`]): the
@@ -93,17 +94,17 @@ impl Pool {
         Some(head)
     }
 
-    /// Writes `chunk`'s header (`mark`, `total`) and answers the block after it.
+    /// Writes `chunk`'s mark (its class, or [`LARGE`]) and answers the block after it. A
+    /// class's chunk size follows from the class; a large chunk's size is written beside
+    /// the mark by `alloc_slow`.
     ///
     /// # Safety
     /// `chunk` is at least `SMALLEST` bytes, aligned to them.
     #[inline]
-    unsafe fn open(chunk: *mut u8, mark: usize, total: usize) -> *mut u8 {
-        // SAFETY: room for the header's two words, aligned for them.
+    unsafe fn open(chunk: *mut u8, mark: usize) -> *mut u8 {
+        // SAFETY: room for the header's first word, aligned for it.
         unsafe {
-            let header = chunk.cast::<usize>();
-            header.write(mark);
-            header.add(1).write(total);
+            chunk.cast::<usize>().write(mark);
             chunk.add(SMALLEST)
         }
     }
@@ -137,8 +138,14 @@ impl Pool {
         if chunk.is_null() {
             return chunk;
         }
-        // SAFETY: a chunk of at least `SMALLEST` bytes, aligned to them.
-        unsafe { Self::open(chunk, mark, size) }
+        // SAFETY: a chunk of at least `SMALLEST` bytes, aligned to them: room for the
+        // header's two words.
+        unsafe {
+            if mark == LARGE {
+                chunk.cast::<usize>().add(1).write(size);
+            }
+            Self::open(chunk, mark)
+        }
     }
 
     /// [`GlobalAlloc::dealloc`] of an over-aligned or a large block.
@@ -196,7 +203,7 @@ unsafe impl GlobalAlloc for Pool {
             // SAFETY: single-threaded; a class below `CLASSES`; a free chunk is of its
             // class's size, aligned to `SMALLEST`.
             if let Some(chunk) = unsafe { self.take(class) } {
-                return unsafe { Self::open(chunk, class, SMALLEST << class) };
+                return unsafe { Self::open(chunk, class) };
             }
         }
         // SAFETY: the caller's promises, passed on.
