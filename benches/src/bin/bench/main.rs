@@ -3,7 +3,9 @@
 //!
 //! - `pipeline`: the three example plugins (filter, redact, route) against the very same
 //!   rules (`auth0-rules`) called natively, one thread, best of several alternating rounds;
-//!   also with the entry check natively and without call deadlines.
+//!   also with the entry check natively and without call deadlines. The goal's ratio to
+//!   the one native pass is paired: both run slice by slice in turn, so a slower spell of
+//!   a shared machine weighs on both alike.
 //! - `scaling`: the whole host (queue, workers, plugins, batching, delivery to a sink that
 //!   only counts) with 1 and with 2 workers.
 //! - `delivery`: the whole host delivering with `PutEvents` to an in-process
