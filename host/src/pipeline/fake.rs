@@ -46,6 +46,8 @@ struct State {
     replies: VecDeque<Reply>,
     otherwise: Option<Reply>,
     calls: Vec<Call>,
+    /// The detail of each call, as the plugin saw it.
+    details: Vec<String>,
     instances: u32,
     refuse_instances: u32,
 }
@@ -83,6 +85,11 @@ impl Script {
         self.state().calls.clone()
     }
 
+    /// The detail of each call so far, as the plugin saw it.
+    pub(super) fn details(&self) -> Vec<String> {
+        self.state().details.clone()
+    }
+
     /// Instances made so far.
     pub(super) fn instances(&self) -> u32 {
         self.state().instances
@@ -100,6 +107,8 @@ pub(super) struct FakePlugin {
     script: Script,
     /// Shared by several fakes: the order plugins were called in, by name.
     journal: Arc<Mutex<Vec<String>>>,
+    /// The detail fields it reads; `None`: the whole detail.
+    projection: Option<Projection>,
 }
 
 impl FakePlugin {
@@ -114,8 +123,15 @@ impl FakePlugin {
             counters: Arc::new(PluginCounters::new(500)),
             script: script.clone(),
             journal: Arc::default(),
+            projection: None,
         };
         (plugin, script)
+    }
+
+    /// It reads only `fields` of the detail.
+    pub(super) fn reading(mut self, fields: &[&str]) -> Self {
+        self.projection = Some(Projection::new(fields).expect("fields that are paths"));
+        self
     }
 
     /// Its failures are skipped (`on_error = "skip"`).
@@ -165,6 +181,7 @@ impl FakeInstance {
             instance: self.id,
             event: event.id.clone(),
         });
+        state.details.push(event.detail.clone());
         let reply = state
             .replies
             .pop_front()
@@ -254,7 +271,7 @@ impl StagePlugin for FakePlugin {
     }
 
     fn projection(&self) -> Option<&Projection> {
-        None
+        self.projection.as_ref()
     }
 
     fn may_edit(&self, field: &str) -> bool {

@@ -1,12 +1,13 @@
 //! Projection inside the pipeline: handing a plugin only the fields it reads, and applying
 //! a transformer's edits to the whole detail. The detail is scanned once per event, on the
-//! first projected call; [`DetailState`] keeps what is known of it from one plugin to the
-//! next.
+//! first projected call that needs all of it; [`DetailState`] keeps what is known of it
+//! from one plugin to the next. A filter needs only its own fields: their scan stops once
+//! it found them, so an event a filter drops is never scanned to its end.
 
 use super::output::Fault;
 use crate::event::Event;
 use crate::health::FailureCode;
-use crate::plugin::{Edit, Merged, Projection, Projector, Spans, edit_detail};
+use crate::plugin::{Edit, Merged, Projection, Projector, ScanFor, Spans, edit_detail};
 
 /// What the pipeline knows of the current event's detail.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +30,9 @@ impl DetailState {
 pub(super) struct Projecting {
     /// One per plugin, in the set's order.
     projections: Vec<Option<Projection>>,
+    /// One per plugin: whether it is a filter, handed its fields as soon as the scan
+    /// found them (the rest of the detail is scanned only for events that go on).
+    early: Vec<bool>,
     /// All of them together, when there is one.
     projector: Option<Projector>,
     /// The projected detail of the call in progress; its allocation is reused.
@@ -36,10 +40,12 @@ pub(super) struct Projecting {
 }
 
 impl Projecting {
-    pub(super) fn new(projections: Vec<Option<Projection>>) -> Self {
+    /// Projections, one per plugin, and `early`, whether each is a filter.
+    pub(super) fn new(projections: Vec<Option<Projection>>, early: Vec<bool>) -> Self {
         let projector = Projector::new(&projections.iter().map(Option::as_ref).collect::<Vec<_>>());
         Projecting {
             projections,
+            early,
             projector,
             scratch: String::new(),
         }
@@ -82,6 +88,16 @@ impl Projecting {
         else {
             return false;
         };
+        if state.scan.is_none() && self.early[index] {
+            match projector.scan_for(index, &event.detail) {
+                ScanFor::Found(spans) => {
+                    // Enough for this filter; nothing is known of the rest yet.
+                    projector.project_into(index, projection, &event.detail, &spans, out);
+                    return true;
+                }
+                ScanFor::Whole(scan) => state.scan = Some(scan),
+            }
+        }
         let scan = state
             .scan
             .get_or_insert_with(|| projector.scan(&event.detail));
@@ -91,6 +107,20 @@ impl Projecting {
         state.valid = true;
         projector.project_into(index, projection, &event.detail, spans, out);
         true
+    }
+
+    /// Scans `event`'s detail to its end if no plugin needed that yet (a filter's scan
+    /// stops at its fields), so that an event going on to delivery is known to pass the
+    /// checks there as it would have been had the filter seen it whole.
+    pub(super) fn finish(&self, event: &Event, state: &mut DetailState) {
+        if state.valid || state.scan.is_some() {
+            return;
+        }
+        if let Some(projector) = &self.projector {
+            let scan = projector.scan(&event.detail);
+            state.valid = scan.is_some();
+            state.scan = Some(scan);
+        }
     }
 
     /// Applies `edits` (already checked) to `event`'s detail: in place when the scan

@@ -80,7 +80,10 @@ impl<P: StagePlugin> Stages<P> {
             transformers: of_role(Role::Transformer),
             routers: of_role(Role::Router),
             instances: plugins.iter().map(|_| None).collect(),
-            projecting: Projecting::new(plugins.iter().map(|p| p.projection().cloned()).collect()),
+            projecting: Projecting::new(
+                plugins.iter().map(|p| p.projection().cloned()).collect(),
+                plugins.iter().map(|p| p.role() == Role::Filter).collect(),
+            ),
             tallies: vec![PluginTally::default(); plugins.len()],
             unflushed: 0,
             plugins,
@@ -187,6 +190,7 @@ impl<P: StagePlugin> Stages<P> {
                 }
             }
         }
+        self.projecting.finish(&event, &mut state);
         self.output.routed(event, destinations, state.valid)
     }
 

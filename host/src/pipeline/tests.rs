@@ -197,6 +197,32 @@ fn routers_answers_are_unioned_and_deduplicated_in_order() {
 }
 
 #[test]
+fn one_routers_repeated_destinations_count_once_in_the_order_first_named() {
+    let (a, a_script) = FakePlugin::new("50-a", Role::Router);
+    let renamed = Destination {
+        source: Some("other.source".into()),
+        ..to("audit")
+    };
+    a_script.otherwise(Reply::Route(vec![
+        to("security"),
+        to("audit"),
+        to(""),
+        to("security"),
+        renamed.clone(),
+        to("default"),
+        to("audit"),
+        renamed,
+    ]));
+    let outcome = stages(&[a]).run(event("e1"));
+    assert_eq!(buses(&outcome), ["security", "audit", "default", "audit"]);
+    let Outcome::Routed { entries, .. } = outcome else {
+        unreachable!()
+    };
+    assert_eq!(entries[3].event.source, "other.source");
+    assert_eq!(entries[1].event.source, "logbridge.auth0");
+}
+
+#[test]
 fn empty_answers_and_no_router_mean_the_default_bus() {
     let (a, _) = FakePlugin::new("50-a", Role::Router);
     let (b, _) = FakePlugin::new("60-b", Role::Router);
@@ -396,5 +422,73 @@ fn the_mean_call_time_is_that_of_the_calls_timed_not_spread_over_every_call() {
         counted.mean_call_us >= 2_000,
         "mean call time {} µs, every call took at least 2,000",
         counted.mean_call_us
+    );
+}
+
+#[test]
+fn a_filter_is_handed_its_fields_without_the_rest_being_scanned_and_what_goes_on_is_checked() {
+    let (filter, filter_script) = FakePlugin::new("10-f", Role::Filter);
+    let filter = filter.reading(&["data.type"]);
+    let (redact, redact_script) = FakePlugin::new("20-t", Role::Transformer);
+    let redact = redact.reading(&["data.ip"]);
+    filter_script
+        .reply(Reply::Drop)
+        .reply(Reply::Keep)
+        .reply(Reply::Keep);
+    let mut pipeline = stages(&[filter, redact]);
+    // The detail breaks after `data.type`: not a JSON object EventBridge takes.
+    let broken = |id: &str| Event {
+        detail: format!(r#"{{"log_id":"{id}","data":{{"type":"fp","ip":"1.2.3.4","n":1e999}}}}"#),
+        ..event(id)
+    };
+    // Dropped: only `data.type` was read, and the filter saw just that.
+    assert!(matches!(
+        pipeline.run(broken("e1")),
+        Outcome::Filtered { plugin } if plugin == "10-f"
+    ));
+    // Kept: the next plugin needs the whole detail scanned, which does not pass, so it
+    // is handed the detail whole, and the event is not taken as checked.
+    match pipeline.run(broken("e2")) {
+        Outcome::Routed { checked, entries } => {
+            assert!(
+                !checked,
+                "an unchecked detail must be checked before delivery"
+            );
+            assert!(entries[0].event.detail.contains("1e999"));
+        }
+        other => panic!("expected the event to go on, got {other:?}"),
+    }
+    // A detail that passes: each plugin sees its own fields, and the event is checked.
+    match pipeline.run(event("e3")) {
+        Outcome::Routed { checked, .. } => assert!(checked),
+        other => panic!("expected the event to go on, got {other:?}"),
+    }
+    assert_eq!(
+        filter_script.details(),
+        [
+            r#"{"data":{"type":"fp"}}"#,
+            r#"{"data":{"type":"fp"}}"#,
+            r#"{"data":{"type":"s"}}"#
+        ]
+    );
+    assert_eq!(
+        redact_script.details(),
+        [broken("e2").detail.as_str(), r#"{"data":{}}"#]
+    );
+
+    // With no other plugin that reads fields, what goes on is scanned to the end before
+    // it leaves the pipeline, as when the filter's scan read it all.
+    let (filter, _) = FakePlugin::new("10-f", Role::Filter);
+    let (router, router_script) = FakePlugin::new("30-r", Role::Router);
+    let mut routing = stages(&[filter.reading(&["data.type"]), router]);
+    for (event, valid) in [(event("e4"), true), (broken("e5"), false)] {
+        match routing.run(event) {
+            Outcome::Routed { checked, .. } => assert_eq!(checked, valid),
+            other => panic!("expected the event to go on, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        router_script.details(),
+        [event("e4").detail, broken("e5").detail]
     );
 }

@@ -35,7 +35,7 @@ pub(crate) use loader::wasm_files;
 pub use loader::{CompiledPlugin, PluginSet};
 pub(crate) use pool::{instances_for, limits_holding};
 pub use projection::Projection;
-pub(crate) use projection::{Merged, Picker, Projector, Spans, edit_detail};
+pub(crate) use projection::{Merged, Picker, Projector, ScanFor, Spans, edit_detail};
 pub use reads::Reads;
 pub(crate) use reload::reload_dir_for;
 pub use reload::{PluginLoadFailure, ReloadOutcome};

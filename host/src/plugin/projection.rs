@@ -193,6 +193,19 @@ pub(crate) struct Projector {
     deep: Vec<bool>,
     /// Per plugin with a projection: its own node ids mapped to this union's.
     maps: Vec<Option<Vec<usize>>>,
+    /// Per plugin with a projection: which union nodes are its declared fields, and how
+    /// many, for a scan that stops once it found them ([`Projector::scan_for`]).
+    wanted: Vec<Option<(Vec<bool>, usize)>>,
+}
+
+/// What [`Projector::scan_for`] found.
+#[derive(Debug)]
+pub(crate) enum ScanFor {
+    /// Every field of the plugin, found before the end of the detail: enough to project
+    /// the detail for it, and nothing known of the rest.
+    Found(Spans),
+    /// The whole detail, as [`Projector::scan`] has it: `None` when it does not pass.
+    Whole(Option<Spans>),
 }
 
 impl Projector {
@@ -217,7 +230,7 @@ impl Projector {
             }
         }
         mark(&root, &mut deep);
-        let maps = projections
+        let maps: Vec<Option<Vec<usize>>> = projections
             .iter()
             .map(|projection| {
                 projection.map(|p| {
@@ -234,11 +247,25 @@ impl Projector {
                 })
             })
             .collect();
+        let wanted = projections
+            .iter()
+            .zip(&maps)
+            .map(|(projection, map)| {
+                let (projection, map) = (projection.as_ref()?, map.as_ref()?);
+                let mut nodes = vec![false; nodes];
+                for (_, own) in &projection.leaves {
+                    nodes[map[*own]] = true;
+                }
+                let count = nodes.iter().filter(|&&wanted| wanted).count();
+                Some((nodes, count))
+            })
+            .collect();
         Some(Projector {
             root,
             nodes,
             deep,
             maps,
+            wanted,
         })
     }
 
@@ -247,7 +274,26 @@ impl Projector {
     pub(crate) fn scan(&self, detail: &str) -> Option<Spans> {
         match fast::scan(&self.root, self.nodes, detail) {
             Ok(spans) => Some(spans),
-            Err(fast::Unsure) => walk(&self.root, self.nodes, detail).ok(),
+            Err(_) => walk(&self.root, self.nodes, detail).ok(),
+        }
+    }
+
+    /// Scans `detail` for plugin `plugin`'s fields only: stops once it found them all
+    /// ([`ScanFor::Found`], the rest of the detail neither read nor checked), else goes on
+    /// to the end, as [`Projector::scan`] does. For a filter: an event it drops is never
+    /// scanned further.
+    pub(crate) fn scan_for(&self, plugin: usize, detail: &str) -> ScanFor {
+        let Some((nodes, count)) = &self.wanted[plugin] else {
+            return ScanFor::Whole(self.scan(detail));
+        };
+        let want = fast::Want {
+            nodes,
+            left: *count,
+        };
+        match fast::scan_until(&self.root, self.nodes, detail, want) {
+            Ok((spans, true)) => ScanFor::Found(spans),
+            Ok((spans, false)) => ScanFor::Whole(Some(spans)),
+            Err(_) => ScanFor::Whole(walk(&self.root, self.nodes, detail).ok()),
         }
     }
 

@@ -4,6 +4,7 @@
 //! exponent or more than 18 integer digits, a repeated declared key, deep nesting, any
 //! syntax error — is left to the serde walk, which decides. So what this path accepts,
 //! the walk accepts too, with the same spans (a test checks both on every detail it has).
+//! A scan for a few fields only ([`scan_until`], for a filter) stops once it found them.
 //!
 //! The same pass reads the few fields the Auth0 mapping needs from each incoming record
 //! ([`Picker`]), so a record is parsed and checked once on its way in.
@@ -11,8 +12,13 @@
 use super::{Node, Spans};
 use crate::json_scan::{has_byte, has_control};
 
-/// Not sure: the serde walk decides.
-pub(super) struct Unsure;
+/// Why a scan stopped before the end.
+pub(super) enum Halt {
+    /// Not sure: the serde walk decides.
+    Unsure,
+    /// Every wanted field was found (a scan for some fields only).
+    Found,
+}
 
 /// A few fields read from JSON objects in the one fast pass, which also checks the whole
 /// object as EventBridge would check a detail: the ingest mapping reads `log_id` and
@@ -50,7 +56,8 @@ impl Picker {
     /// nested at most 100 deep, with none of the picked keys repeated. `None` when it is
     /// not sure — anything unusual, valid or not — and a full parse must decide.
     pub(crate) fn pick<'a>(&self, json: &'a str) -> Option<Picked<'a>> {
-        let scanner = scanned(&self.root, self.nodes, json).ok()?;
+        let mut scanner = Scanner::new(json, self.nodes, None);
+        scanner.top(&self.root).ok()?;
         Some(Picked {
             values: self
                 .ids
@@ -71,7 +78,7 @@ pub(crate) struct Picked<'a> {
     pub(crate) deepest: usize,
 }
 
-type Scan<T> = Result<T, Unsure>;
+type Scan<T> = Result<T, Halt>;
 
 /// Deeper than this is left to the walk (serde_json stops at 128 levels).
 const MAX_DEPTH: usize = 100;
@@ -80,29 +87,35 @@ const MAX_DEPTH: usize = 100;
 const SAFE_DIGITS: usize = 18;
 
 /// The spans of the fields under `root` in `json`, which is a JSON object as EventBridge
-/// takes it; `Err(Unsure)` when the walk must decide.
+/// takes it; `Err(Halt::Unsure)` when the walk must decide.
 pub(super) fn scan(root: &Node, nodes: usize, json: &str) -> Scan<Spans> {
-    scanned(root, nodes, json).map(|scanner| scanner.spans)
+    let mut scanner = Scanner::new(json, nodes, None);
+    scanner.top(root)?;
+    Ok(scanner.spans)
 }
 
-/// [`scan`], giving back the scanner at the end.
-fn scanned<'a>(root: &Node, nodes: usize, json: &'a str) -> Scan<Scanner<'a>> {
-    let mut scanner = Scanner {
-        bytes: json.as_bytes(),
-        spans: Spans::new(nodes),
-        depth: 0,
-        deepest: 0,
-    };
-    let bytes = scanner.bytes;
-    let at = space(bytes, 0);
-    if bytes.get(at) != Some(&b'{') {
-        return Err(Unsure);
+/// Which fields a scan looks for before it may stop: the nodes marked in `nodes`, `left`
+/// of them not found yet.
+pub(super) struct Want<'w> {
+    pub(super) nodes: &'w [bool],
+    pub(super) left: usize,
+}
+
+/// [`scan`] that stops as soon as every field `want` names was found: `Ok((spans,
+/// true))` then, with the spans found so far and nothing known of the rest of `json`;
+/// `Ok((spans, false))` when it got to the end, as [`scan`] would have.
+pub(super) fn scan_until(
+    root: &Node,
+    nodes: usize,
+    json: &str,
+    want: Want<'_>,
+) -> Scan<(Spans, bool)> {
+    let mut scanner = Scanner::new(json, nodes, Some(want));
+    match scanner.top(root) {
+        Ok(()) => Ok((scanner.spans, false)),
+        Err(Halt::Found) => Ok((scanner.spans, true)),
+        Err(Halt::Unsure) => Err(Halt::Unsure),
     }
-    let at = scanner.object(at, Some(root))?;
-    if space(bytes, at) != bytes.len() {
-        return Err(Unsure);
-    }
-    Ok(scanner)
 }
 
 /// The scan's state. The cursor is not part of it: each step takes the position it
@@ -113,14 +126,55 @@ struct Scanner<'a> {
     depth: usize,
     /// The deepest `depth` reached.
     deepest: usize,
+    /// The fields to stop at, once all are found.
+    want: Option<Want<'a>>,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
+    fn new(json: &'a str, nodes: usize, want: Option<Want<'a>>) -> Self {
+        Scanner {
+            bytes: json.as_bytes(),
+            spans: Spans::new(nodes),
+            depth: 0,
+            deepest: 0,
+            want,
+        }
+    }
+
+    /// Scans the whole text: one object, with nothing but whitespace around it.
+    fn top(&mut self, root: &Node) -> Scan<()> {
+        let bytes = self.bytes;
+        let at = space(bytes, 0);
+        if bytes.get(at) != Some(&b'{') {
+            return Err(Halt::Unsure);
+        }
+        let at = self.object(at, Some(root))?;
+        if space(bytes, at) != bytes.len() {
+            return Err(Halt::Unsure);
+        }
+        Ok(())
+    }
+
+    /// Notes that node `id` was found: `Err(Halt::Found)` when it was the last field the
+    /// scan wanted.
+    #[inline]
+    fn found(&mut self, id: usize) -> Scan<()> {
+        if let Some(want) = &mut self.want
+            && want.nodes[id]
+        {
+            want.left -= 1;
+            if want.left == 0 {
+                return Err(Halt::Found);
+            }
+        }
+        Ok(())
+    }
+
     /// The value at `at`; `node` when it sits at a declared path (an object's members
     /// are then matched against the node's children). Answers where the value ends.
     fn value(&mut self, at: usize, node: Option<&Node>) -> Scan<usize> {
         let bytes = self.bytes;
-        match bytes.get(at).copied().ok_or(Unsure)? {
+        match bytes.get(at).copied().ok_or(Halt::Unsure)? {
             b'{' => self.object(at, node),
             b'[' => self.array(at),
             b'"' => string(bytes, at + 1).map(|(end, _)| end),
@@ -128,7 +182,7 @@ impl Scanner<'_> {
             b'f' => literal(bytes, at, b"false"),
             b'n' => literal(bytes, at, b"null"),
             b'-' | b'0'..=b'9' => number(bytes, at),
-            _ => Err(Unsure),
+            _ => Err(Halt::Unsure),
         }
     }
 
@@ -138,7 +192,7 @@ impl Scanner<'_> {
     fn open(&mut self, at: usize, close: u8) -> Scan<Result<usize, usize>> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(Unsure);
+            return Err(Halt::Unsure);
         }
         self.deepest = self.deepest.max(self.depth);
         let at = space(self.bytes, at + 1);
@@ -161,7 +215,7 @@ impl Scanner<'_> {
                 self.depth -= 1;
                 Ok(Err(at + 1))
             }
-            _ => Err(Unsure),
+            _ => Err(Halt::Unsure),
         }
     }
 
@@ -176,21 +230,21 @@ impl Scanner<'_> {
         };
         loop {
             if bytes.get(at) != Some(&b'"') {
-                return Err(Unsure);
+                return Err(Halt::Unsure);
             }
             let key_start = at + 1;
             let (end, plain) = string(bytes, key_start)?;
             let key = &bytes[key_start..end - 1];
             at = space(bytes, end);
             if bytes.get(at) != Some(&b':') {
-                return Err(Unsure);
+                return Err(Halt::Unsure);
             }
             at = space(bytes, at + 1);
             let child = match node {
                 Some(node) if !node.children.is_empty() => {
                     if !plain {
                         // The walk decodes the key before matching it.
-                        return Err(Unsure);
+                        return Err(Halt::Unsure);
                     }
                     node.children
                         .iter()
@@ -206,12 +260,13 @@ impl Scanner<'_> {
                 Some(child) => {
                     let slot = &self.spans.0[child.id];
                     if slot.value.is_some() || slot.object {
-                        return Err(Unsure);
+                        return Err(Halt::Unsure);
                     }
                     if child.leaf {
                         let inside = (!child.children.is_empty()).then_some(child);
                         let end = self.value(at, inside)?;
                         self.spans.0[child.id].value = Some(at..end);
+                        self.found(child.id)?;
                         end
                     } else {
                         self.value(at, Some(child))?
@@ -265,16 +320,16 @@ fn string(bytes: &[u8], mut at: usize) -> Scan<(usize, bool)> {
             }
             at += 8;
         }
-        match bytes.get(at).copied().ok_or(Unsure)? {
+        match bytes.get(at).copied().ok_or(Halt::Unsure)? {
             b'"' => return Ok((at + 1, plain)),
             b'\\' => match bytes.get(at + 1) {
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
                     plain = false;
                     at += 2;
                 }
-                _ => return Err(Unsure),
+                _ => return Err(Halt::Unsure),
             },
-            0..0x20 => return Err(Unsure),
+            0..0x20 => return Err(Halt::Unsure),
             _ => at += 1,
         }
     }
@@ -285,7 +340,7 @@ fn literal(bytes: &[u8], at: usize, word: &[u8]) -> Scan<usize> {
     if bytes[at..].starts_with(word) {
         Ok(at + word.len())
     } else {
-        Err(Unsure)
+        Err(Halt::Unsure)
     }
 }
 
@@ -308,21 +363,21 @@ fn number(bytes: &[u8], mut at: usize) -> Scan<usize> {
         Some(b'1'..=b'9') => {
             let end = digits(bytes, at);
             if end - at > SAFE_DIGITS {
-                return Err(Unsure);
+                return Err(Halt::Unsure);
             }
             at = end;
         }
-        _ => return Err(Unsure),
+        _ => return Err(Halt::Unsure),
     }
     if bytes.get(at) == Some(&b'.') {
         let end = digits(bytes, at + 1);
         if end == at + 1 {
-            return Err(Unsure);
+            return Err(Halt::Unsure);
         }
         at = end;
     }
     if matches!(bytes.get(at), Some(b'e' | b'E')) {
-        return Err(Unsure);
+        return Err(Halt::Unsure);
     }
     Ok(at)
 }

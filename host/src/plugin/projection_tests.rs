@@ -207,6 +207,42 @@ fn edits_add_fields_and_objects_through_the_general_path() {
     );
 }
 
+const SIX: &[&str] = &[
+    "log_id",
+    "data.type",
+    "data.user_name",
+    "data.ip",
+    "data.details",
+    "data.list",
+];
+
+const SIX_EDITS: &[(&str, Option<&str>)] = &[
+    ("data.list", Some("[2]")),
+    ("data.ip", Some(r#""203.0.113.0""#)),
+    ("log_id", Some(r#""one""#)),
+    ("data.details", None),
+    ("data.user_name", Some(r#""***@example.com""#)),
+    ("data.type", Some(r#""f""#)),
+];
+
+#[test]
+fn many_edits_are_still_spliced_in_place() {
+    let (_, projector) = one(SIX);
+    let spans = projector.scan(LOG).unwrap();
+    let Merged::Changed {
+        detail,
+        spans: Some(moved),
+    } = projector.apply(LOG, &spans, &edits(SIX_EDITS)).unwrap()
+    else {
+        panic!("expected an in-place edit");
+    };
+    assert_eq!(
+        detail,
+        r#"{"log_id":"one","data":{"type":"f","user_name":"***@example.com","ip":"203.0.113.0","list":[2]}}"#
+    );
+    assert_eq!(projector.scan(&detail).unwrap(), moved);
+}
+
 #[test]
 fn the_fast_path_agrees_with_the_general_one() {
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, Option<&'a str>)]);
@@ -229,6 +265,9 @@ fn the_fast_path_agrees_with_the_general_one() {
         ),
         // The same field twice: the second edit wins.
         (&["data.ip"], &[("data.ip", None), ("data.ip", Some("1"))]),
+        // More edits than are kept on the stack, then one field again after them.
+        (SIX, SIX_EDITS),
+        (SIX, &[SIX_EDITS, &[("data.type", Some("0"))]].concat()),
     ];
     for (fields, list) in cases {
         let (_, projector) = one(fields);
@@ -418,6 +457,82 @@ fn the_fast_scan_takes_the_plain_records_and_leaves_the_unusual_to_the_walk() {
         assert_eq!(
             projector.scan(unusual).is_some(),
             !unusual.contains(r#""type":"f""#)
+        );
+    }
+}
+
+#[test]
+fn a_scan_for_one_plugin_stops_once_its_fields_are_found() {
+    let filter = Projection::new(&["data.type"]).unwrap();
+    let redact = Projection::new(&["data.user_name", "data.ip"]).unwrap();
+    let router = Projection::new(&["data"]).unwrap();
+    let projector = Projector::new(&[Some(&filter), Some(&redact), None, Some(&router)]).unwrap();
+    let whole = projector.scan(LOG).unwrap();
+    let projected = |plugin: usize, projection: &Projection, detail: &str, spans: &Spans| {
+        projector.project(plugin, projection, detail, spans)
+    };
+    // Found before the end: the same projection as the whole scan gives.
+    let ScanFor::Found(early) = projector.scan_for(0, LOG) else {
+        panic!("`data.type` comes first; the scan should stop there");
+    };
+    assert_eq!(
+        projected(0, &filter, LOG, &early),
+        projected(0, &filter, LOG, &whole)
+    );
+    assert_eq!(
+        projected(0, &filter, LOG, &early),
+        r#"{"data":{"type":"s"}}"#
+    );
+    let ScanFor::Found(early) = projector.scan_for(1, LOG) else {
+        panic!("both fields come before the end");
+    };
+    assert_eq!(
+        projected(1, &redact, LOG, &early),
+        projected(1, &redact, LOG, &whole)
+    );
+    // A field inside another plugin's declared field is found inside its value.
+    let ScanFor::Found(_) = projector.scan_for(0, r#"{"data":{"type":"f","x":[1]}"#) else {
+        panic!("found inside `data`, which the router declared");
+    };
+    // No projection, or a field the detail lacks: the whole scan.
+    assert!(matches!(projector.scan_for(2, LOG), ScanFor::Whole(Some(ref s)) if *s == whole));
+    let lacking = r#"{"log_id":"1","data":{"ip":"1.2.3.4"}}"#;
+    assert!(matches!(
+        projector.scan_for(0, lacking),
+        ScanFor::Whole(Some(ref s)) if *s == projector.scan(lacking).unwrap()
+    ));
+    // What the fast scan is unsure of goes to the walk, which reads the whole detail.
+    let escaped = r#"{"data":{"ty\u0070e":"s"},"n":01}"#;
+    assert!(matches!(
+        projector.scan_for(0, escaped),
+        ScanFor::Whole(None)
+    ));
+    let escaped = r#"{"data":{"ty\u0070e":"s"}}"#;
+    assert!(matches!(
+        projector.scan_for(0, escaped),
+        ScanFor::Whole(Some(ref s)) if *s == projector.scan(escaped).unwrap()
+    ));
+    // What breaks after the fields is not seen; what breaks before them is.
+    for after in [
+        r#"{"data":{"type":"s","n":01}}"#,
+        r#"{"data":{"type":"s","type":"f"}}"#,
+        r#"{"data":{"type":"s"},"data":{"type":"f"}}"#,
+        r#"{"data":{"type":"s"}"#,
+    ] {
+        assert!(projector.scan(after).is_none(), "{after}");
+        assert!(
+            matches!(projector.scan_for(0, after), ScanFor::Found(_)),
+            "{after}"
+        );
+    }
+    for before in [
+        r#"{"data":{"n":01,"type":"s"}}"#,
+        r#"{"data":{"x":1},"data":{"type":"f"}}"#,
+        "[1]",
+    ] {
+        assert!(
+            matches!(projector.scan_for(0, before), ScanFor::Whole(None)),
+            "{before}"
         );
     }
 }
