@@ -49,12 +49,21 @@ esac
 cargo build --quiet --profile "$profile" -p logbridge --bin logbridge -p logbridge-benches --bins
 "$bin/logbridge" sample --count "${N:-20000}" --seed 7 > "$out/logs.ndjson"
 
+# CPU time so far, all cores (jiffies): busy (user to softirq) and steal — time a
+# virtual machine's cores were ready but the host ran someone else.
+cpu_times() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat; }
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); profile: $profile_note"
 for group in "${groups[@]}"; do
     echo
+    read -r busy steal < <(cpu_times)
     case $group in
         http) "$bin/bench_http" "$out/plugins" "$out/logs.ndjson" ;;
         reload) "$bin/bench_reload" "$out/plugins" ;;
         *) "$bin/bench" "$out/plugins" "$out/logs.ndjson" "$group" ;;
     esac
+    # A shared machine's cores are sometimes taken away: rates then fall, and a group's
+    # figures are to be read with this beside them.
+    read -r busy2 steal2 < <(cpu_times)
+    awk -v b=$((busy2 - busy)) -v s=$((steal2 - steal)) -v g="$group" 'BEGIN {
+        if (b + s > 0) printf "  (%s: the virtual machine'"'"'s cores were taken away for %.1f%% of the time they were wanted: steal)\n", g, 100 * s / (b + s) }'
 done
