@@ -274,8 +274,14 @@ impl Projector {
     pub(crate) fn scan(&self, detail: &str) -> Option<Spans> {
         match fast::scan(&self.root, self.nodes, detail) {
             Ok(spans) => Some(spans),
-            Err(_) => walk(&self.root, self.nodes, detail).ok(),
+            Err(_) => self.walked(detail),
         }
+    }
+
+    /// [`scan`](Self::scan) by the serde walk, for what the fast scan leaves: escapes in
+    /// keys, repeated keys, long integers, text that does not parse.
+    fn walked(&self, detail: &str) -> Option<Spans> {
+        walk(&self.root, self.nodes, detail).ok()
     }
 
     /// Scans `detail` for plugin `plugin`'s fields only: stops once it found them all
@@ -293,7 +299,7 @@ impl Projector {
         match fast::scan_until(&self.root, self.nodes, detail, want) {
             Ok((spans, true)) => ScanFor::Found(spans),
             Ok((spans, false)) => ScanFor::Whole(Some(spans)),
-            Err(_) => ScanFor::Whole(walk(&self.root, self.nodes, detail).ok()),
+            Err(_) => ScanFor::Whole(self.walked(detail)),
         }
     }
 

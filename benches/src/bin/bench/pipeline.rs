@@ -198,11 +198,18 @@ pub(crate) fn native_round(events: &[Event], check: bool) -> Result<(Duration, u
     round(events, check, |event| native(event, &drop))
 }
 
+/// Times the plugins of `set` over `events` on a warm pipeline; returns the time and how
+/// many were routed.
 pub(crate) fn plugin_round(set: &Arc<PluginSet>, events: &[Event]) -> Result<(Duration, usize)> {
+    run_plugins(&mut warm_pipeline(set, events), events)
+}
+
+/// A pipeline over `set` that has run the first of `events` once: instances are made on
+/// first use, which is start-up, not per-event cost.
+fn warm_pipeline(set: &Arc<PluginSet>, events: &[Event]) -> Pipeline {
     let mut pipeline = Pipeline::new(Arc::clone(set), "default");
-    // Instances are made on first use; that is start-up, not per-event cost.
     pipeline.run(events[0].clone());
-    run_plugins(&mut pipeline, events)
+    pipeline
 }
 
 /// Times `pipeline` over a copy of each of `events`; returns the time and how many were
@@ -237,8 +244,7 @@ const PAIRED_ROUNDS: usize = 9;
 /// another tenant of a shared host — weighs on both sides alike instead of on whichever
 /// round it fell in. Returns each round's ratio of the two totals, sorted.
 fn paired_ratios(set: &Arc<PluginSet>, events: &[Event]) -> Result<Vec<f64>> {
-    let mut pipeline = Pipeline::new(Arc::clone(set), "default");
-    pipeline.run(events[0].clone());
+    let mut pipeline = warm_pipeline(set, events);
     let drop = auth0_rules::DEFAULT_DROP_TYPES;
     let mut ratios = Vec::with_capacity(PAIRED_ROUNDS);
     for _ in 0..PAIRED_ROUNDS {
