@@ -1,5 +1,5 @@
 //! Delivery under faults: a fault-injecting proxy between the host and moto throttles,
-//! fails, delays and drops `PutEvents` calls on script. For each fault: the right number
+//! fails, delays, stalls and drops `PutEvents` calls on script. For each fault: the right number
 //! of attempts reaches the proxy, only failed entries are re-sent, what is delivered is in
 //! SQS exactly once, what is not is in the failure log with the right code and attempts,
 //! every accepted event is accounted for, and a replay once the fault clears delivers
@@ -303,6 +303,26 @@ async fn timeouts_and_dropped_connections_are_retried() -> Result<()> {
     );
     assert_eq!(rig.delivered().await?, ids(0..3));
     assert_eq!(health.buses["default"].retried, 6);
+    assert!(health.settled() && health.failed() == 0, "{health:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_stalls_mid_body_is_cut_off_and_retried() -> Result<()> {
+    let rig = Rig::start("an_answer_that_stalls_mid_body_is_cut_off_and_retried").await?;
+    // Status, headers and half the body, then nothing for two minutes: only the attempt
+    // timeout, which covers reading the answer, ends this attempt.
+    rig.proxy
+        .script(json!([{ "kind": "stall", "seconds": 120 }]))
+        .await?;
+    let health = rig.send(3, Some(Duration::from_millis(500))).await?;
+    assert_eq!(
+        rig.proxy.put_events_calls().await?,
+        [3, 3],
+        "the stalled answer is cut off, then the entries go through"
+    );
+    assert_eq!(rig.delivered().await?, ids(0..3));
+    assert_eq!(health.buses["default"].retried, 3);
     assert!(health.settled() && health.failed() == 0, "{health:?}");
     Ok(())
 }

@@ -16,6 +16,8 @@ Control endpoints (the tests call them; they never reach moto):
                       {"kind": "delay", "seconds": 3}            then forward (with
                           "forward": false, answer 504 instead: moto never sees it)
                       {"kind": "reset"}                          close without answering
+                      {"kind": "stall", "seconds": 120}          answer 200 with headers and
+                          half the body, then nothing more for `seconds` (moto never sees it)
   GET  /__stats__   {"put_events": calls received, "entries": [entries per call]}
 Only the standard library is used.
 """
@@ -138,10 +140,28 @@ def make_handler(state):
                         self.send_error_type(504, "GatewayTimeout", "injected, not forwarded")
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+            elif kind == "stall":
+                self.stall(entries, fault.get("seconds", 120))
             elif kind == "fail_entries":
                 self.fail_entries(entries, fault, headers)
             else:
                 self.relay(*self.forward(body, headers))
+
+        def stall(self, entries, seconds):
+            answer = json.dumps(
+                {"FailedEntryCount": 0, "Entries": [{"EventId": f"stalled-{i}"} for i in range(len(entries))]}
+            ).encode()
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer[: len(answer) // 2])
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return
+            time.sleep(seconds)
+            self.close_connection = True
 
         def fail_entries(self, entries, fault, headers):
             failing = set(fault.get("indices", []))

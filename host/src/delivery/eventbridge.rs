@@ -16,6 +16,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::config::StalledStreamProtectionConfig;
 use aws_sdk_eventbridge::config::http::HttpResponse;
 use aws_sdk_eventbridge::config::interceptors::{
     BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
@@ -106,6 +107,10 @@ impl EventBridgeSink {
             // logbridge retries itself, re-sending only failed entries; SDK retries on top
             // would turn "up to 3 retries" into up to 16 attempts.
             .retry_config(RetryConfig::disabled())
+            // The attempt timeout above covers the whole attempt, reading the answer
+            // included. The SDK's stalled-stream watch would wrap every body in a
+            // throughput check that catches nothing the timeout does not.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .interceptor(WriteBody);
         if let Some(url) = &options.endpoint_url {
             config = config.endpoint_url(url);
