@@ -277,7 +277,6 @@ impl Intercept for WriteBody {
         if let Some(input) = context.input_mut().downcast_mut::<PutEventsInput>() {
             let body = put_events_body(input)?;
             input.entries = Some(Vec::new());
-            input.endpoint_id = None;
             cfg.interceptor_state()
                 .store_put(WrittenBody(bytes::Bytes::from(body)));
         }
